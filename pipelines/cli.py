@@ -1,0 +1,226 @@
+"""The ``m2t`` command line (typer + rich).
+
+Exit codes: 0 every item succeeded; 3 some items failed (the run is saved; run the same
+command again to retry them); 2 the command could not start (bad config, missing manifest,
+run in use); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.errors import M2TError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    help="m2t: turn videos into text, then predict and explain with a language model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Sample data: generate the bundled sample set.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+
+RunsDir = Annotated[
+    Path, typer.Option("--runs-dir", envvar="M2T_RUNS_DIR", help="where run directories go")
+]
+CacheDir = Annotated[
+    Path, typer.Option("--cache-dir", envvar="M2T_CACHE_DIR", help="content-addressed cache of stage results")
+]
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _resolve_run(run: str, runs_dir: Path) -> Path:
+    path = Path(run)
+    if (path / "manifest.json").is_file():
+        return path
+    if (runs_dir / run / "manifest.json").is_file():
+        return runs_dir / run
+    known = sorted(p.name for p in runs_dir.glob("*/manifest.json")) if runs_dir.is_dir() else []
+    hint = f"; runs in {runs_dir}: {', '.join(p.split('/')[0] for p in known)}" if known else ""
+    _fail(f"no run {run!r} (give a run id or a run directory){hint}")
+    raise AssertionError  # unreachable
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="case-study YAML, e.g. pipelines/configs/popularity.yaml")],
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="override a config key, e.g. --set extract_frames.num_frames=4 (repeatable)"),
+    ] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="process only the first N items")] = None,
+    run_id: Annotated[
+        Optional[str], typer.Option(help="run directory name; default <config name>-<config hash>, so the same command resumes")
+    ] = None,
+    runs_dir: RunsDir = Path("data/runs"),
+    cache_dir: CacheDir = Path("data/cache"),
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    debug: Annotated[bool, typer.Option(help="full tracebacks in errors")] = False,
+) -> None:
+    """Run a case study over its dataset; re-running the same command resumes it."""
+    from pipelines.config import load_config
+    from pipelines.runner import Runner
+    from pipelines.store import RunLockedError
+
+    try:
+        cfg = load_config(config, set_ or [])
+        runner = Runner(
+            cfg, runs_dir=runs_dir, cache_dir=cache_dir, run_id=run_id, limit=limit,
+            show_progress=progress,
+            debug=debug, console=err,
+        )
+        err.print(f"run [bold]{runner.run_id}[/] -> {runner.store.dir}", highlight=False)
+        result = runner.run()
+    except (M2TError, RunLockedError) as exc:
+        if debug:
+            raise
+        _fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        err.print("interrupted: finished batches are saved; run the same command to resume")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    _print_stage_table(result)
+    _print_items(result)
+    colour = "green" if result.exit_code == 0 else "yellow"
+    out.print(f"[{colour}]{result.summary_line()}[/]", highlight=False)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_stage_table(result: Any) -> None:
+    table = Table(title="stages", title_justify="left")
+    for col in ("stage", "ok", "computed", "cached", "resumed", "failed", "seconds"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for name, s in result.stages.items():
+        table.add_row(
+            name, str(s.ok), str(s.computed), str(s.from_cache), str(s.done_before),
+            str(s.failed + s.skipped), f"{s.seconds:.2f}",
+        )
+    out.print(table)
+
+
+def _excerpt(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_items(result: Any) -> None:
+    """One line per item: what the video turned into, or why it failed."""
+    table = Table(title="items", title_justify="left", show_lines=False)
+    table.add_column("item")
+    table.add_column("frames", justify="right")
+    table.add_column("speech")
+    table.add_column("status")
+    first_error: dict[str, str] = {e.item_id: f"{e.stage}: {e.reason}" for e in reversed(result.load_errors)}
+    for stage_errors in reversed(list(result.errors.values())):
+        for e in stage_errors:
+            if e.error_type != "UpstreamFailed":
+                first_error[e.item_id] = f"{e.stage}: {e.reason}"
+    frames = result.records.get("extract_frames", {})
+    speech = result.records.get("transcribe_audio", {})
+    for item in result.items:
+        f = frames.get(item.item_id)
+        t = speech.get(item.item_id)
+        heard = "" if t is None else ("(no audio track)" if t.no_audio else _excerpt(t.text, 60) or "(silence)")
+        status = "[green]ok[/]" if item.item_id not in first_error else f"[red]{_excerpt(first_error[item.item_id], 80)}[/]"
+        table.add_row(item.item_id, str(len(f.frames)) if f else "-", heard, status)
+    for e in result.load_errors:
+        table.add_row(e.item_id, "-", "", f"[red]{_excerpt(e.stage + ': ' + e.reason, 80)}[/]")
+    out.print(table)
+
+
+@app.command()
+def status(
+    run: Annotated[str, typer.Argument(help="run id (in --runs-dir) or a run directory")],
+    runs_dir: RunsDir = Path("data/runs"),
+) -> None:
+    """Show a run's status, per-stage counts and errors."""
+    from pipelines.store import RunStore
+
+    store = RunStore(_resolve_run(run, runs_dir))
+    manifest = store.read_manifest()
+    stats = store.read_stats()
+    state = manifest.get("status", "unknown")
+    if state == "running" and not _pid_alive(manifest.get("pid")):
+        state = "interrupted (run the same command again to resume)"
+    out.print(f"[bold]{manifest.get('run_id')}[/]  status: {state}  items: {manifest.get('items')}  "
+              f"config: {manifest.get('config_name')} ({str(manifest.get('config_hash'))[:8]})", highlight=False)
+    table = Table()
+    for col in ("stage", "records", "errors", "ms/item"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    stage_stats = stats.get("stages", {})
+    for entry in manifest.get("stages", []):
+        name = entry["name"]
+        ms = stage_stats.get(name, {}).get("ms_per_computed_item")
+        table.add_row(name, str(len(store.records(name))), str(len(store.errors(name))), "-" if ms is None else f"{ms:.0f}")
+    out.print(table)
+    for name in ["load_items", *[e["name"] for e in manifest.get("stages", [])]]:
+        for e in store.errors(name):
+            out.print(f"  [red]{name}[/] {e.item_id}: {e.reason}", highlight=False)
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+@data_app.command("synth")
+def data_synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the clips and manifest.jsonl")] = Path("data/samples"),
+) -> None:
+    """Generate the sample clips (speech, real photos, on-screen text) and their manifest."""
+    from pipelines.datasets.synthetic import generate_samples
+
+    try:
+        manifest = generate_samples(out_dir, console=err)
+    except M2TError as exc:
+        _fail(str(exc))
+        return
+    out.print(f"wrote {manifest}", highlight=False)
+
+
+@app.command()
+def stages() -> None:
+    """List the registered stages with their versions and config keys."""
+    from pipelines.stages import STAGES
+
+    table = Table()
+    for col in ("stage", "version", "config keys (default)"):
+        table.add_column(col)
+    for name, spec in STAGES.items():
+        keys = ", ".join(f"{k}={f.default!r}" for k, f in spec.config_cls.model_fields.items())
+        table.add_row(name, str(spec.version), keys)
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Case-study configs: YAML files validated with pydantic.
+
+A config may ``include:`` a base file (path relative to itself) and override a few keys;
+``--set a.b=value`` overrides on the command line (``value`` is parsed as YAML, so numbers,
+booleans, null and lists work; ``extract_frames.num_frames=4`` is short for
+``stages.extract_frames.num_frames=4``). Any unknown key is an error that names it.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipelines.errors import ConfigError
+from pipelines.store import sha256_json
+
+
+class DatasetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    adapter: Literal["manifest"] = "manifest"
+    path: str = Field(description="manifest file (CSV/JSONL/Parquet); relative to the current directory")
+    data_root: str | None = Field(None, description="folder the media paths are relative to (default: the manifest's)")
+    split: str | None = Field(None, description="keep only rows of this split")
+
+
+class RunOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(4, ge=1, description="items per batch; each finished batch is saved at once")
+
+
+class CaseStudyConfig(BaseModel):
+    """One case study: which data, which stages (in order, each with its config), which task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    task: str
+    description: str = ""
+    dataset: DatasetConfig
+    stages: dict[str, dict[str, Any]] = Field(description="stage name -> its config, run in this order")
+    run: RunOptions = Field(default_factory=RunOptions)
+
+    def stage_config(self, name: str) -> BaseModel:
+        from pipelines.stages import get_stage
+
+        return get_stage(name).config_cls.model_validate(self.stages.get(name) or {})
+
+    def hash(self) -> str:
+        """Hash of everything that changes results (the run options do not)."""
+        return sha256_json({"task": self.task, "dataset": self.dataset, "stages": self.resolved_stages()})
+
+    def resolved_stages(self) -> dict[str, dict[str, Any]]:
+        """Each stage's config with its defaults filled in."""
+        return {name: self.stage_config(name).model_dump(mode="json") for name in self.stages}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"include cycle: {' -> '.join(p.name for p in (*seen, path))}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name} must be a YAML mapping at the top level")
+    include = data.pop("include", None)
+    if include:
+        includes = [include] if isinstance(include, str) else list(include)
+        base: dict[str, Any] = {}
+        for inc in includes:
+            base = deep_merge(base, _read_yaml(path.parent / inc, (*seen, path)))
+        data = deep_merge(base, data)
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Apply one ``a.b.c=value`` to the raw config mapping."""
+    from pipelines.stages import STAGES
+
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. extract_frames.num_frames=4")
+    dotted, raw = assignment.split("=", 1)
+    keys = [k for k in dotted.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"--set {assignment!r}: empty key")
+    if keys[0] in STAGES:
+        keys = ["stages", *keys]
+    if keys[0] == "stages" and len(keys) > 1 and keys[1] not in (data.get("stages") or {}):
+        present = ", ".join(data.get("stages") or {}) or "none"
+        raise ConfigError(f"--set {dotted}: stage {keys[1]!r} is not in this config (stages: {present})")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    out = copy.deepcopy(data)
+    node = out
+    for key in keys[:-1]:
+        if node.get(key) is None:
+            node[key] = {}
+        if not isinstance(node[key], dict):
+            raise ConfigError(f"--set {dotted}: {key!r} is not a mapping")
+        node = node[key]
+    node[keys[-1]] = value
+    return out
+
+
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    msgs = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in (*([prefix] if prefix else []), *err["loc"]))
+        if err["type"] == "extra_forbidden":
+            msgs.append(f"unknown key '{where}'")
+        elif err["type"] == "missing":
+            msgs.append(f"missing key '{where}'")
+        else:
+            msgs.append(f"'{where}': {err['msg']}")
+    return "; ".join(msgs)
+
+
+def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyConfig:
+    from pipelines.stages import STAGES
+
+    try:
+        config = CaseStudyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+    if not config.stages:
+        raise ConfigError(f"{source}: 'stages' is empty; list at least one stage")
+    for position, name in enumerate(config.stages):
+        if name not in STAGES:
+            raise ConfigError(f"{source}: unknown stage 'stages.{name}'; known stages: {', '.join(sorted(STAGES))}")
+        spec = STAGES[name]
+        try:
+            spec.config_cls.model_validate(config.stages[name] or {})
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {_describe(exc, f'stages.{name}')}") from None
+        earlier = list(config.stages)[:position]
+        for need in spec.needs:
+            if need not in earlier:
+                raise ConfigError(f"{source}: stage {name!r} needs {need!r} to run before it")
+    return config
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> CaseStudyConfig:
+    """Read, merge includes, apply ``--set`` overrides and validate a case-study config."""
+    path = Path(path)
+    data = _read_yaml(path)
+    for assignment in overrides or []:
+        data = apply_override(data, assignment)
+    return validate_config(data, source=path.name)

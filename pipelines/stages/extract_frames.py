@@ -1,0 +1,109 @@
+"""extract_frames: sample frames from a video with decord and store them as JPEG files.
+
+Modes:
+    ``uniform``: ``num_frames`` frames at the centres of equal segments of the video.
+    ``fps``: one frame every ``1/fps`` seconds from ``start_s``; when that gives more than
+        ``max_frames``, the same number of frames is spread evenly over the whole video
+        instead (the cap lowers the rate, it never cuts off the end).
+
+Each frame is the decoded frame whose presentation interval contains the requested time, so
+its timestamp is within one frame period of what was asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from pipelines.errors import BadInputError
+from pipelines.media import open_video
+from pipelines.records import FrameRef, FramesRecord, Item, VideoInfo
+from pipelines.stages.registry import StageConfig, StageContext, stage
+
+
+class ExtractFramesConfig(StageConfig):
+    mode: Literal["uniform", "fps"] = "uniform"
+    num_frames: int = Field(8, ge=1, le=10_000, description="frames to take in uniform mode")
+    fps: float = Field(1.0, gt=0, description="sampling rate in fps mode")
+    max_frames: int = Field(64, ge=1, description="cap on frames in fps mode")
+    start_s: float = Field(0.0, ge=0, description="fps mode: time of the first frame")
+    max_side: int = Field(768, ge=16, description="longer image side after resizing (0 = keep)")
+    jpeg_quality: int = Field(90, ge=10, le=100)
+
+
+def requested_times(duration_s: float, cfg: ExtractFramesConfig) -> list[float]:
+    """The times (seconds) the sampling mode asks for, in order."""
+    if duration_s <= 0:
+        return [0.0]
+    if cfg.mode == "uniform":
+        n = cfg.num_frames
+        return [(i + 0.5) * duration_s / n for i in range(n)]
+    times = list(np.arange(cfg.start_s, duration_s, 1.0 / cfg.fps))
+    if not times:
+        raise BadInputError(f"start_s={cfg.start_s} is past the end of the video ({duration_s:.2f} s)")
+    if len(times) > cfg.max_frames:
+        n = cfg.max_frames
+        span = duration_s - cfg.start_s
+        times = [cfg.start_s + (i + 0.5) * span / n for i in range(n)]
+    return [float(t) for t in times]
+
+
+def frame_index_at(starts: np.ndarray, t: float) -> int:
+    """Index of the frame shown at time ``t``: the last frame starting at or before ``t``."""
+    return int(max(0, np.searchsorted(starts, t + 1e-6, side="right") - 1))
+
+
+@stage("extract_frames", version=1, config=ExtractFramesConfig, record=FramesRecord, reads=("video",))
+def extract_frames(item: Item, cfg: ExtractFramesConfig, ctx: StageContext) -> FramesRecord:
+    import cv2
+
+    reader = open_video(item)
+    num = len(reader)
+    try:
+        stamps = reader.get_frame_timestamp(list(range(num)))  # (num, 2): start, end seconds
+    except Exception as exc:
+        raise BadInputError(f"cannot read frame times of {item.video}: {exc}") from None
+    starts = np.asarray(stamps[:, 0], dtype=float)
+    fps = float(reader.get_avg_fps()) or (num / max(float(stamps[-1, 1]), 1e-6))
+    duration = float(stamps[-1, 1])
+    first = reader[0].shape
+
+    wanted = requested_times(duration, cfg)
+    indices = [frame_index_at(starts, t) for t in wanted]
+    unique = sorted(set(indices))
+    try:
+        batch = reader.get_batch(unique).asnumpy()
+    except Exception as exc:
+        raise BadInputError(f"cannot decode frames of {item.video} (truncated or corrupt?): {exc}") from None
+    by_index = dict(zip(unique, batch))
+
+    out = ctx.output_dir()
+    frames: list[FrameRef] = []
+    for t, idx in zip(wanted, indices):
+        rgb = by_index[idx]
+        h, w = rgb.shape[:2]
+        scale = cfg.max_side / max(h, w) if cfg.max_side and max(h, w) > cfg.max_side else 1.0
+        if scale != 1.0:
+            rgb = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        path = out / f"frame_{idx:07d}.jpg"
+        if not path.exists():
+            ok, buf = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+            if not ok:
+                raise BadInputError(f"could not encode frame {idx} of {item.video} as JPEG")
+            tmp = path.with_suffix(".jpg.tmp")
+            tmp.write_bytes(buf.tobytes())
+            tmp.replace(path)
+        frames.append(
+            FrameRef(
+                index=idx,
+                timestamp_s=round(float(starts[idx]), 4),
+                requested_s=round(t, 4),
+                path=str(path),
+                width=rgb.shape[1],
+                height=rgb.shape[0],
+            )
+        )
+    info = VideoInfo(fps=round(fps, 4), num_frames=num, duration_s=round(duration, 4), width=first[1], height=first[0])
+    return FramesRecord(**ctx.provenance, video=info, mode=cfg.mode, frames=frames)

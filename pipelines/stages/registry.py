@@ -1,0 +1,119 @@
+"""The stage registry: ``@stage(name, version=...)`` turns a function into a pipeline stage.
+
+A stage is one function ``(item, cfg, ctx) -> Record``. ``cfg`` is the stage's own pydantic
+config (unknown keys are errors); ``ctx`` brings the shared model pool, the records of
+upstream stages for this item, and a directory for files the record refers to. The runner
+fills the provenance; the stage only computes its payload.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from pipelines.errors import BadInputError
+from pipelines.records import Item, Record
+
+__all__ = ["BadInputError", "ModelPool", "StageConfig", "StageContext", "StageSpec", "stage"]
+
+T = TypeVar("T")
+
+
+class StageConfig(BaseModel):
+    """Base of every stage config: unknown keys are rejected with their name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelPool:
+    """Models loaded once per worker and shared by every item that needs them.
+
+    Loading is lazy: a run whose results all come from the cache never loads a model, and
+    ``loads`` says how many were loaded (the benchmark reads it from ``stats.json``).
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[str, Any] = {}
+        self.loads: list[dict[str, Any]] = []
+
+    def get(self, key: str, loader: Callable[[], T]) -> T:
+        if key not in self._models:
+            started = time.perf_counter()
+            self._models[key] = loader()
+            self.loads.append({"model": key, "seconds": round(time.perf_counter() - started, 3)})
+        return self._models[key]
+
+
+@dataclass
+class StageContext:
+    """What a stage gets besides the item and its config."""
+
+    models: ModelPool
+    provenance: dict[str, Any]
+    inputs: dict[str, Record] = field(default_factory=dict)
+    artifact_dir: Path | None = None
+
+    def output_dir(self) -> Path:
+        """A fresh directory for files the record will reference (e.g. frame JPEGs)."""
+        if self.artifact_dir is None:
+            raise RuntimeError("this stage was given no artifact directory")
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        return self.artifact_dir
+
+
+StageFn = Callable[[Item, Any, StageContext], Record]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A registered stage.
+
+    Attributes:
+        needs: stages whose record for the item is required (the item fails without it).
+        uses: stages whose record is used when the config runs them, ignored otherwise.
+        reads: parts of the item the stage looks at (``video``, ``metadata``); they, with the
+            upstream records, make the stage's input hash, so e.g. a new title does not
+            re-transcribe the audio.
+    """
+
+    name: str
+    version: int
+    fn: StageFn
+    config_cls: type[StageConfig]
+    record_cls: type[Record]
+    needs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ("video",)
+
+    def model_of(self, cfg: StageConfig) -> str | None:
+        model = getattr(cfg, "model", None)
+        return str(model) if model is not None else None
+
+
+STAGES: dict[str, StageSpec] = {}
+
+
+def stage(
+    name: str,
+    *,
+    version: int,
+    config: type[StageConfig],
+    record: type[Record],
+    needs: tuple[str, ...] = (),
+    uses: tuple[str, ...] = (),
+    reads: tuple[str, ...] = ("video",),
+) -> Callable[[StageFn], StageFn]:
+    """Register ``fn`` as stage ``name``; bump ``version`` whenever its output changes."""
+
+    def register(fn: StageFn) -> StageFn:
+        if name in STAGES and STAGES[name].fn is not fn:
+            raise ValueError(f"stage {name!r} is registered twice")
+        STAGES[name] = StageSpec(name, version, fn, config, record, needs, uses, reads)
+        return fn
+
+    return register
