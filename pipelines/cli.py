@@ -52,8 +52,8 @@ def _resolve_run(run: str, runs_dir: Path) -> Path:
         return path
     if (runs_dir / run / "manifest.json").is_file():
         return runs_dir / run
-    known = sorted(p.name for p in runs_dir.glob("*/manifest.json")) if runs_dir.is_dir() else []
-    hint = f"; runs in {runs_dir}: {', '.join(p.split('/')[0] for p in known)}" if known else ""
+    known = sorted(p.parent.name for p in runs_dir.glob("*/manifest.json")) if runs_dir.is_dir() else []
+    hint = f"; runs in {runs_dir}: {', '.join(known)}" if known else ""
     _fail(f"no run {run!r} (give a run id or a run directory){hint}")
     raise AssertionError  # unreachable
 

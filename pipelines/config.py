@@ -157,6 +157,9 @@ def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyCo
         for need in spec.needs:
             if need not in earlier:
                 raise ConfigError(f"{source}: stage {name!r} needs {need!r} to run before it")
+        for used in spec.uses:
+            if used in config.stages and used not in earlier:
+                raise ConfigError(f"{source}: stage {name!r} uses {used!r}; list {used!r} before it")
     return config
 
 

@@ -7,6 +7,7 @@ rather than "Invalid data found when processing input".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,20 @@ def open_video(item: Item) -> Any:
     return reader
 
 
-def has_audio_stream(path: Path) -> bool:
-    """True when the container has at least one audio stream (PyAV probe, no decoding)."""
+@dataclass(frozen=True)
+class MediaProbe:
+    has_audio: bool
+    duration_s: float | None  # as declared by the container; None when it declares none
+
+
+def probe_media(path: Path) -> MediaProbe:
+    """What the container declares (PyAV, no decoding): audio stream present, duration."""
     import av
 
     try:
         with av.open(str(path)) as container:
-            return any(s.type == "audio" for s in container.streams)
+            duration = container.duration / 1_000_000 if container.duration else None
+            return MediaProbe(any(s.type == "audio" for s in container.streams), duration)
     except av.error.FFmpegError as exc:
         raise BadInputError(
             f"cannot read media file {path.name}: not a readable audio/video file; "

@@ -20,7 +20,7 @@ class SummarizeConfig(StageConfig):
 
 
 def clock(seconds: float) -> str:
-    minutes, rest = divmod(max(seconds, 0.0), 60)
+    minutes, rest = divmod(round(max(seconds, 0.0), 1), 60)
     return f"{int(minutes):02d}:{rest:04.1f}"
 
 

@@ -10,10 +10,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from pipelines.media import has_audio_stream, video_file
+from pipelines.errors import BadInputError
+from pipelines.media import probe_media, video_file
 from pipelines.models.asr import load_recognizer
 from pipelines.records import Item, TranscriptRecord, TranscriptSegment
 from pipelines.stages.registry import StageConfig, StageContext, stage
+
+
+# decoded audio shorter than this share of the declared duration means a damaged file
+TRUNCATED_BELOW = 0.9
 
 
 class TranscribeAudioConfig(StageConfig):
@@ -35,7 +40,8 @@ class TranscribeAudioConfig(StageConfig):
 )
 def transcribe_audio(item: Item, cfg: TranscribeAudioConfig, ctx: StageContext) -> TranscriptRecord:
     path = video_file(item)
-    if not has_audio_stream(path):
+    probe = probe_media(path)
+    if not probe.has_audio:
         return TranscriptRecord(**ctx.provenance, language=cfg.language, no_audio=True)
     recognizer = ctx.models.get(
         f"asr:{cfg.backend}:{cfg.model}:{cfg.device}:{cfg.compute_type}",
@@ -44,6 +50,11 @@ def transcribe_audio(item: Item, cfg: TranscribeAudioConfig, ctx: StageContext) 
         ),
     )
     result = recognizer.transcribe(path, language=cfg.language, beam_size=cfg.beam_size)
+    if probe.duration_s and result.duration_s < TRUNCATED_BELOW * probe.duration_s - 0.5:
+        raise BadInputError(
+            f"audio of {item.video} ends at {result.duration_s:.1f} s but the file declares "
+            f"{probe.duration_s:.1f} s: truncated or corrupt file"
+        )
     return TranscriptRecord(
         **ctx.provenance,
         language=result.language,

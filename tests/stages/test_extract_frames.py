@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.errors import BadInputError
+from pipelines.records import Item
+from pipelines.stages.extract_frames import ExtractFramesConfig, extract_frames, requested_times
+from tests.conftest import make_ctx, sample_item
+from tests.media import index_gray, write_index_clip
+
+FPS, N = 10, 50
+
+
+@pytest.fixture(scope="module")
+def index_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_index_clip(tmp_path_factory.mktemp("clip") / "index.mp4", fps=FPS, n_frames=N)
+
+
+def run(path: Path, tmp_path: Path, **cfg: object):
+    item = Item(item_id="clip", video=path.name, video_path=str(path))
+    return extract_frames(item, ExtractFramesConfig(**cfg), make_ctx("extract_frames", tmp_path))
+
+
+def check_frames(record, tolerance_s: float) -> None:
+    for frame in record.frames:
+        assert abs(frame.timestamp_s - frame.requested_s) <= tolerance_s + 1e-6, frame
+        assert frame.timestamp_s == pytest.approx(frame.index / FPS, abs=1e-3)
+        # the stored picture is really the frame at that index
+        grey = np.asarray(Image.open(frame.path).convert("L"), dtype=float).mean()
+        assert round((grey - index_gray(0)) / 4) == frame.index, (frame, grey)
+
+
+@pytest.mark.parametrize("num_frames", [1, 7, 16])
+def test_uniform_mode_hits_the_requested_times(index_clip: Path, tmp_path: Path, num_frames: int):
+    record = run(index_clip, tmp_path, mode="uniform", num_frames=num_frames)
+    assert record.video.num_frames == N and record.video.fps == pytest.approx(FPS)
+    assert record.video.duration_s == pytest.approx(N / FPS, abs=1 / FPS)
+    assert len(record.frames) == num_frames
+    assert [f.requested_s for f in record.frames] == pytest.approx(requested_times(N / FPS, ExtractFramesConfig(num_frames=num_frames)), abs=1e-3)
+    check_frames(record, tolerance_s=1 / FPS)
+
+
+def test_fps_mode_and_its_cap(index_clip: Path, tmp_path: Path):
+    record = run(index_clip, tmp_path / "a", mode="fps", fps=3, max_frames=100)
+    assert [f.requested_s for f in record.frames] == pytest.approx([k / 3 for k in range(15)], abs=1e-3)
+    check_frames(record, tolerance_s=1 / FPS)
+
+    capped = run(index_clip, tmp_path / "b", mode="fps", fps=5, max_frames=4)
+    assert len(capped.frames) == 4
+    assert capped.frames[-1].requested_s > 3.5  # the cap spreads frames; it does not cut the end off
+    check_frames(capped, tolerance_s=1 / FPS)
+
+
+def test_real_video_is_resized_and_stored_as_jpeg(sample_rows, tmp_path: Path):
+    row = next(r for r in sample_rows if r["id"] == "big_buck_bunny")
+    record = extract_frames(sample_item(row), ExtractFramesConfig(num_frames=4, max_side=320), make_ctx("extract_frames", tmp_path))
+    assert (record.video.width, record.video.height) == (1280, 720)
+    for frame in record.frames:
+        with Image.open(frame.path) as im:
+            assert im.format == "JPEG" and im.size == (320, 180) == (frame.width, frame.height)
+
+
+def test_start_past_the_end_is_a_clear_error(index_clip: Path, tmp_path: Path):
+    with pytest.raises(BadInputError, match="past the end"):
+        run(index_clip, tmp_path, mode="fps", start_s=60)

@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import load_config
+from pipelines.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+BASE = """
+name: base
+task: popularity
+dataset: {path: data/samples/manifest.jsonl}
+stages:
+  extract_frames: {num_frames: 8}
+  transcribe_audio: {}
+  summarize: {}
+"""
+
+
+def test_the_shipped_config_is_valid():
+    cfg = load_config(ROOT / "pipelines" / "configs" / "popularity.yaml")
+    assert list(cfg.stages) == ["extract_frames", "transcribe_audio", "summarize"]
+    assert cfg.resolved_stages()["transcribe_audio"]["model"] == "bundled:whisper-tiny.en"
+
+
+def test_include_then_override_then_set(tmp_path: Path):
+    write(tmp_path / "base.yaml", BASE)
+    child = write(tmp_path / "child.yaml", "include: base.yaml\nname: child\nstages:\n  extract_frames: {mode: fps}\n")
+    cfg = load_config(child, ["extract_frames.fps=2.5", "run.batch_size=2", "stages.transcribe_audio.language=null"])
+    assert cfg.name == "child"
+    assert cfg.stages["extract_frames"] == {"num_frames": 8, "mode": "fps", "fps": 2.5}
+    assert cfg.run.batch_size == 2
+    assert cfg.resolved_stages()["transcribe_audio"]["language"] is None
+    assert list(cfg.stages) == ["extract_frames", "transcribe_audio", "summarize"]
+    assert cfg.hash() != load_config(child).hash()
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        (BASE + "colour: red\n", [], "unknown key 'colour'"),
+        (BASE.replace("{num_frames: 8}", "{num_frame: 8}"), [], "unknown key 'stages.extract_frames.num_frame'"),
+        (BASE, ["extract_frames.num_frame=3"], "unknown key 'stages.extract_frames.num_frame'"),
+        (BASE, ["dataset.pth=x"], "unknown key 'dataset.pth'"),
+        (BASE, ["extract_frames.num_frames=-1"], "stages.extract_frames.num_frames"),
+        (BASE, ["nothing"], "expected key=value"),
+        (BASE.replace("summarize: {}", "summarise: {}"), [], "unknown stage 'stages.summarise'"),
+        (BASE.replace("name: base\n", ""), [], "missing key 'name'"),
+        (BASE.replace("  summarize: {}\n", "").replace("stages:\n", "stages:\n  summarize: {}\n"), [],
+         "stage 'summarize' uses 'transcribe_audio'; list 'transcribe_audio' before it"),
+    ],
+)
+def test_bad_configs_name_the_key(tmp_path: Path, text: str, overrides: list[str], message: str):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(write(tmp_path / "c.yaml", text), overrides)
+
+
+def test_set_on_a_stage_that_is_not_configured(tmp_path: Path):
+    path = write(tmp_path / "c.yaml", BASE.replace("  transcribe_audio: {}\n", ""))
+    with pytest.raises(ConfigError, match="stage 'transcribe_audio' is not in this config"):
+        load_config(path, ["transcribe_audio.language=de"])
+
+
+def test_include_cycle_is_reported(tmp_path: Path):
+    write(tmp_path / "a.yaml", "include: b.yaml\n")
+    write(tmp_path / "b.yaml", "include: a.yaml\n")
+    with pytest.raises(ConfigError, match="include cycle"):
+        load_config(tmp_path / "a.yaml")
