@@ -168,6 +168,8 @@ class RunStore:
                 f"run {self.run_id} is being written by another process; wait for it or use --run-id"
             ) from None
         self._lock_fh = fh
+        for stale in self.dir.rglob(".*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
 
     def unlock(self) -> None:
         if self._lock_fh is not None:
