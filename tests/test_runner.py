@@ -23,8 +23,10 @@ def shard_bytes(run_dir: Path) -> dict[str, bytes]:
     return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted((run_dir / "records").rglob("*.jsonl"))}
 
 
-@pytest.fixture()
-def bad_inputs(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def bad_run(tmp_path_factory: pytest.TempPathFactory):
+    """One run over good items and every kind of bad input, then the same run again."""
+    tmp_path = tmp_path_factory.mktemp("bad")
     media = tmp_path / "media"
     copy_sample("espresso.mp4", media)
     copy_sample("horse_silent.mp4", media)
@@ -44,54 +46,73 @@ def bad_inputs(tmp_path: Path) -> Path:
         b"latin1,espresso.mp4,Caf\xe9 cr\xe8me\n"
     )
     (media / "manifest.csv").write_bytes(rows)
-    return media / "manifest.csv"
+    first = runner(tmp_path, media / "manifest.csv").run()
+    before = shard_bytes(first.run_dir)
+    second = runner(tmp_path, media / "manifest.csv").run()
+    return first, before, second
 
 
-def test_bad_inputs_give_per_item_errors_and_lose_nothing(tmp_path: Path, bad_inputs: Path):
-    first = runner(tmp_path, bad_inputs).run()
-    assert first.exit_code == EXIT_ITEMS_FAILED
+def reasons(store: RunStore, stage: str) -> dict[str, str]:
+    return {e.item_id: e.reason for e in store.errors(stage)}
+
+
+@pytest.mark.parametrize(
+    ("item_id", "stage", "expected"),
+    [
+        ("missing", "extract_frames", "video file not found: missing.mp4"),
+        ("missing", "transcribe_audio", "video file not found: missing.mp4"),
+        ("zero", "extract_frames", "video file is empty (0 bytes): zero.mp4"),
+        ("zero", "transcribe_audio", "video file is empty (0 bytes): zero.mp4"),
+        ("truncated", "extract_frames", "cannot decode video truncated.mp4"),
+        ("truncated", "transcribe_audio", "truncated or corrupt file"),
+        ("textfile", "extract_frames", "cannot decode video notes.mp4: not a readable video file"),
+        ("textfile", "transcribe_audio", "cannot read media file notes.mp4"),
+        ("escape", "load_items", "path '../../etc/passwd' escapes the data root"),
+        ("latin1", "load_items", "field 'title' is not valid UTF-8"),
+    ],
+)
+def test_each_bad_input_gets_a_clear_one_line_error(bad_run, item_id: str, stage: str, expected: str):
+    first, _, _ = bad_run
+    reason = reasons(RunStore(first.run_dir), stage)[item_id]
+    assert expected in reason
+    assert "\n" not in reason and "Traceback" not in reason
+    if stage != "load_items":  # and the item's later stages say why they skipped it
+        assert "skipped: transcribe_audio failed" in reasons(RunStore(first.run_dir), "summarize")[item_id]
+
+
+def test_video_without_audio_is_flagged_and_completes(bad_run):
+    first, _, _ = bad_run
     store = RunStore(first.run_dir)
-
-    load = {e.item_id: e.reason for e in store.errors("load_items")}
-    assert "escapes the data root" in load["escape"]
-    assert "not valid UTF-8" in load["latin1"]
-    frames = {e.item_id: e.reason for e in store.errors("extract_frames")}
-    assert "video file not found" in frames["missing"]
-    assert "empty (0 bytes)" in frames["zero"]
-    assert "truncated or corrupt" in frames["truncated"] or "cannot decode video" in frames["truncated"]
-    assert "cannot decode video" in frames["textfile"]
-    assert set(frames) == {"missing", "zero", "truncated", "textfile"}
-    for reason in [*load.values(), *frames.values()]:
-        assert "\n" not in reason and "Traceback" not in reason
-
-    for stage in STAGES:
-        done = {r.item_id for r in store.records(stage)}
-        assert {"good", "silent"} <= done, stage
     silent = next(r for r in store.records("transcribe_audio") if r.item_id == "silent")
     assert silent.no_audio and not silent.segments
-    good = next(r for r in store.records("summarize") if r.item_id == "good")
-    assert "espresso" in good.text.lower()
-    audio = {e.item_id: e.reason for e in store.errors("transcribe_audio")}
-    assert set(audio) == {"missing", "zero", "truncated", "textfile"}
-    assert "truncated or corrupt" in audio["truncated"]
-    assert {e.item_id for e in store.errors("summarize")} == set(audio)
+    assert "silent" in {r.item_id for r in store.records("summarize")}
+    assert "(the video has no audio track)" in first.records["summarize"]["silent"].text
 
+
+def test_good_items_complete_beside_bad_ones(bad_run):
+    first, _, _ = bad_run
+    assert first.exit_code == EXIT_ITEMS_FAILED
+    store = RunStore(first.run_dir)
+    for stage in STAGES:
+        assert {"good", "silent"} <= {r.item_id for r in store.records(stage)}, stage
+        assert set(reasons(store, stage)) == {"missing", "zero", "truncated", "textfile"}, stage
+    assert "espresso" in first.records["summarize"]["good"].text.lower()
     manifest = store.read_manifest()
     assert manifest["status"] == "completed_with_errors"
     assert manifest["load_errors"] == 2 and manifest["items"] == 6
     assert manifest["models"]["transcribe_audio"] == "bundled:whisper-tiny.en"
     assert manifest["packages"]["faster-whisper"]
 
-    # the same command again: finished records are kept byte for byte and not recomputed
-    before = shard_bytes(first.run_dir)
-    second = runner(tmp_path, bad_inputs).run()
+
+def test_rerun_keeps_finished_records_and_retries_only_failures(bad_run):
+    first, before, second = bad_run
     assert second.exit_code == EXIT_ITEMS_FAILED
     after = shard_bytes(first.run_dir)
     assert all(after[name] == data for name, data in before.items())
-    assert second.stages["transcribe_audio"].done_before >= 2
     for stage in STAGES:
         assert second.stages[stage].computed == 0, stage  # only failed items were retried, and failed again
         assert second.stages[stage].done_before == first.stages[stage].ok
+        assert second.stages[stage].failed + second.stages[stage].skipped == 4
 
 
 def test_second_run_takes_everything_from_the_cache_without_models(tmp_path: Path):
