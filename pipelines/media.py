@@ -70,3 +70,31 @@ def probe_media(path: Path) -> MediaProbe:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+MIN_FRAME_SIDE = 16
+
+
+def load_frame(path: str | Path, max_side: int | None = None) -> Any:
+    """A stored frame as an RGB uint8 array (grayscale and RGBA are converted), optionally
+    downscaled so its longer side is at most ``max_side``; unreadable or tiny frames raise a
+    :class:`BadInputError` that names the file."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            rgb = image.convert("RGB")
+    except FileNotFoundError:
+        raise BadInputError(f"frame file not found: {path}") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise BadInputError(f"frame file {path.name} is not a readable image ({_first_line(exc)})") from None
+    w, h = rgb.size
+    if min(w, h) < MIN_FRAME_SIDE:
+        raise BadInputError(f"frame {path.name} is {w}x{h} px; frames must be at least {MIN_FRAME_SIDE} px on each side")
+    if max_side and max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        rgb = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+    return np.asarray(rgb)

@@ -118,6 +118,116 @@ class SummaryRecord(Record):
     sections: list[str] = Field(description="which parts went into the text, in order")
 
 
+class OcrLineRef(BaseModel):
+    text: str
+    confidence: float
+    box: list[list[float]] = Field(description="four corners (x, y) in frame pixels, clockwise from top-left")
+
+
+class FrameText(BaseModel):
+    frame_index: int
+    timestamp_s: float
+    lines: list[OcrLineRef]
+
+
+class TextSpan(BaseModel):
+    """One distinct piece of on-screen text and the frames it was read in."""
+
+    text: str
+    confidence: float = Field(description="best recognition confidence over its frames")
+    first_s: float
+    last_s: float
+    frame_indices: list[int]
+
+
+class OnscreenTextRecord(Record):
+    stage_name: ClassVar[str] = "read_onscreen_text"
+
+    frames: list[FrameText]
+    texts: list[TextSpan] = Field(description="deduplicated across the video's frames, in order of appearance")
+
+    @property
+    def text(self) -> str:
+        return " | ".join(t.text for t in self.texts)
+
+
+class ColourShare(BaseModel):
+    name: str
+    share: float
+
+
+class FaceBox(BaseModel):
+    x: int
+    y: int
+    w: int
+    h: int
+    height_share: float = Field(description="face height / frame height")
+
+
+class FrameVisuals(BaseModel):
+    """Measured facts of one sampled frame (definitions: pipelines/vision/color.py, models/faces.py)."""
+
+    frame_index: int
+    timestamp_s: float
+    luminance: float
+    contrast: float
+    lighting_key: str
+    dominant_colour: str
+    palette: list[ColourShare]
+    saturation: float
+    colour_temperature_k: float
+    colour_temperature: str
+    faces: list[FaceBox]
+    shot_scale: str | None = Field(description="from the largest face; None without a face")
+    motion: float | None = Field(description="mean in-shot frame difference within 0.5 s of the frame (0..1)")
+    motion_level: str
+
+
+class Shot(BaseModel):
+    index: int
+    start_s: float
+    end_s: float
+
+
+class VisualsRecord(Record):
+    """Per-frame and per-video visual facts: the evidence the hallucination audit checks against."""
+
+    stage_name: ClassVar[str] = "measure_visuals"
+
+    frames: list[FrameVisuals]
+    shots: list[Shot]
+    cuts_s: list[float]
+    shot_count: int
+    motion: float | None
+    motion_level: str
+    luminance: float
+    lighting_key: str
+    dominant_colour: str
+    colour_temperature: str
+    frames_with_faces: int
+    shot_scales: dict[str, int] = Field(description="shot scale -> number of sampled frames")
+    text: str = Field(description="the facts as a few short sentences")
+
+
+class ImageLabel(BaseModel):
+    name: str
+    score: float
+
+
+class FrameDescription(BaseModel):
+    frame_index: int
+    timestamp_s: float
+    text: str
+    labels: list[ImageLabel] = Field(default_factory=list, description="ImageNet labels (offline backend)")
+
+
+class FrameDescriptionsRecord(Record):
+    stage_name: ClassVar[str] = "describe_frames"
+
+    backend: str
+    descriptions: list[FrameDescription]
+
+
 class ErrorRecord(BaseModel):
     """One failed item of one stage: the reason in one line a user can act on."""
 
@@ -132,7 +242,10 @@ class ErrorRecord(BaseModel):
 
 
 RECORD_TYPES: dict[str, type[Record]] = {
-    cls.stage_name: cls for cls in (FramesRecord, TranscriptRecord, SummaryRecord)
+    cls.stage_name: cls
+    for cls in (
+        FramesRecord, TranscriptRecord, SummaryRecord, OnscreenTextRecord, VisualsRecord, FrameDescriptionsRecord,
+    )
 }
 
 

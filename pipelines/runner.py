@@ -26,6 +26,7 @@ from typing import Any
 from pipelines.config import CaseStudyConfig
 from pipelines.datasets.manifest import LOAD_STAGE, load_manifest
 from pipelines.executors import LocalExecutor, Outcome, Task
+from pipelines.prompts import load_prompt
 from pipelines.records import ErrorRecord, Item, Record, utc_now
 from pipelines.stages import get_stage
 from pipelines.stages.registry import ModelPool, StageContext, StageSpec
@@ -207,7 +208,8 @@ class Runner:
     ) -> tuple[StageStats, dict[str, Record], list[ErrorRecord]]:
         spec = get_stage(name)
         cfg = self.config.stage_config(name)
-        config_hash = sha256_json(cfg)
+        prompts = [load_prompt(p).ref for p in spec.prompt_names(cfg)]
+        config_hash = sha256_json({"config": cfg, "prompts": prompts} if prompts else cfg)
         stage_started = time.perf_counter()
         stats = StageStats(items=len(items))
         done = {r.item_id: r for r in self.store.records(name)}
@@ -324,7 +326,11 @@ class Runner:
                 for n in self.config.stages
             ],
             "models": {n: c["model"] for n, c in stage_cfgs.items() if c.get("model")},
-            "prompts": [],
+            "prompts": [
+                {"stage": n, **load_prompt(p).ref}
+                for n in self.config.stages
+                for p in get_stage(n).prompt_names(self.config.stage_config(n))
+            ],
             "items": len(items),
             "load_errors": len(load_errors),
             "limit": self.limit,

@@ -37,26 +37,49 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def failure(spec: StageSpec, task: Task, exc: BaseException, debug: bool) -> Outcome:
+    reason = one_line(exc)
+    if debug:
+        reason += "\n" + "".join(traceback.format_exception(exc))
+    return Outcome(
+        task.item.item_id,
+        error=ErrorRecord(
+            item_id=task.item.item_id,
+            stage=spec.name,
+            key=task.ctx.provenance.get("key"),
+            error_type=type(exc).__name__,
+            reason=reason,
+        ),
+    )
+
+
 def run_one(spec: StageSpec, cfg: StageConfig, task: Task, debug: bool = False) -> Outcome:
     started = time.perf_counter()
     try:
         record = spec.fn(task.item, cfg, task.ctx)
     except Exception as exc:  # one item's failure must never stop the batch
-        reason = one_line(exc)
-        if debug:
-            reason += "\n" + traceback.format_exc()
-        return Outcome(
-            task.item.item_id,
-            error=ErrorRecord(
-                item_id=task.item.item_id,
-                stage=spec.name,
-                key=task.ctx.provenance.get("key"),
-                error_type=type(exc).__name__,
-                reason=reason,
-            ),
-        )
+        return failure(spec, task, exc, debug)
     record = record.model_copy(update={"seconds": round(time.perf_counter() - started, 4)})
     return Outcome(task.item.item_id, record=record)
+
+
+def run_batched(spec: StageSpec, cfg: StageConfig, tasks: list[Task], debug: bool = False) -> list[Outcome]:
+    """A batched stage: one call for the batch; per-item exceptions come back as results."""
+    started = time.perf_counter()
+    try:
+        results = spec.fn([t.item for t in tasks], cfg, [t.ctx for t in tasks])
+        if len(results) != len(tasks):
+            raise RuntimeError(f"stage {spec.name} returned {len(results)} results for {len(tasks)} items")
+    except Exception as exc:  # the whole call failed: every item of the batch gets the reason
+        return [failure(spec, task, exc, debug) for task in tasks]
+    each = round((time.perf_counter() - started) / max(len(tasks), 1), 4)
+    outcomes = []
+    for task, result in zip(tasks, results):
+        if isinstance(result, BaseException):
+            outcomes.append(failure(spec, task, result, debug))
+        else:
+            outcomes.append(Outcome(task.item.item_id, record=result.model_copy(update={"seconds": each})))
+    return outcomes
 
 
 class LocalExecutor:
@@ -66,4 +89,6 @@ class LocalExecutor:
         self.debug = debug
 
     def run_batch(self, spec: StageSpec, cfg: StageConfig, tasks: list[Task]) -> list[Outcome]:
+        if spec.batched:
+            return run_batched(spec, cfg, tasks, self.debug)
         return [run_one(spec, cfg, task, self.debug) for task in tasks]

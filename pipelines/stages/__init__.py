@@ -1,7 +1,14 @@
 """Pipeline stages: one file and one registered function each (see ``registry.py``)."""
 
 from pipelines.stages.registry import STAGES, BadInputError, StageConfig, StageContext, StageSpec, stage
-from pipelines.stages import extract_frames, summarize, transcribe_audio  # noqa: F401  (registers)
+from pipelines.stages import (  # noqa: F401  (importing registers each stage)
+    describe_frames,
+    extract_frames,
+    measure_visuals,
+    read_onscreen_text,
+    summarize,
+    transcribe_audio,
+)
 
 
 def get_stage(name: str) -> StageSpec:

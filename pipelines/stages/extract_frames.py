@@ -5,6 +5,9 @@ Modes:
     ``fps``: one frame every ``1/fps`` seconds from ``start_s``; when that gives more than
         ``max_frames``, the same number of frames is spread evenly over the whole video
         instead (the cap lowers the rate, it never cuts off the end).
+    ``shots``: one keyframe per detected shot (its middle; hard cuts found as in
+        ``pipelines/vision/shots.py``); with more shots than ``max_frames``, the longest
+        ``max_frames`` shots are kept, in time order.
 
 Each frame is the decoded frame whose presentation interval contains the requested time, so
 its timestamp is within one frame period of what was asked for.
@@ -12,6 +15,7 @@ its timestamp is within one frame period of what was asked for.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -24,10 +28,10 @@ from pipelines.stages.registry import StageConfig, StageContext, stage
 
 
 class ExtractFramesConfig(StageConfig):
-    mode: Literal["uniform", "fps"] = "uniform"
+    mode: Literal["uniform", "fps", "shots"] = "uniform"
     num_frames: int = Field(8, ge=1, le=10_000, description="frames to take in uniform mode")
     fps: float = Field(1.0, gt=0, description="sampling rate in fps mode")
-    max_frames: int = Field(64, ge=1, description="cap on frames in fps mode")
+    max_frames: int = Field(64, ge=1, description="cap on frames in fps and shots modes")
     start_s: float = Field(0.0, ge=0, description="fps mode: time of the first frame")
     max_side: int = Field(768, ge=16, description="longer image side after resizing (0 = keep)")
     jpeg_quality: int = Field(90, ge=10, le=100)
@@ -37,7 +41,7 @@ def requested_times(duration_s: float, cfg: ExtractFramesConfig) -> list[float]:
     """The times (seconds) the sampling mode asks for, in order."""
     if duration_s <= 0:
         return [0.0]
-    if cfg.mode == "uniform":
+    if cfg.mode != "fps":
         n = cfg.num_frames
         return [(i + 0.5) * duration_s / n for i in range(n)]
     times = list(np.arange(cfg.start_s, duration_s, 1.0 / cfg.fps))
@@ -48,6 +52,12 @@ def requested_times(duration_s: float, cfg: ExtractFramesConfig) -> list[float]:
         span = duration_s - cfg.start_s
         times = [cfg.start_s + (i + 0.5) * span / n for i in range(n)]
     return [float(t) for t in times]
+
+
+def shot_keyframe_times(shots: list[tuple[float, float]], cap: int) -> list[float]:
+    """Middle of each shot; the ``cap`` longest shots when there are more, in time order."""
+    keep = sorted(sorted(shots, key=lambda s: -(s[1] - s[0]))[:cap])
+    return [round((start + end) / 2, 4) for start, end in keep]
 
 
 def frame_index_at(starts: np.ndarray, t: float) -> int:
@@ -70,7 +80,12 @@ def extract_frames(item: Item, cfg: ExtractFramesConfig, ctx: StageContext) -> F
     duration = float(stamps[-1, 1])
     first = reader[0].shape
 
-    wanted = requested_times(duration, cfg)
+    if cfg.mode == "shots":
+        from pipelines.vision.shots import scan_video
+
+        wanted = shot_keyframe_times(scan_video(Path(str(item.video_path))).shots, cfg.max_frames)
+    else:
+        wanted = requested_times(duration, cfg)
     indices = [frame_index_at(starts, t) for t in wanted]
     unique = sorted(set(indices))
     try:

@@ -67,6 +67,8 @@ class StageContext:
 
 
 StageFn = Callable[[Item, Any, StageContext], Record]
+# a batched stage gets the whole batch and returns, per item, a record or the exception it met
+BatchStageFn = Callable[[list[Item], Any, list[StageContext]], list[Record | Exception]]
 
 
 @dataclass(frozen=True)
@@ -79,16 +81,25 @@ class StageSpec:
         reads: parts of the item the stage looks at (``video``, ``metadata``); they, with the
             upstream records, make the stage's input hash, so e.g. a new title does not
             re-transcribe the audio.
+        batched: ``fn`` takes the whole batch (``BatchStageFn``), so a model can process the
+            frames of several items in one call.
+        prompts: names the prompt files the config uses (``<task>/<name>``); their ids,
+            versions and hashes go into the cache key and the run manifest.
     """
 
     name: str
     version: int
-    fn: StageFn
+    fn: Callable[..., Any]
     config_cls: type[StageConfig]
     record_cls: type[Record]
     needs: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     reads: tuple[str, ...] = ("video",)
+    batched: bool = False
+    prompts: Callable[[Any], list[str]] | None = None
+
+    def prompt_names(self, cfg: StageConfig) -> list[str]:
+        return list(self.prompts(cfg)) if self.prompts else []
 
     def model_of(self, cfg: StageConfig) -> str | None:
         model = getattr(cfg, "model", None)
@@ -107,13 +118,15 @@ def stage(
     needs: tuple[str, ...] = (),
     uses: tuple[str, ...] = (),
     reads: tuple[str, ...] = ("video",),
-) -> Callable[[StageFn], StageFn]:
+    batched: bool = False,
+    prompts: Callable[[Any], list[str]] | None = None,
+) -> Callable[[T], T]:
     """Register ``fn`` as stage ``name``; bump ``version`` whenever its output changes."""
 
-    def register(fn: StageFn) -> StageFn:
+    def register(fn: T) -> T:
         if name in STAGES and STAGES[name].fn is not fn:
             raise ValueError(f"stage {name!r} is registered twice")
-        STAGES[name] = StageSpec(name, version, fn, config, record, needs, uses, reads)
+        STAGES[name] = StageSpec(name, version, fn, config, record, needs, uses, reads, batched, prompts)
         return fn
 
     return register

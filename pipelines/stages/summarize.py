@@ -7,6 +7,8 @@ transcript. This is the text later stages embed, retrieve on and prompt with.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from pipelines.records import Item, SummaryRecord, TranscriptRecord
@@ -26,6 +28,23 @@ def clock(seconds: float) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def frame_lines(descriptions: list[Any], timestamps: bool) -> list[str]:
+    """One line per run of consecutive frames with the same description, in time order:
+    ``[00:00.4-00:01.8] text`` (a single frame gets a single time)."""
+    runs: list[tuple[float, float, str]] = []
+    for d in sorted(descriptions, key=lambda d: d.timestamp_s):
+        text = _one_line(d.text)
+        if runs and runs[-1][2] == text:
+            runs[-1] = (runs[-1][0], d.timestamp_s, text)
+        else:
+            runs.append((d.timestamp_s, d.timestamp_s, text))
+    if not timestamps:
+        return [text for _, _, text in runs]
+    return [
+        (f"[{clock(start)}] " if start == end else f"[{clock(start)}-{clock(end)}] ") + text for start, end, text in runs
+    ]
 
 
 def transcript_lines(record: TranscriptRecord, timestamps: bool) -> list[str]:
@@ -64,10 +83,7 @@ def summarize(item: Item, cfg: SummarizeConfig, ctx: StageContext) -> SummaryRec
     frames = ctx.inputs.get("describe_frames")
     descriptions = getattr(frames, "descriptions", None)
     if descriptions:
-        lines = [
-            (f"[{clock(d.timestamp_s)}] " if cfg.timestamps else "") + _one_line(d.text) for d in descriptions
-        ]
-        parts.append("Frames:\n" + "\n".join(lines))
+        parts.append("Frames:\n" + "\n".join(frame_lines(descriptions, cfg.timestamps)))
         sections.append("frames")
 
     transcript = ctx.inputs.get("transcribe_audio")

@@ -11,12 +11,16 @@ ITEM = Item(item_id="v", title="  My   video\n", description="About things", met
 
 def test_sections_in_order_with_timestamps(tmp_path: Path):
     transcript = TranscriptRecord(**PROV, segments=[TranscriptSegment(start_s=61.25, end_s=63.0, text=" hello  world ")])
-    frames = SimpleNamespace(descriptions=[SimpleNamespace(timestamp_s=0.5, text="a cat\non a sofa")])
+    frames = SimpleNamespace(descriptions=[
+        SimpleNamespace(timestamp_s=t, text=text)
+        for t, text in [(2.0, "a cup"), (0.5, "a cat\non a sofa"), (1.0, "a cat on  a sofa"), (3.0, "a cat on a sofa")]
+    ])
     rec = summarize(ITEM, SummarizeConfig(), make_ctx("summarize", tmp_path, {"transcribe_audio": transcript, "describe_frames": frames}))
     assert rec.sections == ["title", "description", "metadata", "frames", "speech"]
     assert rec.text == (
         "Title: My video\n\nDescription: About things\n\nMetadata: channel: x; views: 12\n\n"
-        "Frames:\n[00:00.5] a cat on a sofa\n\nSpeech:\n[01:01.2-01:03.0] hello world"
+        "Frames:\n[00:00.5-00:01.0] a cat on a sofa\n[00:02.0] a cup\n[00:03.0] a cat on a sofa\n\n"
+        "Speech:\n[01:01.2-01:03.0] hello world"
     )
 
 

@@ -1,0 +1,168 @@
+"""Vision-language backend that describes video frames with a transformers model.
+
+:class:`HFFrameDescriber` drives any checkpoint that ``AutoModelForImageTextToText`` loads
+(BLIP, Florence-2, SmolVLM, Qwen2-VL / Qwen2.5-VL, LLaVA, LLaVA-OneVision) through one code
+path, so a config switches models by changing a string. Frames are described in batches, one
+``generate`` call per batch, because per-frame calls dominate the cost on CPU. Nothing is
+downloaded: the model must be a local directory or an id already in the local HF cache.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import ConfigError
+from pipelines.models.bundled import resolve_model
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+_DTYPES = ("float32", "float16", "bfloat16", "auto")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class HFFrameDescriber:
+    """Describes images with a transformers image-text-to-text model.
+
+    Prompting follows the checkpoint: processors that carry a chat template (SmolVLM,
+    Qwen2-VL, LLaVA, ...) get one user turn holding the image and the instruction; the others
+    (BLIP, Florence-2) get the instruction as plain text next to the image. Decoding is greedy,
+    so a frame's description does not depend on the batch it was in.
+
+    Args:
+        model: A local model directory, an id already in the local HF cache, or
+            ``bundled:<name>``.
+        device: Torch device the model runs on (``"cpu"``, ``"cuda"``, ...).
+        dtype: Weight dtype: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"auto"`` (the
+            checkpoint's own).
+        max_new_tokens: Upper bound on each description's length in tokens.
+        batch_size: Images per ``generate`` call.
+
+    Raises:
+        ConfigError: If an argument is invalid or the model cannot be loaded offline.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "cpu",
+        dtype: str = "float32",
+        max_new_tokens: int = 40,
+        batch_size: int = 8,
+    ) -> None:
+        if dtype not in _DTYPES:
+            raise ConfigError(f"unknown dtype {dtype!r} for the vision-language model; use one of {', '.join(_DTYPES)}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        try:
+            torch_device = torch.device(device)
+        except RuntimeError:
+            raise ConfigError(f"unknown torch device {device!r}; use e.g. 'cpu' or 'cuda'") from None
+        path = resolve_model(model)
+        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+        try:
+            self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                path, local_files_only=True, dtype=torch_dtype
+            ).to(torch_device)
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot load vision-language model {model!r} ({_first_line(exc)}); give a local model "
+                "directory or the id of an image-text-to-text model already in the local HF cache"
+            ) from None
+        self.model.eval()
+
+        tokenizer = getattr(self.processor, "tokenizer", None)
+        if tokenizer is not None:
+            tokenizer.padding_side = "left"
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self._device = torch_device
+        self._dtype = self.model.dtype
+        self._generate_calls = 0
+
+    @property
+    def generate_calls(self) -> int:
+        """How many ``generate`` calls were made so far; one per batch of images."""
+        return self._generate_calls
+
+    def describe(self, images: list[Image.Image], instruction: str) -> list[str]:
+        """Describes each image as the instruction asks.
+
+        Args:
+            images: PIL images of any size and mode; each is converted to RGB.
+            instruction: What to say about each image, e.g. ``"Describe the frame."``. For
+                Florence-2 this is a task token such as ``"<MORE_DETAILED_CAPTION>"``.
+
+        Returns:
+            One description per image, in input order, with surrounding whitespace and an
+            echoed instruction removed. Images are processed ``batch_size`` at a time, each
+            batch in exactly one greedy ``generate`` call.
+
+        Raises:
+            TypeError: If an item is not a PIL image.
+        """
+        from PIL import Image as PILImage
+
+        for image in images:
+            if not isinstance(image, PILImage.Image):
+                raise TypeError(f"describe expects PIL images, got {type(image).__name__}")
+        rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+        prompt = self._prompt(instruction)
+        out: list[str] = []
+        for start in range(0, len(rgb), self.batch_size):
+            out.extend(self._describe_batch(rgb[start : start + self.batch_size], prompt, instruction))
+        return out
+
+    def _prompt(self, instruction: str) -> str:
+        if not getattr(self.processor, "chat_template", None):
+            return instruction
+        conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": instruction}]}]
+        return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+
+    def _describe_batch(self, images: list[Image.Image], prompt: str, instruction: str) -> list[str]:
+        import torch
+
+        inputs = self.processor(images=images, text=[prompt] * len(images), padding=True, return_tensors="pt")
+        inputs = inputs.to(self._device, dtype=self._dtype)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1
+            )
+        self._generate_calls += 1
+        output = _new_tokens(output, inputs.get("input_ids"))
+        texts = self.processor.batch_decode(output, skip_special_tokens=True)
+        return [_strip_echo(text, instruction) for text in texts]
+
+
+def _new_tokens(output: Any, input_ids: Any) -> Any:
+    """The generated part of ``output``: decoder-only models return prompt + continuation."""
+    if input_ids is None or output.shape[1] < input_ids.shape[1]:
+        return output
+    length = input_ids.shape[1]
+    if bool((output[:, :length] == input_ids.to(output.device)).all()):
+        return output[:, length:]
+    return output
+
+
+def _strip_echo(text: str, instruction: str) -> str:
+    """``text`` without a leading copy of the instruction (BLIP continues its prompt)."""
+    text = text.strip()
+    words = instruction.split()
+    if words:
+        echo = re.match(r"\s*".join(re.escape(word) for word in words), text, flags=re.IGNORECASE)
+        if echo and not (text[echo.end() : echo.end() + 1].isalnum() and words[-1][-1].isalnum()):
+            text = text[echo.end() :].strip()
+    return text

@@ -1,0 +1,133 @@
+"""Prompt files: ``prompts/<task>/<name>.md`` with YAML front matter and a Jinja2 body.
+
+Front matter keys: ``id``, ``version`` (int), ``inputs`` (variables the body uses),
+``output_schema`` (name of the pydantic model the answer must match, or null) and a one-line
+``changelog``. Bodies render with ``StrictUndefined``: a missing variable is an error.
+``prompts/LOCK.json`` maps ``id@version`` to the sha256 of the body; ``check_lock`` reports
+a body that changed without a version bump (``m2t prompts lock`` rewrites the file after a
+deliberate change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.errors import ConfigError
+
+REQUIRED = ("id", "version", "inputs", "output_schema", "changelog")
+
+
+def prompts_dir() -> Path:
+    """``$M2T_PROMPTS_DIR`` or the project's ``prompts/`` folder."""
+    return Path(os.environ.get("M2T_PROMPTS_DIR") or Path(__file__).resolve().parents[1] / "prompts")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    version: int
+    inputs: tuple[str, ...]
+    output_schema: str | None
+    changelog: str
+    body: str
+    path: Path
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()
+
+    @property
+    def ref(self) -> dict[str, Any]:
+        """What a record and a run manifest keep about the prompt."""
+        return {"id": self.id, "version": self.version, "sha256": self.sha256}
+
+    def render(self, **values: Any) -> str:
+        from jinja2 import Environment, StrictUndefined, UndefinedError
+
+        missing = [name for name in self.inputs if name not in values]
+        if missing:
+            raise ConfigError(f"prompt {self.id} needs {', '.join(missing)}")
+        env = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+        try:
+            return env.from_string(self.body).render(**values).strip()
+        except UndefinedError as exc:
+            raise ConfigError(f"prompt {self.id}: {exc.message}") from None
+
+
+def parse_prompt(path: Path) -> Prompt:
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith("---\n") or "\n---\n" not in text[4:]:
+        raise ConfigError(f"prompt file {path} must start with '---' YAML front matter closed by '---'")
+    head, body = text[4:].split("\n---\n", 1)
+    meta = yaml.safe_load(head) or {}
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise ConfigError(f"prompt file {path} lacks front matter keys: {', '.join(missing)}")
+    return Prompt(
+        id=str(meta["id"]),
+        version=int(meta["version"]),
+        inputs=tuple(meta["inputs"] or ()),
+        output_schema=meta["output_schema"],
+        changelog=str(meta["changelog"]),
+        body=body.strip() + "\n",
+        path=path,
+    )
+
+
+@lru_cache(maxsize=64)
+def _load(path: str, mtime_ns: int) -> Prompt:
+    return parse_prompt(Path(path))
+
+
+def load_prompt(name: str) -> Prompt:
+    """Load ``<task>/<name>`` (e.g. ``describe_frames/neutral``) from the prompts folder."""
+    path = prompts_dir() / f"{name}.md"
+    if not path.is_file():
+        known = ", ".join(p.relative_to(prompts_dir()).with_suffix("").as_posix() for p in sorted(prompts_dir().rglob("*.md"))
+                          if p.name != "README.md")
+        raise ConfigError(f"no prompt {name!r} in {prompts_dir()}; available: {known or 'none'}")
+    return _load(str(path), path.stat().st_mtime_ns)
+
+
+def all_prompts() -> list[Prompt]:
+    return [parse_prompt(p) for p in sorted(prompts_dir().rglob("*.md")) if p.name != "README.md"]
+
+
+def lock_entries() -> dict[str, str]:
+    return {f"{p.id}@{p.version}": p.sha256 for p in all_prompts()}
+
+
+def check_lock() -> list[str]:
+    """Problems between the prompt files and ``LOCK.json`` (empty when all is well)."""
+    path = prompts_dir() / "LOCK.json"
+    locked = json.loads(path.read_text()) if path.is_file() else {}
+    problems = []
+    ids = [p.id for p in all_prompts()]
+    problems += [f"prompt id {i!r} is used by more than one file" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    for key, sha in lock_entries().items():
+        if key not in locked:
+            problems.append(f"{key} is not in LOCK.json (run `m2t prompts lock` after reviewing it)")
+        elif locked[key] != sha:
+            problems.append(f"{key} changed without a version bump: raise its version, then `m2t prompts lock`")
+    return problems
+
+
+def write_lock() -> Path:
+    """Record the current bodies in ``LOCK.json``, keeping entries of older versions."""
+    path = prompts_dir() / "LOCK.json"
+    locked = json.loads(path.read_text()) if path.is_file() else {}
+    current = lock_entries()
+    changed = [k for k in current if k in locked and locked[k] != current[k]]
+    if changed:
+        raise ConfigError(f"{', '.join(changed)} changed without a version bump; raise the version first")
+    locked.update(current)
+    path.write_text(json.dumps(dict(sorted(locked.items())), indent=2) + "\n", encoding="utf-8")
+    return path

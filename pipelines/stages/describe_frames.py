@@ -1,0 +1,193 @@
+"""describe_frames: one text description per extracted frame.
+
+Backends (``backend`` in the config):
+
+* ``offline`` (default, no download): a deterministic sentence per frame composed from real
+  small models and measurements — EfficientNet-Lite0 ImageNet labels (bundled weights), the
+  on-screen text read by ``read_onscreen_text``, faces and shot scale, light and colour from
+  ``measure_visuals`` (measured here when that stage is not in the config).
+* ``hf``: any transformers image-text-to-text model from an id in the local HF cache or a
+  local directory (BLIP, Florence-2, SmolVLM, Qwen2-VL, LLaVA-OneVision ...), instructed by a
+  prompt file (``prompts/describe_frames/neutral.md`` or ``film.md``), frames of all items in
+  the batch described ``batch_size`` at a time, one ``generate`` call per batch.
+
+The stage is batched: the runner hands it a batch of items, and every per-item problem (an
+unreadable frame, say) comes back as that item's error while the others are described.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from pipelines.errors import ConfigError
+from pipelines.media import load_frame
+from pipelines.records import (
+    FrameDescription, FrameDescriptionsRecord, FramesRecord, ImageLabel, Item, OnscreenTextRecord, VisualsRecord,
+)
+from pipelines.stages.registry import StageConfig, StageContext, stage
+
+OFFLINE_CLASSIFIER = "bundled:efficientnet-lite0"
+
+
+class DescribeFramesConfig(StageConfig):
+    backend: Literal["offline", "hf"] = "offline"
+    model: str | None = Field(None, description="hf: model id or local directory; offline: ImageNet weights")
+    prompt: str = Field("describe_frames/neutral", description="hf: prompt file, e.g. describe_frames/film")
+    device: str = "cpu"
+    dtype: str = Field("float32", description="hf: torch dtype (float32, bfloat16, float16)")
+    max_new_tokens: int = Field(60, ge=1, description="hf: length of each description")
+    batch_size: int = Field(8, ge=1, description="frames per model call (across items)")
+    top_k: int = Field(3, ge=1, le=10, description="offline: ImageNet labels considered per frame")
+    min_label_score: float = Field(0.10, ge=0, le=1, description="offline: labels below this are left out")
+    max_side: int = Field(1024, ge=64, description="frames larger than this are downscaled first")
+
+    @model_validator(mode="after")
+    def _model_for_backend(self) -> "DescribeFramesConfig":
+        if self.backend == "hf" and not self.model:
+            raise ValueError("backend 'hf' needs 'model': a local model directory or an id in the local HF cache")
+        if self.backend == "offline" and self.model is None:
+            self.model = OFFLINE_CLASSIFIER
+        return self
+
+
+def _prompts(cfg: DescribeFramesConfig) -> list[str]:
+    return [cfg.prompt] if cfg.backend == "hf" else []
+
+
+def merge_labels(labels: list[Any], min_score: float) -> list[ImageLabel]:
+    """Labels at or above ``min_score``; classes sharing a readable name ("missile") are summed."""
+    scores: dict[str, float] = {}
+    for label in labels:
+        name = label.name
+        scores[name] = scores.get(name, 0.0) + label.score
+    merged = sorted(scores.items(), key=lambda kv: -kv[1])
+    return [ImageLabel(name=n, score=round(s, 4)) for n, s in merged if s >= min_score]
+
+
+def compose_sentence(labels: list[ImageLabel], texts: list[str], facts: dict[str, Any]) -> str:
+    """The offline description of one frame; same inputs, same sentence. Label scores stay in
+    the record, not the sentence, so that frames showing the same thing read the same."""
+    scale = facts.get("shot_scale")
+    n_faces = facts.get("faces", 0)
+    head = (scale[0].upper() + scale[1:]) if scale else "Frame"
+    head += f" with {n_faces} face{'s' if n_faces != 1 else ''}" if n_faces else " without faces"
+    parts = [head]
+    if labels:
+        parts.append("looks like " + ", ".join(label.name for label in labels))
+    else:
+        parts.append("no confident object label")
+    if texts:
+        parts.append("on-screen text " + ", ".join(f'"{t}"' for t in texts))
+    parts.append(
+        f"{facts['lighting_key']} lighting, dominant colour {facts['dominant_colour']}, "
+        f"{facts['colour_temperature']} tones"
+    )
+    return "; ".join(parts) + "."
+
+
+def _frame_facts(visuals: VisualsRecord | None, index: int, rgb: Any, ctx: StageContext) -> dict[str, Any]:
+    if visuals is not None:
+        for f in visuals.frames:
+            if f.frame_index == index:
+                return {"shot_scale": f.shot_scale, "faces": len(f.faces), "lighting_key": f.lighting_key,
+                        "dominant_colour": f.dominant_colour, "colour_temperature": f.colour_temperature}
+    from pipelines.models.faces import FaceDetector, shot_scale
+    from pipelines.vision.color import measure_colour
+
+    colour = measure_colour(rgb)
+    faces = ctx.models.get("faces:haar:0.04", FaceDetector).detect(rgb)
+    return {"shot_scale": shot_scale(faces), "faces": len(faces), "lighting_key": colour.lighting_key,
+            "dominant_colour": colour.dominant_colour, "colour_temperature": colour.colour_temperature}
+
+
+def _frames_text(ocr: OnscreenTextRecord | None, index: int) -> list[str]:
+    if ocr is None:
+        return []
+    for frame in ocr.frames:
+        if frame.frame_index == index:
+            return [line.text for line in frame.lines]
+    return []
+
+
+def _chunks(seq: list[Any], size: int) -> list[list[Any]]:
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
+
+
+@stage("describe_frames", version=1, config=DescribeFramesConfig, record=FrameDescriptionsRecord,
+       needs=("extract_frames",), uses=("read_onscreen_text", "measure_visuals"), reads=(),
+       batched=True, prompts=_prompts)
+def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[StageContext]) -> list[Any]:
+    # load and check every item's frames first: a bad frame fails its item only
+    loaded: list[tuple[int, list[Any]]] = []
+    results: list[Any] = [None] * len(items)
+    for i, ctx in enumerate(ctxs):
+        frames_record = ctx.inputs["extract_frames"]
+        assert isinstance(frames_record, FramesRecord)
+        try:
+            loaded.append((i, [load_frame(f.path, cfg.max_side) for f in frames_record.frames]))
+        except Exception as exc:  # reported per item by the executor
+            results[i] = exc
+    flat = [(i, j, rgb) for i, images in loaded for j, rgb in enumerate(images)]
+    texts = _describe_offline(flat, cfg, ctxs) if cfg.backend == "offline" else _describe_hf(flat, cfg, ctxs)
+
+    per_item: dict[int, list[FrameDescription]] = {i: [] for i, _ in loaded}
+    for (i, j, _), (text, labels) in zip(flat, texts):
+        ref = ctxs[i].inputs["extract_frames"].frames[j]  # type: ignore[attr-defined]
+        per_item[i].append(FrameDescription(frame_index=ref.index, timestamp_s=ref.timestamp_s, text=text, labels=labels))
+    for i, descriptions in per_item.items():
+        provenance = dict(ctxs[i].provenance)
+        if cfg.backend == "hf":
+            from pipelines.prompts import load_prompt
+
+            prompt = load_prompt(cfg.prompt)
+            provenance.update(prompt_id=prompt.id, prompt_version=prompt.version)
+        results[i] = FrameDescriptionsRecord(**provenance, backend=cfg.backend, descriptions=descriptions)
+    return results
+
+
+def _describe_offline(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfig,
+                      ctxs: list[StageContext]) -> list[tuple[str, list[ImageLabel]]]:
+    from pipelines.models.imagenet import ImageNetClassifier
+
+    model = str(cfg.model)
+    classifier = ctxs[0].models.get(f"imagenet:{model}:{cfg.device}", lambda: ImageNetClassifier(model, device=cfg.device))
+    out: list[tuple[str, list[ImageLabel]]] = []
+    for chunk in _chunks(flat, cfg.batch_size):
+        predictions = classifier.classify([rgb for _, _, rgb in chunk], top_k=cfg.top_k)
+        for (i, j, rgb), labels in zip(chunk, predictions):
+            ctx = ctxs[i]
+            kept = merge_labels(labels, cfg.min_label_score)
+            index = ctx.inputs["extract_frames"].frames[j].index  # type: ignore[attr-defined]
+            ocr = ctx.inputs.get("read_onscreen_text")
+            visuals = ctx.inputs.get("measure_visuals")
+            facts = _frame_facts(visuals if isinstance(visuals, VisualsRecord) else None, index, rgb, ctx)
+            texts = _frames_text(ocr if isinstance(ocr, OnscreenTextRecord) else None, index)
+            out.append((compose_sentence(kept, texts, facts), kept))
+    return out
+
+
+def _describe_hf(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfig,
+                 ctxs: list[StageContext]) -> list[tuple[str, list[ImageLabel]]]:
+    from PIL import Image
+
+    from pipelines.models.vlm import HFFrameDescriber
+    from pipelines.prompts import load_prompt
+
+    if not ctxs:
+        return []
+    instruction = load_prompt(cfg.prompt).render()
+    model = str(cfg.model)
+    describer = ctxs[0].models.get(
+        f"vlm:{model}:{cfg.device}:{cfg.dtype}:{cfg.max_new_tokens}:{cfg.batch_size}",
+        lambda: HFFrameDescriber(model, device=cfg.device, dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens,
+                                 batch_size=cfg.batch_size),
+    )
+    images = [Image.fromarray(rgb) for _, _, rgb in flat]
+    if not images:
+        return []
+    texts = describer.describe(images, instruction)
+    if len(texts) != len(images):
+        raise ConfigError(f"model {model} returned {len(texts)} descriptions for {len(images)} frames")
+    return [(" ".join(t.split()), []) for t in texts]

@@ -1,0 +1,275 @@
+"""HFFrameDescriber on tiny randomly initialised models of real architectures.
+
+Each model is built here, saved with ``save_pretrained`` and loaded back by path, the way a
+user's checkpoint is, so loading, prompting, batching and decoding all run for real. The
+weights are random, so the descriptions are gibberish; the tests check the contract (one
+string per frame, in order, one ``generate`` call per batch, greedy determinism).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.errors import ConfigError
+from pipelines.models.vlm import HFFrameDescriber, _strip_echo
+
+WORDS = (
+    "a an the of in on at to with and or is are was this that there here it its frame video scene shot "
+    "person people man woman child boy girl crowd car bus bike road street city building house room "
+    "kitchen table chair sofa bed window door wall floor sky cloud sun tree grass field water river sea "
+    "beach mountain dog cat bird horse red green blue yellow black white grey dark light small large "
+    "sitting standing walking running talking holding looking playing smiling screen text sign logo "
+    "describe photo picture image close up view front back left right top bottom inside outside"
+).split()
+
+
+def _frames(n: int) -> list[Image.Image]:
+    """Noise frames of varied sizes and modes, so each one reaches the model differently."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for i in range(n):
+        pixels = rng.integers(0, 256, size=(48 + 4 * i, 64 - 2 * i, 3), dtype=np.uint8)
+        frame = Image.fromarray(pixels)
+        if i % 4 == 1:
+            frame = frame.convert("L")
+        elif i % 4 == 2:
+            frame = frame.convert("RGBA")
+        frames.append(frame)
+    return frames
+
+
+def _count_generate(describer: HFFrameDescriber, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Wraps the loaded model's ``generate``; returns the batch size of every call made."""
+    calls: list[int] = []
+    original: Callable[..., Any] = describer.model.generate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(kwargs["pixel_values"]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(describer.model, "generate", counting)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BLIP captioner (no chat template: the instruction is passed as plain text)."""
+    import torch
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor
+    from transformers.models.bert.tokenization_bert import load_vocab
+
+    try:
+        from transformers import BlipImageProcessorPil as BlipImages
+    except ImportError:
+        from transformers import BlipImageProcessor as BlipImages
+
+    folder = tmp_path_factory.mktemp("tiny-blip")
+    vocab_file = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    vocab_file.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]", *WORDS]) + "\n")
+    # vocab=<dict>: in transformers 5, vocab_file= silently yields a 7-token vocabulary.
+    tokenizer = BertTokenizer(vocab=load_vocab(str(vocab_file)), bos_token="[DEC]", additional_special_tokens=["[ENC]"])
+    assert len(tokenizer) == 7 + len(WORDS)
+    processor = BlipProcessor(BlipImages(size={"height": 32, "width": 32}), tokenizer)
+    # initializer_range well above the default 0.02, so that different frames get different
+    # (random) descriptions and a mix-up of order or batches shows.
+    tiny = {
+        "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37,
+        "initializer_range": 0.2,
+    }
+    config = BlipConfig(
+        text_config={
+            **tiny,
+            "vocab_size": len(tokenizer),
+            "encoder_hidden_size": 32,
+            "max_position_embeddings": 64,
+            "bos_token_id": tokenizer.bos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+            "sep_token_id": tokenizer.sep_token_id,
+        },
+        vision_config={**tiny, "image_size": 32, "patch_size": 16},
+        projection_dim=32,
+        image_text_hidden_size=32,
+    )
+    torch.manual_seed(0)
+    BlipForConditionalGeneration(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LLaVA (CLIP vision tower + Llama): a decoder-only model prompted via its chat template."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    try:
+        from transformers import CLIPImageProcessorPil as ClipImages
+    except ImportError:
+        from transformers import CLIPImageProcessor as ClipImages
+
+    folder = tmp_path_factory.mktemp("tiny-llava")
+    tokens = ["<pad>", "<unk>", "<s>", "</s>", "<image>", "USER", "ASSISTANT", ":", ".", *WORDS]
+    vocab = {token: i for i, token in enumerate(tokens)}
+    word_level = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    word_level.pre_tokenizer = pre_tokenizers.Whitespace()
+    word_level.decoder = decoders.WordPiece()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=word_level,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        padding_side="left",
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    chat_template = (
+        "{% for message in messages %}{{ message['role'].upper() }}: {% for part in message['content'] %}"
+        "{% if part['type'] == 'image' %}<image> {% else %}{{ part['text'] }}{% endif %}{% endfor %} {% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    )
+    processor = LlavaProcessor(
+        image_processor=ClipImages(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tokenizer,
+        patch_size=16,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=chat_template,
+    )
+    # initializer_range well above the default 0.02, so that different frames get different
+    # (random) descriptions and a mix-up of order or batches shows.
+    tiny = {
+        "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37,
+        "initializer_range": 0.2,
+    }
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(**tiny, image_size=32, patch_size=16, projection_dim=32),
+        text_config=LlamaConfig(
+            **tiny,
+            vocab_size=len(tokenizer),
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            pad_token_id=vocab["<pad>"],
+            bos_token_id=vocab["<s>"],
+            eos_token_id=vocab["</s>"],
+        ),
+        image_token_id=vocab["<image>"],
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+    )
+    torch.manual_seed(0)
+    LlavaForConditionalGeneration(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_blip_one_generate_call_per_batch(blip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    describer = HFFrameDescriber(str(blip_dir), max_new_tokens=8, batch_size=8)
+    calls = _count_generate(describer, monkeypatch)
+
+    out = describer.describe(_frames(8), "a photo of")
+
+    assert len(out) == 8
+    assert all(isinstance(text, str) and text for text in out)
+    assert len(set(out)) > 4
+    assert describer.generate_calls == 1
+    assert calls == [8]
+
+
+def test_blip_smaller_batches_same_descriptions(blip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = _frames(8)
+    expected = HFFrameDescriber(str(blip_dir), max_new_tokens=8, batch_size=8).describe(frames, "a photo of")
+    describer = HFFrameDescriber(str(blip_dir), max_new_tokens=8, batch_size=3)
+    calls = _count_generate(describer, monkeypatch)
+
+    out = describer.describe(frames, "a photo of")
+
+    assert out == expected
+    assert describer.generate_calls == 3
+    assert calls == [3, 3, 2]
+    assert describer.describe(frames[::-1], "a photo of") == expected[::-1]
+
+
+def test_blip_drops_the_echoed_prompt(blip_dir: Path) -> None:
+    describer = HFFrameDescriber(str(blip_dir), max_new_tokens=8)
+
+    out = describer.describe(_frames(2), "a photo of")
+
+    assert all(text and not text.startswith("a photo of") for text in out)
+
+
+def test_llava_chat_template_one_generate_call(llava_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    describer = HFFrameDescriber(str(llava_dir), max_new_tokens=6, batch_size=8)
+    calls = _count_generate(describer, monkeypatch)
+    frames = _frames(4)
+
+    out = describer.describe(frames, "describe this frame.")
+
+    assert describer.processor.chat_template
+    assert len(out) == 4 and all(isinstance(text, str) and text for text in out)
+    assert len(set(out)) > 1
+    assert not any(text.startswith(("USER", "ASSISTANT", ":")) for text in out)
+    assert describer.generate_calls == 1 and calls == [4]
+    single = HFFrameDescriber(str(llava_dir), max_new_tokens=6, batch_size=1)
+    assert single.describe(frames, "describe this frame.") == out
+    assert single.generate_calls == 4
+
+
+def test_no_images_no_generate_call(blip_dir: Path) -> None:
+    describer = HFFrameDescriber(str(blip_dir))
+
+    assert describer.describe([], "a photo of") == []
+    assert describer.generate_calls == 0
+
+
+def test_missing_model_dir_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="local model directory") as info:
+        HFFrameDescriber(str(tmp_path / "no-such-model"))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"dtype": "float8"}, "unknown dtype"), ({"batch_size": 0}, "batch_size"), ({"device": "gpu0"}, "device")],
+)
+def test_bad_arguments_are_config_errors(blip_dir: Path, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        HFFrameDescriber(str(blip_dir), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a photo of a dog", "a dog"),
+        ("A  Photo of a dog", "a dog"),
+        ("a photo offset", "a photo offset"),
+        ("a dog", "a dog"),
+        ("  a photo of  ", ""),
+    ],
+)
+def test_strip_echo(text: str, expected: str) -> None:
+    assert _strip_echo(text, "a photo of") == expected
+
+
+def test_half_precision_casts_pixel_values(llava_dir: Path) -> None:
+    import torch
+
+    describer = HFFrameDescriber(str(llava_dir), dtype="bfloat16", max_new_tokens=4)
+
+    out = describer.describe(_frames(2), "describe this frame.")
+
+    assert describer.model.dtype == torch.bfloat16
+    assert len(out) == 2 and all(out)
