@@ -52,6 +52,7 @@ test: setup system-deps
 
 bench: setup
 	$(BIN)/python bench/cache_speedup.py
+	$(BIN)/python bench/offline_describer.py
 
 samples: setup system-deps
 	$(BIN)/m2t data synth --out data/samples

@@ -35,3 +35,19 @@ def write_index_clip(path: Path, fps: int = 10, n_frames: int = 50, size: tuple[
     proc.stdin.close()
     assert proc.wait() == 0
     return path
+
+
+def stroop_frame(word: str = "GREEN", ink: tuple[int, int, int] = (220, 20, 20)) -> np.ndarray:
+    """The Stroop card: a colour word written in another colour, on white (RGB, 640x360)."""
+    import cv2
+
+    frame = np.full((360, 640, 3), 255, dtype=np.uint8)
+    cv2.putText(frame, word, (60, 230), cv2.FONT_HERSHEY_DUPLEX, 4.5, ink, 12, cv2.LINE_AA)
+    return frame
+
+
+def write_jpeg(path: Path, rgb: np.ndarray) -> Path:
+    from PIL import Image
+
+    Image.fromarray(rgb).save(path, quality=90)
+    return path

@@ -26,8 +26,12 @@ stages:
 
 def test_the_shipped_config_is_valid():
     cfg = load_config(ROOT / "pipelines" / "configs" / "popularity.yaml")
-    assert list(cfg.stages) == ["extract_frames", "transcribe_audio", "summarize"]
-    assert cfg.resolved_stages()["transcribe_audio"]["model"] == "bundled:whisper-tiny.en"
+    assert list(cfg.stages) == [
+        "extract_frames", "read_onscreen_text", "measure_visuals", "describe_frames", "transcribe_audio", "summarize",
+    ]
+    resolved = cfg.resolved_stages()
+    assert resolved["transcribe_audio"]["model"] == "bundled:whisper-tiny.en"
+    assert resolved["describe_frames"]["backend"] == "offline"
 
 
 def test_include_then_override_then_set(tmp_path: Path):

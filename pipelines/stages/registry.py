@@ -41,6 +41,10 @@ class ModelPool:
         self._models: dict[str, Any] = {}
         self.loads: list[dict[str, Any]] = []
 
+    def loaded(self) -> dict[str, Any]:
+        """The models loaded so far, by key (a copy)."""
+        return dict(self._models)
+
     def get(self, key: str, loader: Callable[[], T]) -> T:
         if key not in self._models:
             started = time.perf_counter()

@@ -19,14 +19,7 @@ from PIL import Image
 from pipelines.errors import ConfigError
 from pipelines.models.vlm import HFFrameDescriber, _strip_echo
 
-WORDS = (
-    "a an the of in on at to with and or is are was this that there here it its frame video scene shot "
-    "person people man woman child boy girl crowd car bus bike road street city building house room "
-    "kitchen table chair sofa bed window door wall floor sky cloud sun tree grass field water river sea "
-    "beach mountain dog cat bird horse red green blue yellow black white grey dark light small large "
-    "sitting standing walking running talking holding looking playing smiling screen text sign logo "
-    "describe photo picture image close up view front back left right top bottom inside outside"
-).split()
+from tests.tiny_models import WORDS, build_tiny_blip  # noqa: E402
 
 
 def _frames(n: int) -> list[Image.Image]:
@@ -60,46 +53,7 @@ def _count_generate(describer: HFFrameDescriber, monkeypatch: pytest.MonkeyPatch
 @pytest.fixture(scope="module")
 def blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny BLIP captioner (no chat template: the instruction is passed as plain text)."""
-    import torch
-    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor
-    from transformers.models.bert.tokenization_bert import load_vocab
-
-    try:
-        from transformers import BlipImageProcessorPil as BlipImages
-    except ImportError:
-        from transformers import BlipImageProcessor as BlipImages
-
-    folder = tmp_path_factory.mktemp("tiny-blip")
-    vocab_file = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    vocab_file.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]", *WORDS]) + "\n")
-    # vocab=<dict>: in transformers 5, vocab_file= silently yields a 7-token vocabulary.
-    tokenizer = BertTokenizer(vocab=load_vocab(str(vocab_file)), bos_token="[DEC]", additional_special_tokens=["[ENC]"])
-    assert len(tokenizer) == 7 + len(WORDS)
-    processor = BlipProcessor(BlipImages(size={"height": 32, "width": 32}), tokenizer)
-    # initializer_range well above the default 0.02, so that different frames get different
-    # (random) descriptions and a mix-up of order or batches shows.
-    tiny = {
-        "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37,
-        "initializer_range": 0.2,
-    }
-    config = BlipConfig(
-        text_config={
-            **tiny,
-            "vocab_size": len(tokenizer),
-            "encoder_hidden_size": 32,
-            "max_position_embeddings": 64,
-            "bos_token_id": tokenizer.bos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-            "sep_token_id": tokenizer.sep_token_id,
-        },
-        vision_config={**tiny, "image_size": 32, "patch_size": 16},
-        projection_dim=32,
-        image_text_hidden_size=32,
-    )
-    torch.manual_seed(0)
-    BlipForConditionalGeneration(config).save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return build_tiny_blip(tmp_path_factory.mktemp("tiny-blip"))
 
 
 @pytest.fixture(scope="module")

@@ -65,3 +65,25 @@ def test_real_video_is_resized_and_stored_as_jpeg(sample_rows, tmp_path: Path):
 def test_start_past_the_end_is_a_clear_error(index_clip: Path, tmp_path: Path):
     with pytest.raises(BadInputError, match="past the end"):
         run(index_clip, tmp_path, mode="fps", start_s=60)
+
+
+def test_shots_mode_takes_one_keyframe_per_shot(sample_rows, tmp_path: Path):
+    row = next(r for r in sample_rows if r["id"] == "stroop_green")
+    cut = row["truth"]["cuts_s"][0]
+    record = extract_frames(sample_item(row), ExtractFramesConfig(mode="shots"), make_ctx("extract_frames", tmp_path))
+    assert len(record.frames) == 2
+    first, second = record.frames
+    assert first.timestamp_s < cut < second.timestamp_s
+    assert first.requested_s == pytest.approx(cut / 2, abs=0.1)
+    capped = extract_frames(sample_item(row), ExtractFramesConfig(mode="shots", max_frames=1), make_ctx("extract_frames", tmp_path / "c"))
+    first_is_longer = cut > row["truth"]["duration_s"] - cut
+    assert len(capped.frames) == 1
+    assert (capped.frames[0].timestamp_s < cut) == first_is_longer  # the longer shot is kept
+
+
+def test_shot_keyframes_cap_keeps_the_longest_in_order():
+    from pipelines.stages.extract_frames import shot_keyframe_times
+
+    shots = [(0.0, 1.0), (1.0, 5.0), (5.0, 5.5), (5.5, 8.0)]
+    assert shot_keyframe_times(shots, 10) == [0.5, 3.0, 5.25, 6.75]
+    assert shot_keyframe_times(shots, 2) == [3.0, 6.75]

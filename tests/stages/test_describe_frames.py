@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import validate_config
+from pipelines.executors import LocalExecutor, Task
+from pipelines.records import ImageLabel
+from pipelines.stages import get_stage
+from pipelines.stages.describe_frames import DescribeFramesConfig, compose_sentence, merge_labels
+from pipelines.stages.registry import ModelPool
+from tests.conftest import make_ctx
+from tests.stages.frames_fixtures import frames_of
+from tests.tiny_models import build_tiny_blip
+
+
+def test_sentence_is_deterministic_and_complete():
+    facts = {"shot_scale": "close-up", "faces": 1, "lighting_key": "low-key", "dominant_colour": "blue",
+             "colour_temperature": "cool"}
+    labels = [ImageLabel(name="espresso", score=0.9), ImageLabel(name="cup", score=0.2)]
+    sentence = compose_sentence(labels, ["GREEN"], facts)
+    assert sentence == ('Close-up with 1 face; looks like espresso, cup; on-screen text "GREEN"; '
+                        "low-key lighting, dominant colour blue, cool tones.")
+    assert compose_sentence([], [], {**facts, "shot_scale": None, "faces": 0}).startswith(
+        "Frame without faces; no confident object label;")
+
+
+def test_labels_with_the_same_name_are_summed():
+    from pipelines.models.imagenet import Label
+
+    merged = merge_labels([Label(657, "missile", 0.3), Label(1, "mosque", 0.15), Label(744, "missile", 0.2),
+                           Label(2, "kite", 0.05)], min_score=0.1)
+    assert [(l.name, l.score) for l in merged] == [("missile", 0.5), ("mosque", 0.15)]
+
+
+def run_stage(rows, names, cfg, tmp_path, uses=None, pool=None):
+    spec = get_stage("describe_frames")
+    tasks = []
+    for name in names:
+        row = next(r for r in rows if r["id"] == name)
+        item, frames = frames_of(row, tmp_path, num_frames=4)
+        tasks.append(Task(item, make_ctx("describe_frames", tmp_path / name, {"extract_frames": frames, **(uses or {})},
+                                         models=pool or ModelPool())))
+    return LocalExecutor().run_batch(spec, cfg, tasks)
+
+
+def test_offline_describer_on_sample_clips(sample_rows, tmp_path: Path):
+    outcomes = run_stage(sample_rows, ["espresso", "cat_sofa"], DescribeFramesConfig(), tmp_path)
+    espresso, cat = (o.record for o in outcomes)
+    assert espresso.backend == "offline"
+    assert get_stage("describe_frames").model_of(DescribeFramesConfig()) == "bundled:efficientnet-lite0"
+    first = espresso.descriptions[0]
+    assert "espresso" in first.text and first.labels[0].name == "espresso"
+    assert "warm tones" in first.text
+    assert any("cat" in d.text for d in cat.descriptions)
+    assert [d.timestamp_s for d in cat.descriptions] == sorted(d.timestamp_s for d in cat.descriptions)
+
+
+def test_hf_backend_describes_frames_of_several_items_in_one_generate_call(sample_rows, tmp_path: Path):
+    model_dir = build_tiny_blip(tmp_path / "tiny-blip")
+    pool = ModelPool()
+    cfg = DescribeFramesConfig(backend="hf", model=str(model_dir), batch_size=8, max_new_tokens=8)
+    outcomes = run_stage(sample_rows, ["espresso", "cat_sofa"], cfg, tmp_path, pool=pool)
+    assert all(o.record is not None for o in outcomes), [o.error for o in outcomes]
+    (describer,) = pool.loaded().values()
+    assert describer.generate_calls == 1  # 2 items x 4 frames, one batch of 8
+    for outcome in outcomes:
+        rec = outcome.record
+        assert rec.backend == "hf" and rec.prompt_id == "describe_frames.neutral" and rec.prompt_version == 1
+        assert len(rec.descriptions) == 4 and all(isinstance(d.text, str) for d in rec.descriptions)
+
+
+def test_hf_backend_needs_a_model():
+    with pytest.raises(ValueError, match="backend 'hf' needs 'model'"):
+        DescribeFramesConfig(backend="hf")
+
+
+def test_prompt_version_is_part_of_the_cache_key(tmp_path: Path):
+    from pipelines.runner import Runner
+
+    base = {"name": "t", "task": "popularity", "dataset": {"path": "x.jsonl"},
+            "stages": {"extract_frames": {}, "describe_frames": {"backend": "hf", "model": "m"}}}
+    film = {**base, "stages": {"extract_frames": {}, "describe_frames": {"backend": "hf", "model": "m", "prompt": "describe_frames/film"}}}
+    runs = [Runner(validate_config(c), runs_dir=tmp_path, cache_dir=tmp_path) for c in (base, film)]
+    manifests = [r._start_manifest([], []) for r in runs]
+    assert [m["prompts"][0]["id"] for m in manifests] == ["describe_frames.neutral", "describe_frames.film"]
+    assert manifests[0]["stages"][1]["config_hash"] != manifests[1]["stages"][1]["config_hash"]
