@@ -29,6 +29,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Sample data: generate the bundled sample set.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+prompts_app = typer.Typer(help="Prompt files and their lock (prompts/LOCK.json).", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
 
 out = Console()
 err = Console(stderr=True)
@@ -199,6 +201,32 @@ def data_synth(
         _fail(str(exc))
         return
     out.print(f"wrote {manifest}", highlight=False)
+
+
+@prompts_app.command("check")
+def prompts_check() -> None:
+    """Fail when a prompt body changed without a version bump (what the tests check)."""
+    from pipelines.prompts import all_prompts, check_lock
+
+    problems = check_lock()
+    for problem in problems:
+        err.print(f"[red]{problem}[/]", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    out.print(f"{len(all_prompts())} prompts match prompts/LOCK.json")
+
+
+@prompts_app.command("lock")
+def prompts_lock() -> None:
+    """Record the current prompt bodies in LOCK.json (after raising the version of any you changed)."""
+    from pipelines.prompts import write_lock
+
+    try:
+        path = write_lock()
+    except M2TError as exc:
+        _fail(str(exc))
+        return
+    out.print(f"wrote {path}", highlight=False)
 
 
 @app.command()
