@@ -101,6 +101,7 @@ def run(
 
     _print_stage_table(result)
     _print_items(result)
+    _print_predictions(result, cfg)
     colour = "green" if result.exit_code == 0 else "yellow"
     out.print(f"[{colour}]{result.summary_line()}[/]", highlight=False)
     raise typer.Exit(result.exit_code)
@@ -108,12 +109,12 @@ def run(
 
 def _print_stage_table(result: Any) -> None:
     table = Table(title="stages", title_justify="left")
-    for col in ("stage", "ok", "computed", "cached", "resumed", "failed", "seconds"):
+    for col in ("stage", "ok", "computed", "cached", "resumed", "failed", "n/a", "seconds"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for name, s in result.stages.items():
         table.add_row(
             name, str(s.ok), str(s.computed), str(s.from_cache), str(s.done_before),
-            str(s.failed + s.skipped), f"{s.seconds:.2f}",
+            str(s.failed + s.skipped), str(s.not_applicable), f"{s.seconds:.2f}",
         )
     out.print(table)
 
@@ -146,6 +147,43 @@ def _print_items(result: Any) -> None:
     for e in result.load_errors:
         table.add_row(e.item_id, "-", "", f"[red]{_excerpt(e.stage + ': ' + e.reason, 80)}[/]")
     out.print(table)
+
+
+def _print_predictions(result: Any, cfg: Any) -> None:
+    """Predictions with their explanations, then accuracy against the gold labels."""
+    predictions = result.records.get("predict", {})
+    if not predictions:
+        return
+    from pipelines.tasks import get_task
+
+    task = get_task(cfg.task)
+    items = {i.item_id: i for i in result.items}
+    table = Table(title="predictions", title_justify="left")
+    for col in ("item", "gold", "predicted", "conf.", "via", "explanation"):
+        table.add_column(col)
+    correct = total = 0
+    paths: dict[str, int] = {}
+    for item_id, rec in predictions.items():
+        gold = task.normalise_label(items[item_id].labels.get(task.label_key)) if item_id in items else None
+        if gold is not None:
+            total += 1
+            correct += rec.label == gold
+        paths[rec.extraction] = paths.get(rec.extraction, 0) + 1
+        mark = "" if gold is None else ("[green]✓[/]" if rec.label == gold else "[red]✗[/]")
+        conf = "-" if rec.confidence is None else f"{rec.confidence:.2f}"
+        flag = " [yellow](possible injection)[/]" if rec.possible_injection else ""
+        table.add_row(item_id, gold or "-", f"{rec.label} {mark}", conf, rec.extraction,
+                      _excerpt(rec.explanation or "(label chosen by scoring)", 70) + flag)
+    out.print(table)
+    if total:
+        mode = next(iter(predictions.values())).mode
+        acc = Table(title="accuracy (illustrative labels on the sample set)" if "samples" in cfg.dataset.path
+                    else "accuracy", title_justify="left")
+        for col in ("mode", "items", "correct", "accuracy", "answers"):
+            acc.add_column(col)
+        acc.add_row(mode, str(total), str(correct), f"{correct / total:.1%}",
+                    ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())))
+        out.print(acc)
 
 
 @app.command()
@@ -201,6 +239,66 @@ def data_synth(
         _fail(str(exc))
         return
     out.print(f"wrote {manifest}", highlight=False)
+
+
+@app.command()
+def render(
+    stage_name: Annotated[str, typer.Argument(metavar="STAGE", help="a stage that prompts a model, e.g. predict")],
+    config: Annotated[Path, typer.Argument(help="case-study YAML")],
+    n: Annotated[int, typer.Option("-n", min=1, help="how many items")] = 3,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a config key (repeatable)")] = None,
+    run_id: Annotated[Optional[str], typer.Option(help="run whose upstream records are used (default: the config's)")] = None,
+    runs_dir: RunsDir = Path("data/runs"),
+    cache_dir: CacheDir = Path("data/cache"),
+) -> None:
+    """Print the exact messages STAGE would send for N items, without calling any model.
+
+    Upstream records (summaries, neighbours, hypotheses) are read from the run, so run the
+    config first; render itself loads no model.
+    """
+    from pipelines.config import load_config
+    from pipelines.runner import default_run_id
+    from pipelines.stages import get_stage
+    from pipelines.stages.registry import ModelPool, StageContext
+    from pipelines.store import RunStore
+
+    try:
+        cfg = load_config(config, set_ or [])
+        if stage_name not in cfg.stages:
+            _fail(f"stage {stage_name!r} is not in {config.name} (stages: {', '.join(cfg.stages)})")
+        spec = get_stage(stage_name)
+        if spec.render is None:
+            _fail(f"stage {stage_name!r} sends no prompt; stages that do: "
+                  + ", ".join(n for n in cfg.stages if get_stage(n).render))
+        stage_cfg = cfg.stage_config(stage_name)
+        from pipelines.datasets import load_dataset
+
+        items = load_dataset(cfg.dataset).items
+        store = RunStore(runs_dir / (run_id or default_run_id(cfg)))
+        upstream = [u for u in (*spec.needs, *spec.uses) if u in cfg.stages]
+        records = {u: {r.item_id: r for r in store.records(u)} for u in upstream}
+        shown = 0
+        for item in items:
+            if shown >= n:
+                break
+            if not spec.applies_to(item, stage_cfg):
+                continue
+            missing = [u for u in upstream if item.item_id not in records[u] and u in spec.needs]
+            if missing:
+                _fail(f"item {item.item_id} has no {', '.join(missing)} record in run {store.run_id}: "
+                      f"run `m2t run {config}` first (render never calls a model)")
+            inputs = {u: records[u][item.item_id] for u in upstream if item.item_id in records[u]}
+            ctx = StageContext(models=ModelPool(), provenance={}, inputs=inputs, cache_dir=cache_dir)
+            messages = spec.render(item, stage_cfg, ctx)
+            out.rule(f"{stage_name} · {item.item_id} ({item.split})")
+            for role, content in messages:
+                out.print(f"[bold]\\[{role}][/]")
+                out.print(content, markup=False, highlight=False)
+            shown += 1
+        if shown == 0:
+            _fail(f"no item of {config.name} is predicted by {stage_name} (check its splits)")
+    except M2TError as exc:
+        _fail(str(exc))
 
 
 @prompts_app.command("check")

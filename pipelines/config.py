@@ -22,9 +22,12 @@ from pipelines.store import sha256_json
 class DatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    adapter: Literal["manifest"] = "manifest"
-    path: str = Field(description="manifest file (CSV/JSONL/Parquet); relative to the current directory")
-    data_root: str | None = Field(None, description="folder the media paths are relative to (default: the manifest's)")
+    adapter: Literal["manifest", "vpd"] = "manifest"
+    path: str = Field(description="manifest: a CSV/JSONL/Parquet file; vpd: the folder of label CSVs. "
+                                  "Relative to the current directory")
+    data_root: str | None = Field(None, description="manifest: folder the media paths are relative to (default: its own)")
+    videos_dir: str | None = Field(None, description="vpd: folder of <video_id>.mp4 (and captions/<id>.json)")
+    require_video: bool = Field(True, description="vpd: rows whose video is missing are load errors (else text-only)")
     split: str | None = Field(None, description="keep only rows of this split")
 
 
@@ -47,9 +50,15 @@ class CaseStudyConfig(BaseModel):
     run: RunOptions = Field(default_factory=RunOptions)
 
     def stage_config(self, name: str) -> BaseModel:
+        """The stage's validated config; a stage config with a ``task`` field gets the case
+        study's task unless it names one itself."""
         from pipelines.stages import get_stage
 
-        return get_stage(name).config_cls.model_validate(self.stages.get(name) or {})
+        cls = get_stage(name).config_cls
+        values = dict(self.stages.get(name) or {})
+        if "task" in cls.model_fields and "task" not in values:
+            values["task"] = self.task
+        return cls.model_validate(values)
 
     def hash(self) -> str:
         """Hash of everything that changes results (the run options do not)."""
@@ -150,7 +159,7 @@ def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyCo
             raise ConfigError(f"{source}: unknown stage 'stages.{name}'; known stages: {', '.join(sorted(STAGES))}")
         spec = STAGES[name]
         try:
-            spec.config_cls.model_validate(config.stages[name] or {})
+            config.stage_config(name)
         except ValidationError as exc:
             raise ConfigError(f"{source}: {_describe(exc, f'stages.{name}')}") from None
         earlier = list(config.stages)[:position]

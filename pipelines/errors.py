@@ -18,3 +18,7 @@ class ConfigError(M2TError):
 
 class DatasetError(M2TError):
     """A dataset as a whole cannot be read (missing manifest, unknown format)."""
+
+
+class LLMError(M2TError):
+    """A language model could not answer (server down, timeout, refusal to load ...)."""

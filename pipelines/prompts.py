@@ -23,6 +23,41 @@ import yaml
 from pipelines.errors import ConfigError
 
 REQUIRED = ("id", "version", "inputs", "output_schema", "changelog")
+ROLES = ("system", "user", "assistant")
+FENCE_OPEN = "<untrusted"
+FENCE_CLOSE = "</untrusted>"
+# phrases that try to steer a model from inside data; matched case-insensitively
+INJECTION_PATTERNS = [
+    r"ignore (all |any |the )?(previous|prior|above|earlier) (instructions|prompts?|messages?)",
+    r"disregard (all |any |the )?(previous|prior|above|earlier)",
+    r"\byou are now\b",
+    r"\bsystem prompt\b",
+    r"\bnew instructions?\b",
+    r"\b(answer|respond|reply|output|say)( with| only)? ['\"]?(local[- ]hit|global[- ]big[- ]hit)\b",
+    r"</?untrusted",
+]
+
+
+def fence(text: object, kind: str = "data") -> str:
+    """Wrap untrusted text (titles, transcripts, OCR, captions) in a delimited block.
+
+    Prompts tell the model that such blocks are data, never instructions; any fence marker
+    inside the text is defused so the block cannot be closed from within.
+    """
+    body = str(text).replace(FENCE_OPEN, "<untrusted\u200b").replace(FENCE_CLOSE, "</untrusted\u200b>")
+    return f'<untrusted kind="{kind}">\n{body}\n{FENCE_CLOSE}'
+
+
+def injection_signals(text: str) -> list[str]:
+    """The injection-like phrases found in ``text`` (empty when none)."""
+    import re
+
+    found = []
+    for pattern in INJECTION_PATTERNS:
+        match = re.search(pattern, text, flags=re.IGNORECASE)
+        if match:
+            found.append(match.group(0))
+    return found
 
 
 def prompts_dir() -> Path:
@@ -50,16 +85,32 @@ class Prompt:
         return {"id": self.id, "version": self.version, "sha256": self.sha256}
 
     def render(self, **values: Any) -> str:
+        """The body rendered with ``values`` (Jinja2, strict: a missing variable is an error).
+        The filter ``untrusted`` fences a value: ``{{ title | untrusted("title") }}``."""
         from jinja2 import Environment, StrictUndefined, UndefinedError
 
         missing = [name for name in self.inputs if name not in values]
         if missing:
             raise ConfigError(f"prompt {self.id} needs {', '.join(missing)}")
         env = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+        env.filters["untrusted"] = fence
         try:
             return env.from_string(self.body).render(**values).strip()
         except UndefinedError as exc:
             raise ConfigError(f"prompt {self.id}: {exc.message}") from None
+
+    def messages(self, **values: Any) -> list[tuple[str, str]]:
+        """The rendered body as chat messages: sections start with a line ``[system]``,
+        ``[user]`` or ``[assistant]``; a body without sections is one user message."""
+        import re
+
+        text = self.render(**values)
+        parts = re.split(r"^\[(system|user|assistant)\]\s*$", text, flags=re.MULTILINE)
+        if len(parts) == 1:
+            return [("user", text)]
+        if parts[0].strip():
+            raise ConfigError(f"prompt {self.id}: text before the first [role] line")
+        return [(parts[i], parts[i + 1].strip()) for i in range(1, len(parts), 2)]
 
 
 def parse_prompt(path: Path) -> Prompt:

@@ -228,6 +228,69 @@ class FrameDescriptionsRecord(Record):
     descriptions: list[FrameDescription]
 
 
+class EmbeddingRecord(Record):
+    stage_name: ClassVar[str] = "embed"
+
+    dim: int
+    vector_b64: str = Field(description="float32 little-endian vector, base64 (L2-normalised when the config says so)")
+    text_sha256: str = Field(description="sha256 of the embedded text: equal texts are exact duplicates")
+
+    def vector(self) -> Any:
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(self.vector_b64), dtype="<f4")
+
+
+class Neighbour(BaseModel):
+    item_id: str
+    score: float = Field(description="cosine similarity to the query")
+    label: str
+    split: str | None
+    text: str = Field(description="the neighbour's summary text")
+
+
+class NeighboursRecord(Record):
+    stage_name: ClassVar[str] = "retrieve_similar"
+
+    neighbours: list[Neighbour]
+    index_size: int = Field(description="labelled items the search ran over")
+    excluded: list[str] = Field(default_factory=list, description="ids left out as the query itself or exact duplicates")
+
+
+class Hypothesis(BaseModel):
+    number: int
+    text: str
+
+
+class HypothesesRecord(Record):
+    stage_name: ClassVar[str] = "hypothesize"
+
+    hypotheses: list[Hypothesis]
+    neighbour_ids: list[str]
+    extraction: str = Field(description="json | repair | numbered_lines: how the hypotheses were read")
+    raw: str
+
+
+class PredictionRecord(Record):
+    stage_name: ClassVar[str] = "predict"
+
+    mode: str
+    label: str
+    scale: int | None = None
+    confidence: float | None = None
+    explanation: str = ""
+    cited_hypotheses: list[int] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list, description="quotes the model gave from the item's text")
+    evidence_found: list[bool] = Field(default_factory=list, description="whether each quote occurs in the text")
+    extraction: str = Field(description="json | repair | label_scores: which path produced the label")
+    label_scores: dict[str, float] = Field(default_factory=dict, description="log-likelihoods, when scored")
+    possible_injection: bool = False
+    injection_signals: list[str] = Field(default_factory=list)
+    raw: str = ""
+
+
 class ErrorRecord(BaseModel):
     """One failed item of one stage: the reason in one line a user can act on."""
 
@@ -245,6 +308,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     cls.stage_name: cls
     for cls in (
         FramesRecord, TranscriptRecord, SummaryRecord, OnscreenTextRecord, VisualsRecord, FrameDescriptionsRecord,
+        EmbeddingRecord, NeighboursRecord, HypothesesRecord, PredictionRecord,
     )
 }
 

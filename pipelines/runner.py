@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import CaseStudyConfig
-from pipelines.datasets.manifest import LOAD_STAGE, load_manifest
+from pipelines.datasets import load_dataset
+from pipelines.datasets.manifest import LOAD_STAGE
 from pipelines.executors import LocalExecutor, Outcome, Task
 from pipelines.prompts import load_prompt
 from pipelines.records import ErrorRecord, Item, Record, utc_now
 from pipelines.stages import get_stage
-from pipelines.stages.registry import ModelPool, StageContext, StageSpec
+from pipelines.stages.registry import Corpus, ModelPool, StageContext, StageSpec
 from pipelines.store import Cache, RunStore, sha256_file, sha256_json
 
 EXIT_OK = 0
@@ -48,6 +49,7 @@ class StageStats:
     computed: int = 0
     failed: int = 0
     skipped: int = 0
+    not_applicable: int = 0
     seconds: float = 0.0
     compute_seconds: float = 0.0
 
@@ -166,12 +168,12 @@ class Runner:
         self.executor = LocalExecutor(debug=debug)
         self.models = ModelPool()
         self.hasher = _Hasher()
+        self.not_applicable: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunResult:
         started = time.perf_counter()
-        dataset = self.config.dataset
-        loaded = load_manifest(dataset.path, dataset.data_root, dataset.split)
+        loaded = load_dataset(self.config.dataset)
         items = loaded.items[: self.limit] if self.limit is not None else loaded.items
         load_errors = loaded.errors
 
@@ -217,9 +219,15 @@ class Runner:
         errors: list[ErrorRecord] = []
         from_cache: list[Record] = []
         pending: list[Task] = []
+        corpus = self._corpus(spec, items, records)
 
         upstream_names = [s for s in (*spec.needs, *spec.uses) if s in self.config.stages and s != name]
         for item in items:
+            if not spec.applies_to(item, cfg) or any(item.item_id in self.not_applicable.get(s, set())
+                                                     for s in upstream_names):
+                self.not_applicable.setdefault(name, set()).add(item.item_id)
+                stats.not_applicable += 1
+                continue
             missing = [s for s in upstream_names if item.item_id not in records.get(s, {})]
             if missing:
                 stats.skipped += 1
@@ -231,7 +239,10 @@ class Runner:
                 )
                 continue
             upstream = {s: records[s][item.item_id] for s in upstream_names}
-            input_hash = sha256_json(item_inputs(spec, item, upstream, self.hasher))
+            inputs = item_inputs(spec, item, upstream, self.hasher)
+            if corpus is not None:
+                inputs["corpus"] = corpus.hash
+            input_hash = sha256_json(inputs)
             key = sha256_json(
                 {"stage": name, "version": spec.version, "config": config_hash, "input": input_hash}
             )
@@ -252,7 +263,7 @@ class Runner:
             }
             ctx = StageContext(
                 models=self.models, provenance=provenance, inputs=upstream,
-                artifact_dir=self.cache.artifact_dir(name, key),
+                artifact_dir=self.cache.artifact_dir(name, key), corpus=corpus, cache_dir=self.cache.root,
             )
             pending.append(Task(item, ctx))
 
@@ -270,6 +281,16 @@ class Runner:
         stats.seconds = round(time.perf_counter() - stage_started, 4)
         self.store.write_errors(name, errors)
         return stats, out, errors
+
+    def _corpus(self, spec: StageSpec, items: list[Item], records: dict[str, dict[str, Record]]) -> Corpus | None:
+        if not spec.corpus:
+            return None
+        members = {i.item_id: i for i in items if all(i.item_id in records.get(s, {}) for s in spec.corpus)}
+        chosen = {s: {i: records[s][i] for i in members} for s in spec.corpus}
+        fingerprint = [
+            (i, members[i].split, members[i].labels, [chosen[s][i].key for s in spec.corpus]) for i in sorted(members)
+        ]
+        return Corpus(items=members, records=chosen, hash=sha256_json(fingerprint))
 
     def _save_batch(
         self, name: str, outcomes: list[Outcome], out: dict[str, Record], errors: list[ErrorRecord], stats: StageStats

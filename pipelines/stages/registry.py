@@ -54,6 +54,19 @@ class ModelPool:
 
 
 @dataclass
+class Corpus:
+    """Records of upstream stages for *every* item of the run (for retrieval), with the items.
+
+    ``hash`` changes whenever any member's record, split or labels change, so it is part of
+    the key of every record computed from the corpus.
+    """
+
+    items: dict[str, Item]
+    records: dict[str, dict[str, Record]]  # stage -> item_id -> record
+    hash: str
+
+
+@dataclass
 class StageContext:
     """What a stage gets besides the item and its config."""
 
@@ -61,6 +74,8 @@ class StageContext:
     provenance: dict[str, Any]
     inputs: dict[str, Record] = field(default_factory=dict)
     artifact_dir: Path | None = None
+    corpus: Corpus | None = None
+    cache_dir: Path | None = None  # the run's cache root (model-call caches live below it)
 
     def output_dir(self) -> Path:
         """A fresh directory for files the record will reference (e.g. frame JPEGs)."""
@@ -89,6 +104,12 @@ class StageSpec:
             frames of several items in one call.
         prompts: names the prompt files the config uses (``<task>/<name>``); their ids,
             versions and hashes go into the cache key and the run manifest.
+        corpus: stages whose records over all items the stage reads (retrieval); their hash
+            is part of each item's key.
+        applies: whether the stage runs for an item at all (e.g. only the test split); items
+            it does not apply to get no record and no error, and neither do their dependants.
+        render: builds the exact chat messages the stage would send for an item, without
+            calling a model (``m2t render``).
     """
 
     name: str
@@ -101,12 +122,18 @@ class StageSpec:
     reads: tuple[str, ...] = ("video",)
     batched: bool = False
     prompts: Callable[[Any], list[str]] | None = None
+    corpus: tuple[str, ...] = ()
+    applies: Callable[[Item, Any], bool] | None = None
+    render: Callable[[Item, Any, "StageContext"], list[tuple[str, str]]] | None = None
+
+    def applies_to(self, item: Item, cfg: StageConfig) -> bool:
+        return self.applies(item, cfg) if self.applies else True
 
     def prompt_names(self, cfg: StageConfig) -> list[str]:
         return list(self.prompts(cfg)) if self.prompts else []
 
     def model_of(self, cfg: StageConfig) -> str | None:
-        model = getattr(cfg, "model", None)
+        model = getattr(cfg, "model", None) or getattr(getattr(cfg, "llm", None), "model", None)
         return str(model) if model is not None else None
 
 
@@ -124,13 +151,18 @@ def stage(
     reads: tuple[str, ...] = ("video",),
     batched: bool = False,
     prompts: Callable[[Any], list[str]] | None = None,
+    corpus: tuple[str, ...] = (),
+    applies: Callable[[Item, Any], bool] | None = None,
+    render: Callable[..., list[tuple[str, str]]] | None = None,
 ) -> Callable[[T], T]:
     """Register ``fn`` as stage ``name``; bump ``version`` whenever its output changes."""
 
     def register(fn: T) -> T:
         if name in STAGES and STAGES[name].fn is not fn:
             raise ValueError(f"stage {name!r} is registered twice")
-        STAGES[name] = StageSpec(name, version, fn, config, record, needs, uses, reads, batched, prompts)
+        STAGES[name] = StageSpec(
+            name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render
+        )
         return fn
 
     return register

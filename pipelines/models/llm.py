@@ -1,0 +1,146 @@
+"""Language models behind LangChain chat models, with every call cached.
+
+``load_chat_model`` builds a LangChain ``BaseChatModel`` for a backend:
+
+* ``local``: a transformers causal LM from an id in the local HF cache or a directory
+  (default ``bundled:smollm2-135m-instruct``), see ``llm_local.py``; it can also score each
+  allowed label's log-likelihood, the last resort of label extraction;
+* ``openai``: any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server, OpenAI), see
+  ``llm_openai.py``.
+
+``CachedLLM`` wraps one and caches each call under ``<cache>/llm/<key[:2]>/<key>.json``, the
+key being sha256 of what changes the answer: backend, model, messages and generation
+parameters (temperature, seed, max tokens) — never timeouts, URLs or keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.errors import ConfigError, LLMError
+from pipelines.store import atomic_write_json, read_json, sha256_json
+
+Messages = list[tuple[str, str]]  # (role, content), role in system / user / assistant
+
+
+class LLMConfig(BaseModel):
+    """The ``llm`` block of a stage config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "openai"] = "local"
+    model: str = Field("bundled:smollm2-135m-instruct", description="local: id or directory; openai: model name")
+    base_url: str | None = Field(None, description="openai: endpoint, e.g. http://127.0.0.1:8000/v1 (or $OPENAI_BASE_URL)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the key")
+    temperature: float = Field(0.0, ge=0)
+    seed: int = 0
+    max_tokens: int = Field(256, ge=1)
+    timeout_s: float = Field(120.0, gt=0, description="openai: seconds before a request is given up")
+    device: str = "cpu"
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {"backend": self.backend, "model": self.model, "temperature": self.temperature, "seed": self.seed,
+                "max_tokens": self.max_tokens}
+
+
+def load_chat_model(cfg: LLMConfig) -> Any:
+    """A LangChain chat model for ``cfg`` (heavy imports happen here, not at module import)."""
+    if cfg.backend == "local":
+        from pipelines.models.llm_local import load_local_chat
+
+        return load_local_chat(cfg.model, device=cfg.device, temperature=cfg.temperature, seed=cfg.seed,
+                               max_tokens=cfg.max_tokens)
+    if cfg.backend == "openai":
+        from pipelines.models.llm_openai import load_openai_chat
+
+        return load_openai_chat(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+                                temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens,
+                                timeout_s=cfg.timeout_s)
+    raise ConfigError(f"unknown LLM backend {cfg.backend!r}; use local or openai")
+
+
+def to_langchain(messages: Messages) -> list[Any]:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    try:
+        return [kinds[role](content=content) for role, content in messages]
+    except KeyError as exc:
+        raise ConfigError(f"unknown message role {exc.args[0]!r}") from None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line: the exception type, its first line, and a server's ``detail`` when given
+    (OpenAI-compatible servers explain 400s there; the client's message omits it)."""
+    text = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+    body = getattr(exc, "body", None)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if detail:
+        text += f" ({' '.join(str(detail).split())[:200]})"
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+class CachedLLM:
+    """One chat model plus its call cache; counts calls and cache hits."""
+
+    def __init__(self, cfg: LLMConfig, cache_dir: Path, chat: Any = None) -> None:
+        self.cfg = cfg
+        self.cache_dir = Path(cache_dir) / "llm"
+        self._chat = chat
+        self.calls = 0
+        self.hits = 0
+
+    @property
+    def chat(self) -> Any:
+        if self._chat is None:
+            self._chat = load_chat_model(self.cfg)
+        return self._chat
+
+    @property
+    def can_score(self) -> bool:
+        """Whether label log-likelihoods are available (local transformers models only)."""
+        return hasattr(self.chat, "score_continuations")
+
+    def _cached(self, kind: str, payload: dict[str, Any], compute: Any) -> Any:
+        key = sha256_json({"kind": kind, "llm": self.cfg.cache_identity(), **payload})
+        path = self.cache_dir / key[:2] / f"{key}.json"
+        if path.is_file():
+            try:
+                self.hits += 1
+                return read_json(path)["value"]
+            except (OSError, ValueError, KeyError):
+                self.hits -= 1
+        value = compute()
+        self.calls += 1
+        atomic_write_json(path, {"kind": kind, "llm": self.cfg.cache_identity(), **payload, "value": value})
+        return value
+
+    def complete(self, messages: Messages) -> str:
+        """The model's answer to ``messages`` (cached). Raises :class:`LLMError` when the
+        model cannot answer (server down, timeout ...)."""
+
+        def call() -> str:
+            try:
+                reply = self.chat.invoke(to_langchain(messages))
+            except (ConfigError, LLMError):
+                raise
+            except Exception as exc:  # network and server errors of any client library
+                raise LLMError(f"{self.cfg.backend} model {self.cfg.model!r} did not answer: {describe_error(exc)}") from None
+            content = reply.content
+            return content if isinstance(content, str) else str(content)
+
+        return self._cached("complete", {"messages": messages}, call)
+
+    def score_labels(self, messages: Messages, labels: list[str]) -> dict[str, float]:
+        """Log-likelihood of each label as the start of the answer (cached; local models only)."""
+        if not self.can_score:
+            raise LLMError(f"{self.cfg.backend} backend cannot score labels")
+
+        def call() -> dict[str, float]:
+            scores = self.chat.score_continuations(to_langchain(messages), labels)
+            return {label: float(s) for label, s in zip(labels, scores)}
+
+        return self._cached("score", {"messages": messages, "labels": labels}, call)

@@ -1,0 +1,75 @@
+"""hypothesize: numbered hypotheses formed by the LLM from an item's labelled neighbours.
+
+The prompt depends only on the neighbours (their texts and labels), never on the item
+itself, so items with the same neighbour set share one cached LLM call.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from pipelines.errors import LLMError
+from pipelines.models.llm import CachedLLM, LLMConfig, Messages
+from pipelines.models.structured import AnswerError, parse_hypotheses
+from pipelines.records import HypothesesRecord, Hypothesis, Item, NeighboursRecord
+from pipelines.stages.registry import StageConfig, StageContext, stage
+from pipelines.tasks import get_task
+
+REPAIR_EXAMPLE = '{"hypotheses": ["first hypothesis", "second hypothesis"]}'
+
+
+class HypothesizeConfig(StageConfig):
+    task: str = "popularity"
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    prompt: str = Field("popularity/hypothesize", description="prompt file")
+    n_hypotheses: int = Field(5, ge=1, le=20)
+    splits: list[str] | None = Field(["test"], description="items that get hypotheses (null: all)")
+    max_chars: int = Field(600, ge=100, description="each neighbour's text is cut to this length")
+
+
+def llm_for(cfg_llm: LLMConfig, ctx: StageContext) -> CachedLLM:
+    assert ctx.cache_dir is not None, "stages that call an LLM need the run's cache directory"
+    return ctx.models.get(f"llm:{cfg_llm.model_dump_json()}", lambda: CachedLLM(cfg_llm, ctx.cache_dir))
+
+
+def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Messages:
+    from pipelines.prompts import load_prompt
+
+    neighbours = ctx.inputs["retrieve_similar"]
+    assert isinstance(neighbours, NeighboursRecord)
+    if not neighbours.neighbours:
+        raise LLMError("no labelled neighbours were retrieved (is the train split empty?)")
+    examples = [{"label": n.label, "text": n.text[: cfg.max_chars]} for n in neighbours.neighbours]
+    return load_prompt(cfg.prompt).messages(labels=get_task(cfg.task).label_descriptions, examples=examples,
+                                            n_hypotheses=cfg.n_hypotheses)
+
+
+@stage("hypothesize", version=1, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
+       reads=(), prompts=lambda cfg: [cfg.prompt, "popularity/repair"],
+       applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize)
+def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> HypothesesRecord:
+    from pipelines.prompts import load_prompt
+
+    messages = render_hypothesize(item, cfg, ctx)
+    llm = llm_for(cfg.llm, ctx)
+    reply = llm.complete(messages)
+    extraction = ""
+    try:
+        texts, extraction = parse_hypotheses(reply)
+    except AnswerError as first:
+        repair = load_prompt("popularity/repair").render(error=str(first), example=REPAIR_EXAMPLE)
+        reply = llm.complete([*messages, ("assistant", reply), ("user", repair)])
+        try:
+            texts, how = parse_hypotheses(reply)
+        except AnswerError as second:
+            raise AnswerError(f"no hypotheses after one repair: {second}") from None
+        extraction = f"repair+{how}"
+    prompt = load_prompt(cfg.prompt)
+    neighbours = ctx.inputs["retrieve_similar"]
+    assert isinstance(neighbours, NeighboursRecord)
+    return HypothesesRecord(
+        **{**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version},
+        hypotheses=[Hypothesis(number=i + 1, text=t) for i, t in enumerate(texts[: cfg.n_hypotheses])],
+        neighbour_ids=[n.item_id for n in neighbours.neighbours],
+        extraction=extraction, raw=reply,
+    )

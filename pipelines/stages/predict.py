@@ -1,0 +1,167 @@
+"""predict: a label with a confidence and an explanation, from the LLM.
+
+Modes (the prompting strategies of Kayal et al.):
+
+* ``zero_shot`` — the video's text alone;
+* ``cot`` — reason step by step first, then answer;
+* ``icl`` — the retrieved labelled neighbours as few-shot examples;
+* ``hypotheses`` — the hypotheses formed from the neighbours (cited by number);
+* ``hypotheses_nn`` — hypotheses plus a supervised model's prediction, read from
+  ``nn_predictions`` (CSV/JSONL with ``item_id,label[,confidence]``) or an item metadata
+  column ``nn_column``.
+
+Extraction: the JSON answer is validated (label from the task's label set, or its 1–4
+scale); if that fails, one repair request quotes the problem; if that fails too and the
+model is local, the label is chosen by scoring each allowed label's log-likelihood. The
+record's ``extraction`` says which path produced the label. Untrusted text is fenced in the
+prompt, and injection-like phrases in it set ``possible_injection``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from pipelines.errors import ConfigError
+from pipelines.models.llm import LLMConfig, Messages
+from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction
+from pipelines.prompts import injection_signals, load_prompt
+from pipelines.records import HypothesesRecord, Item, NeighboursRecord, PredictionRecord, SummaryRecord
+from pipelines.stages.hypothesize import llm_for
+from pipelines.stages.registry import StageConfig, StageContext, stage
+from pipelines.tasks import TaskSpec, get_task
+
+Mode = Literal["zero_shot", "cot", "icl", "hypotheses", "hypotheses_nn"]
+
+
+class PredictConfig(StageConfig):
+    task: str = "popularity"
+    mode: Mode = "hypotheses"
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    splits: list[str] | None = Field(["test"], description="items that are predicted (null: all)")
+    icl_examples: int = Field(4, ge=1, le=20, description="icl: neighbours shown as examples")
+    nn_predictions: str | None = Field(None, description="hypotheses_nn: file with item_id,label[,confidence]")
+    nn_column: str | None = Field(None, description="hypotheses_nn: metadata column with the supervised label")
+    max_chars: int = Field(4000, ge=200, description="the video's text is cut to this length")
+    example_chars: int = Field(600, ge=100, description="each example's text is cut to this length")
+
+
+def prompt_name(cfg: PredictConfig) -> str:
+    return f"{cfg.task}/predict_{cfg.mode}"
+
+
+def _nn_table(path: str) -> dict[str, tuple[str, float | None]]:
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"nn_predictions file not found: {path}")
+    frame = pd.read_json(file, lines=True) if file.suffix in (".jsonl", ".ndjson") else pd.read_csv(file, dtype={"item_id": str})
+    if not {"item_id", "label"} <= set(frame.columns):
+        raise ConfigError(f"{path} needs the columns item_id and label")
+    conf = frame["confidence"] if "confidence" in frame.columns else [None] * len(frame)
+    return {str(i): (str(l), None if c is None or c != c else float(c)) for i, l, c in zip(frame["item_id"], frame["label"], conf)}
+
+
+def supervised_prediction(item: Item, cfg: PredictConfig, task: TaskSpec, ctx: StageContext) -> tuple[str, float | None]:
+    if cfg.nn_predictions:
+        table = ctx.models.get(f"nn:{cfg.nn_predictions}", lambda: _nn_table(str(cfg.nn_predictions)))
+        raw, confidence = table.get(item.item_id, (None, None))
+    elif cfg.nn_column:
+        raw, confidence = item.metadata.get(cfg.nn_column), None
+    else:
+        raise ConfigError("mode hypotheses_nn needs predict.nn_predictions (a file) or predict.nn_column")
+    label = task.normalise_label(raw)
+    if label is None:
+        raise ConfigError(f"no usable supervised prediction for {item.item_id} (got {raw!r})")
+    return label, confidence
+
+
+def render_predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> Messages:
+    task = get_task(cfg.task)
+    summary = ctx.inputs["summarize"]
+    assert isinstance(summary, SummaryRecord)
+    values: dict[str, Any] = {"video_text": summary.text[: cfg.max_chars], "labels": task.label_descriptions}
+    if cfg.mode == "icl":
+        neighbours = ctx.inputs.get("retrieve_similar")
+        if not isinstance(neighbours, NeighboursRecord):
+            raise ConfigError("mode icl needs the retrieve_similar stage in the config")
+        values["examples"] = [{"label": n.label, "text": n.text[: cfg.example_chars]}
+                              for n in neighbours.neighbours[: cfg.icl_examples]]
+    if cfg.mode in ("hypotheses", "hypotheses_nn"):
+        hypotheses = ctx.inputs.get("hypothesize")
+        if not isinstance(hypotheses, HypothesesRecord):
+            raise ConfigError(f"mode {cfg.mode} needs the hypothesize stage in the config")
+        values["hypotheses"] = [h.model_dump() for h in hypotheses.hypotheses]
+    if cfg.mode == "hypotheses_nn":
+        values["nn_label"], values["nn_confidence"] = supervised_prediction(item, cfg, task, ctx)
+    return load_prompt(prompt_name(cfg)).messages(**values)
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+
+
+def quotes_found(quotes: list[str], text: str) -> list[bool]:
+    """Whether each quote occurs in ``text`` (case, punctuation and spacing ignored)."""
+    haystack = _norm(text)
+    return [bool(_norm(q)) and _norm(q) in haystack for q in quotes]
+
+
+def score_labels(llm: Any, messages: Messages, task: TaskSpec) -> tuple[str, float, dict[str, float]]:
+    """The label whose JSON continuation ``{"label": "<label>"`` is most likely, with its
+    softmax probability over the label set."""
+    prefix = '{"label": "'
+    scores = llm.score_labels(messages, [f'{prefix}{label}"' for label in task.labels])
+    by_label = {label: scores[f'{prefix}{label}"'] for label in task.labels}
+    best = max(by_label, key=by_label.get)  # type: ignore[arg-type]
+    top = max(by_label.values())
+    total = sum(math.exp(v - top) for v in by_label.values())
+    return best, round(1.0 / total, 4), {k: round(v, 4) for k, v in by_label.items()}
+
+
+REPAIR_EXAMPLE = '{"label": "local-hit", "confidence": 0.7, "explanation": "...", "hypotheses_used": [1], "evidence": ["..."]}'
+
+
+@stage("predict", version=1, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
+       uses=("retrieve_similar", "hypothesize"), reads=("metadata",),
+       prompts=lambda cfg: [prompt_name(cfg), f"{cfg.task}/repair"],
+       applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict)
+def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionRecord:
+    task = get_task(cfg.task)
+    messages = render_predict(item, cfg, ctx)
+    summary = ctx.inputs["summarize"]
+    assert isinstance(summary, SummaryRecord)
+    llm = llm_for(cfg.llm, ctx)
+    prompt = load_prompt(prompt_name(cfg))
+    provenance = {**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version}
+    signals = injection_signals(" ".join([item.title, item.description, summary.text]))
+
+    reply = llm.complete(messages)
+    answer: PredictionAnswer | None = None
+    extraction = "json"
+    try:
+        answer = parse_prediction(reply, task)
+    except AnswerError as first:
+        repair = load_prompt(f"{cfg.task}/repair").render(error=str(first), example=REPAIR_EXAMPLE)
+        second_reply = llm.complete([*messages, ("assistant", reply), ("user", repair)])
+        try:
+            answer, extraction, reply = parse_prediction(second_reply, task), "repair", second_reply
+        except AnswerError as second:
+            if not llm.can_score:
+                raise AnswerError(f"no valid answer after one repair ({second}); first answer: {first}") from None
+            label, confidence, scores = score_labels(llm, messages, task)
+            return PredictionRecord(**provenance, mode=cfg.mode, label=label, confidence=confidence,
+                                    extraction="label_scores", label_scores=scores, raw=reply,
+                                    possible_injection=bool(signals), injection_signals=signals)
+    scale = answer.scale if answer.scale in task.scale else None
+    return PredictionRecord(
+        **provenance, mode=cfg.mode, label=answer.label, scale=scale, confidence=answer.confidence,
+        explanation=answer.explanation, cited_hypotheses=answer.hypotheses_used, evidence=answer.evidence,
+        evidence_found=quotes_found(answer.evidence, summary.text), extraction=extraction, raw=reply,
+        possible_injection=bool(signals), injection_signals=signals,
+    )

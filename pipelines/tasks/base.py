@@ -1,0 +1,49 @@
+"""What a task is: where its gold label lives, which labels exist, how a numeric scale maps
+onto them, and which prompt files its stages use (``prompts/<name>/``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipelines.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    label_key: str  # Item.labels[label_key] holds the gold label
+    labels: tuple[str, ...]
+    label_descriptions: dict[str, str]
+    scale: dict[int, str] = field(default_factory=dict)  # optional finer scale -> label
+    metrics: tuple[str, ...] = ("accuracy", "macro_f1")
+
+    def normalise_label(self, raw: object) -> str | None:
+        """The label in ``labels`` that ``raw`` names (case, spaces and underscores ignored),
+        or the label of a scale value; ``None`` when it names none."""
+        if raw is None:
+            return None
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) and int(raw) in self.scale:
+            return self.scale[int(raw)]
+        text = str(raw).strip().strip("\"'.").lower().replace("_", "-").replace(" ", "-")
+        for label in self.labels:
+            if text == label.lower():
+                return label
+        if text.isdigit() and int(text) in self.scale:
+            return self.scale[int(text)]
+        return None
+
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(task: TaskSpec) -> TaskSpec:
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> TaskSpec:
+    from pipelines.tasks import popularity  # noqa: F401  (registers)
+
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    return TASKS[name]

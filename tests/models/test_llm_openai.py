@@ -1,0 +1,306 @@
+"""The ``openai`` LLM backend against a real OpenAI-compatible server on loopback.
+
+The module fixture starts ``transformers serve <SmolLM2-135M-Instruct dir>`` (the bundled
+model, ~7 s to start, ~1 GB RAM) and every request goes through the project's own code:
+``CachedLLM`` -> ``load_openai_chat`` -> ``ChatOpenAI`` -> HTTP. Failure modes use sockets
+made here: a port where nothing listens (server down), a listener that accepts and never
+answers (timeout), and a tiny HTTP server that records each request (what goes on the wire).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.errors import ConfigError, LLMError
+from pipelines.models.bundled import resolve_model
+from pipelines.models.llm import CachedLLM, LLMConfig
+from pipelines.models.llm_openai import LOCAL_PLACEHOLDER_KEY, load_openai_chat
+
+SECRET = "sk-secret-123"
+KEY_ENV = "M2T_TEST_KEY"
+HELLO = [("user", "Say hello.")]
+START_TIMEOUT_S = 90.0
+
+
+def _free_port() -> int:
+    """A loopback port that nothing listens on (the OS picks one, we release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_command() -> list[str]:
+    script = Path(sys.executable).parent / "transformers"
+    if script.is_file():
+        return [str(script), "serve"]
+    # transformers 5 has no ``python -m transformers``; call the console script's entry point.
+    return [sys.executable, "-c", "import sys; from transformers.cli.transformers import main; sys.exit(main())",
+            "serve"]
+
+
+def _log_tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _get_status(url: str) -> int | None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    try:
+        with opener.open(url, timeout=2) as response:
+            return int(response.status)
+    except Exception:  # refused while starting, reset, HTTP error ...
+        return None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A ``transformers serve`` process pinned to the bundled SmolLM2; yields its URL and model name."""
+    model = str(resolve_model("bundled:smollm2-135m-instruct"))
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [*_serve_command(), model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    with open(log, "wb") as log_file:  # the child keeps its own handle; a pipe nobody reads would block it
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        started = time.monotonic()
+        while _get_status(f"http://127.0.0.1:{port}/health") != 200:  # /v1/models answers 500 without an HF cache
+            if proc.poll() is not None:
+                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{_log_tail(log)}")
+            if time.monotonic() - started > START_TIMEOUT_S:
+                pytest.fail(f"transformers serve not healthy after {START_TIMEOUT_S:.0f} s:\n{_log_tail(log)}")
+            time.sleep(0.25)
+        yield {"base_url": f"http://127.0.0.1:{port}/v1", "model": model, "log": str(log),
+               "start_s": f"{time.monotonic() - started:.1f}"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _llm(server: dict[str, str], cache_dir: Path, **overrides: Any) -> CachedLLM:
+    cfg = {"backend": "openai", "model": server["model"], "base_url": server["base_url"], "max_tokens": 16,
+           **overrides}
+    return CachedLLM(LLMConfig(**cfg), cache_dir=cache_dir)
+
+
+def _cache_text(cache_dir: Path) -> str:
+    return "".join(p.read_text() for p in sorted((cache_dir / "llm").rglob("*.json")))
+
+
+# --------------------------------------------------------------------- against the real server
+
+
+def test_complete_then_cache_hit(server: dict[str, str], tmp_path: Path) -> None:
+    llm = _llm(server, tmp_path)
+    text = llm.complete(HELLO)
+    assert isinstance(text, str) and text.strip()
+    assert (llm.calls, llm.hits) == (1, 0)
+
+    assert llm.complete(HELLO) == text
+    assert (llm.calls, llm.hits) == (1, 1)
+    assert len(list((tmp_path / "llm").rglob("*.json"))) == 1
+
+    # The cache key leaves out URLs: the same request to a dead endpoint is answered from the cache.
+    elsewhere = _llm(server, tmp_path, base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    assert elsewhere.complete(HELLO) == text
+    assert (elsewhere.calls, elsewhere.hits) == (0, 1)
+
+
+@pytest.mark.parametrize("change", [{"temperature": 0.7}, {"max_tokens": 4}])
+def test_generation_parameters_are_part_of_the_key(server: dict[str, str], tmp_path: Path,
+                                                  change: dict[str, Any]) -> None:
+    first = _llm(server, tmp_path, max_tokens=8)
+    first.complete(HELLO)
+    changed = _llm(server, tmp_path, **{"max_tokens": 8, **change})
+    assert changed.complete(HELLO).strip()
+    assert first.calls + changed.calls == 2 and changed.hits == 0
+    assert len(list((tmp_path / "llm").rglob("*.json"))) == 2
+
+
+def test_model_name_must_match_the_served_path(server: dict[str, str], tmp_path: Path) -> None:
+    llm = _llm(server, tmp_path, model=server["model"] + "/")
+    with pytest.raises(LLMError) as info:
+        llm.complete(HELLO)
+    message = str(info.value)
+    # The server's reason ("Server is pinned to ...") is a FastAPI {"detail": ...} body, which the
+    # openai SDK leaves out of the exception text: only the status code reaches the message.
+    assert "\n" not in message and "Error code: 400" in message and server["model"] + "/" in message
+
+
+def test_key_is_never_shown(server: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    llm = _llm(server, tmp_path, api_key_env=KEY_ENV)
+    assert llm.complete(HELLO).strip()  # a local server ignores the key
+    chat = llm.chat
+    assert chat.openai_api_key.get_secret_value() == SECRET
+    assert SECRET not in repr(chat) and SECRET not in str(chat) and SECRET not in chat.model_dump_json()
+    from langchain_core.load import dumps
+
+    assert SECRET not in dumps(chat)
+    assert SECRET not in _cache_text(tmp_path)
+    assert SECRET not in Path(server["log"]).read_text(errors="replace")
+
+    down = _llm(server, tmp_path, api_key_env=KEY_ENV, base_url=f"http://127.0.0.1:{_free_port()}/v1",
+                max_tokens=3)
+    with pytest.raises(LLMError) as info:
+        down.complete(HELLO)
+    assert SECRET not in str(info.value)
+
+
+# --------------------------------------------------------------------- failures, no model needed
+
+
+def test_server_down_is_a_quick_one_line_llm_error(tmp_path: Path) -> None:
+    cfg = LLMConfig(backend="openai", model="some-model", base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    started = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        CachedLLM(cfg, cache_dir=tmp_path).complete(HELLO)
+    assert time.monotonic() - started < 10
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert "openai" in message and "some-model" in message and "Connection" in message
+    assert not (tmp_path / "llm").exists()  # a failure is not cached
+
+
+@pytest.fixture()
+def silent_port() -> Iterator[int]:
+    """A loopback listener that accepts connections and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except (TimeoutError, OSError):
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_timeout_is_an_llm_error(silent_port: int, tmp_path: Path) -> None:
+    cfg = LLMConfig(backend="openai", model="slow-model", base_url=f"http://127.0.0.1:{silent_port}/v1",
+                    timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        CachedLLM(cfg, cache_dir=tmp_path).complete(HELLO)
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, f"took {elapsed:.1f} s: retried or timeout not applied"
+    message = str(info.value)
+    assert "\n" not in message and "slow-model" in message
+    assert "timeout" in message.lower() or "timed out" in message.lower()
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Records each request and answers with a fixed chat completion."""
+
+    seen: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        reply = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                            "choices": [{"index": 0, "finish_reason": "stop",
+                                         "message": {"role": "assistant", "content": "recorded"}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def recorder() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    seen: list[dict[str, Any]] = []
+    handler = type("Handler", (_Recorder,), {"seen": seen})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def test_parameters_and_key_on_the_wire(recorder: tuple[str, list[dict[str, Any]]], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, seen = recorder
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    cfg = LLMConfig(backend="openai", model="m", base_url=url, api_key_env=KEY_ENV, temperature=0.3, seed=7,
+                    max_tokens=5)
+    assert CachedLLM(cfg, cache_dir=tmp_path).complete(HELLO) == "recorded"
+    (request,) = seen
+    assert request["path"] == "/v1/chat/completions"
+    assert request["auth"] == f"Bearer {SECRET}"
+    body = request["body"]
+    assert body["model"] == "m" and body["temperature"] == 0.3 and body["seed"] == 7
+    assert body["max_completion_tokens"] == 5  # ChatOpenAI's max_tokens goes out under this name
+    assert body["messages"] == [{"role": "user", "content": "Say hello."}]
+
+
+def test_local_url_without_key_sends_a_placeholder(recorder: tuple[str, list[dict[str, Any]]], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    url, seen = recorder
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", url.replace("127.0.0.1", "localhost"))  # no base_url: the env's
+    cfg = LLMConfig(backend="openai", model="m", api_key_env=KEY_ENV)
+    assert CachedLLM(cfg, cache_dir=tmp_path).complete(HELLO) == "recorded"
+    assert seen[0]["auth"] == f"Bearer {LOCAL_PLACEHOLDER_KEY}"
+
+
+def test_missing_key_for_a_remote_url_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(ConfigError) as info:
+        load_openai_chat("gpt-x", base_url="https://api.example.com/v1", api_key_env=KEY_ENV)
+    message = str(info.value)
+    assert KEY_ENV in message and "\n" not in message
+
+    cfg = LLMConfig(backend="openai", model="gpt-x", base_url="https://api.example.com/v1", api_key_env=KEY_ENV)
+    with pytest.raises(ConfigError, match=KEY_ENV):  # through the project's path too, not wrapped as LLMError
+        CachedLLM(cfg, cache_dir=tmp_path).complete(HELLO)
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)  # no URL at all means OpenAI's: a key is needed
+    with pytest.raises(ConfigError, match=KEY_ENV):
+        load_openai_chat("gpt-x", api_key_env=KEY_ENV)
+
+
+def test_bad_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="http"):
+        load_openai_chat("m", base_url="127.0.0.1:8000/v1")
