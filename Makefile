@@ -53,6 +53,7 @@ test: setup system-deps
 bench: setup
 	$(BIN)/python bench/cache_speedup.py
 	$(BIN)/python bench/offline_describer.py
+	$(BIN)/python bench/label_scoring.py
 
 samples: setup system-deps
 	$(BIN)/m2t data synth --out data/samples

@@ -4,8 +4,9 @@
 LangChain messages with the checkpoint's chat template and generates with ``generate``
 (greedy at temperature 0, seeded sampling otherwise), so one machine can run a whole study
 with no server and no network. It also scores continuations: ``log P(label | prompt)`` for
-each allowed label in one forward pass, which is how a label is recovered when a small model's
-free-text answer cannot be parsed, and is many times cheaper than generating an answer.
+each allowed label, which is how a label is recovered when a small model's free-text answer
+cannot be parsed. Scoring costs about one prefill of the prompt, whatever the number of
+labels; generating pays that same prefill and then one forward step per new token.
 
 Nothing is downloaded: the model must be a local directory, an id already in the local HF
 cache, or ``bundled:<name>``. torch and transformers are imported only when a model loads.
@@ -17,6 +18,7 @@ import inspect
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -73,8 +75,11 @@ class LocalChatModel(BaseChatModel):
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _torch_device: Any = PrivateAttr(default=None)
-    _trims_logits: bool = PrivateAttr(default=False)
+    _trims_logits: bool = PrivateAttr(default=False)  # forward() takes logits_to_keep
     _lock: Any = PrivateAttr(default_factory=threading.RLock)
+    # (token ids, KV cache over them) of the last generated prompt: label scoring, the fallback
+    # after a failed answer, then only pays for the tokens the prompts do not share
+    _prefix: tuple[list[int], Any] | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -118,12 +123,18 @@ class LocalChatModel(BaseChatModel):
         except (RuntimeError, TypeError):
             raise ConfigError(f"unknown torch device {self.device!r}; use e.g. 'cpu' or 'cuda'") from None
         path = resolve_model(self.model_path)
+        if path.startswith(("/", "./", "../", "~")):  # a path, never a hub id
+            path = str(Path(path).expanduser())
+            if not Path(path).is_dir():
+                raise ConfigError(f"no model directory at {path}; pass a local model directory or the id of a "
+                                  "causal LM already in the local HF cache")
         # transformers 5 loads in the checkpoint's dtype by default; most checkpoints are
         # bf16, which is slow and lossy on CPU, so CPU always computes in float32.
         dtype = torch.float32 if device.type == "cpu" else "auto"
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
+            with _no_progress_bar():
+                tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+                model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
         except Exception as exc:  # OSError, ValueError, HFValidationError, ... all mean "not loadable"
             raise ConfigError(
                 f"cannot load local chat model {self.model_path!r} ({_first_line(exc)}); pass a local model "
@@ -186,6 +197,7 @@ class LocalChatModel(BaseChatModel):
 
         Raises:
             TypeError: On an unknown keyword argument.
+            ValueError: On an override out of range.
         """
         unknown = sorted(set(kwargs) - set(_CALL_OPTIONS))
         if unknown:
@@ -193,6 +205,8 @@ class LocalChatModel(BaseChatModel):
         max_tokens = int(kwargs.get("max_tokens", self.max_tokens))
         temperature = float(kwargs.get("temperature", self.temperature))
         seed = int(kwargs.get("seed", self.seed))
+        if max_tokens < 1 or temperature < 0:
+            raise ValueError(f"max_tokens must be >= 1 and temperature >= 0, got {max_tokens} and {temperature}")
         stop = [s for s in (stop or []) if s]
 
         import torch
@@ -213,7 +227,9 @@ class LocalChatModel(BaseChatModel):
             else:
                 options.update(do_sample=False, num_beams=1)
             with torch.inference_mode(), _seeded(seed if temperature > 0 else None, self._torch_device):
-                output = model.generate(input_ids, **options)
+                generated = model.generate(input_ids, return_dict_in_generate=True, **options)
+            output = generated.sequences
+            self._remember_prefix(prompt, getattr(generated, "past_key_values", None))
         new = output[0, len(prompt):].tolist()
         text = tokenizer.decode(new, skip_special_tokens=True)
         cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
@@ -233,8 +249,14 @@ class LocalChatModel(BaseChatModel):
     def score_continuations(self, messages: str | Sequence[BaseMessage], continuations: list[str]) -> list[float]:
         """Log-likelihood of each continuation as the start of the assistant's answer.
 
-        All continuations go through ONE batched forward pass (right-padded, masked), which
-        costs about one prompt's prefill: far cheaper than generating an answer.
+        The prompt is run once (batch 1, keeping its KV cache); the first token of every
+        continuation is scored from its last position, and the remaining tokens of all
+        continuations go through ONE batched forward pass over that cache (right-padded,
+        masked). The cost is about one prefill of the prompt whatever the number of
+        labels, where a right-padded batch of ``prompt + continuation`` rows would pay one
+        prefill per label; single-token labels need no second pass at all. Models whose cache
+        cannot be repeated over the batch get that plain padded batch instead.
+
         A continuation's tokens are the suffix of ``tokenize(prompt + continuation)`` beyond
         the prompt's tokens, so they are tokenised as they would be generated; when the
         prompt's tokens are not a prefix of that (a merge across the boundary), the
@@ -251,39 +273,120 @@ class LocalChatModel(BaseChatModel):
         """
         if not continuations:
             return []
-        import torch
-
         with self._lock:
-            model, tokenizer = self._loaded()
+            self._loaded()
             text, prompt = self._prompt_ids(messages)
             suffixes = []
             for continuation in continuations:
                 full = self._encode(text + continuation)
-                suffix = full[len(prompt):] if full[: len(prompt)] == prompt else self._encode(continuation)
-                suffixes.append(suffix)
-            longest = max(len(s) for s in suffixes)
-            if longest == 0:
+                suffixes.append(full[len(prompt):] if full[: len(prompt)] == prompt else self._encode(continuation))
+            if not any(suffixes):
                 return [0.0] * len(continuations)
-            n, width = len(prompt), len(prompt) + longest
-            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-            ids = torch.full((len(suffixes), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(suffixes), width), dtype=torch.long)
-            for row, suffix in enumerate(suffixes):
-                ids[row, : n + len(suffix)] = torch.tensor(prompt + suffix)
-                mask[row, : n + len(suffix)] = 1
-            ids, mask = ids.to(self._torch_device), mask.to(self._torch_device)
-            with torch.inference_mode():
-                if self._trims_logits:
-                    # Only the positions that predict continuation tokens: projecting every
-                    # prompt position onto the vocabulary would be most of the head's cost.
-                    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=longest + 1).logits
-                    logits = logits[:, :-1]
-                else:
-                    logits = model(input_ids=ids, attention_mask=mask).logits[:, n - 1 : width - 1]
-                logprobs = torch.log_softmax(logits.float(), dim=-1)
-                targets = ids[:, n:]
-                picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask[:, n:]
-                return [float(v) for v in picked.sum(dim=-1).cpu()]
+            scores = self._score_shared_prompt(prompt, suffixes)
+            if scores is None:
+                scores = self._score_padded(prompt, suffixes)
+            return scores
+
+    def _remember_prefix(self, prompt: list[int], cache: Any) -> None:
+        """Keep the KV cache of ``prompt`` (cut back from prompt + answer) for later scoring."""
+        if cache is None or not hasattr(cache, "crop") or len(prompt) < 2:
+            self._prefix = None
+            return
+        _crop(cache, len(prompt) - 1)  # the last prompt token is fed again to get its logits
+        self._prefix = (prompt[:-1], cache)
+
+    def _reusable_prefix(self, prompt: list[int]) -> tuple[int, Any]:
+        """How many leading tokens of ``prompt`` the remembered cache covers, and a copy of that
+        cache cropped to them (``(0, None)`` when nothing is shared)."""
+        if self._prefix is None:
+            return 0, None
+        ids, cache = self._prefix
+        shared = 0
+        for a, b in zip(ids, prompt[:-1]):
+            if a != b:
+                break
+            shared += 1
+        if shared < 16:
+            return 0, None
+        import copy
+
+        reused = copy.deepcopy(cache)
+        _crop(reused, shared)
+        return shared, reused
+
+    def _score_shared_prompt(self, prompt: list[int], suffixes: list[list[int]]) -> list[float] | None:
+        """Scores over one prefill of the prompt; ``None`` if the model's cache cannot be shared.
+
+        When the last generation's prompt shares a prefix with this one (the label-scoring
+        fallback follows a failed answer to the same messages), that prefix is not computed
+        again.
+        """
+        import torch
+
+        device = self._torch_device
+        with torch.inference_mode():
+            keep = {"logits_to_keep": 1} if self._trims_logits else {}
+            shared, past = self._reusable_prefix(prompt)
+            first = self._model(input_ids=torch.tensor([prompt[shared:]], device=device), use_cache=True,
+                                past_key_values=past, **keep)
+            next_token = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
+            scores = [float(next_token[s[0]]) if s else 0.0 for s in suffixes]
+            rows = [i for i, s in enumerate(suffixes) if len(s) > 1]
+            if not rows:
+                return scores
+            cache = getattr(first, "past_key_values", None)
+            if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+                return None
+            cache.batch_repeat_interleave(len(rows))
+            # Row r feeds tokens 0..k-2 of its continuation and is scored on tokens 1..k-1.
+            width = max(len(suffixes[i]) for i in rows) - 1
+            pad = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None else 0
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), len(prompt) + width), dtype=torch.long)
+            targets = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, i in enumerate(rows):
+                k = len(suffixes[i]) - 1
+                ids[r, :k] = torch.tensor(suffixes[i][:-1])
+                targets[r, :k] = torch.tensor(suffixes[i][1:])
+                mask[r, : len(prompt) + k] = 1
+            out = self._model(input_ids=ids.to(device), attention_mask=mask.to(device), past_key_values=cache)
+            logprobs = torch.log_softmax(out.logits.float(), dim=-1).cpu()
+            picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask[:, len(prompt):]
+            for r, i in enumerate(rows):
+                scores[i] += float(picked[r].sum())
+        return scores
+
+    def _score_padded(self, prompt: list[int], suffixes: list[list[int]]) -> list[float]:
+        """Scores with one right-padded batch of ``prompt + continuation`` rows."""
+        import torch
+
+        n, longest = len(prompt), max(len(s) for s in suffixes)
+        width = n + longest
+        pad = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(suffixes), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(suffixes), width), dtype=torch.long)
+        for row, suffix in enumerate(suffixes):
+            ids[row, : n + len(suffix)] = torch.tensor(prompt + suffix)
+            mask[row, : n + len(suffix)] = 1
+        with torch.inference_mode():
+            # Logits of the positions that predict continuation tokens only: projecting every
+            # prompt position onto the vocabulary would be most of the head's cost.
+            inputs = {"input_ids": ids.to(self._torch_device), "attention_mask": mask.to(self._torch_device)}
+            if self._trims_logits:
+                logits = self._model(**inputs, logits_to_keep=longest + 1).logits[:, :-1]
+            else:
+                logits = self._model(**inputs).logits[:, n - 1 : width - 1]
+            logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+        picked = logprobs.gather(-1, ids[:, n:].unsqueeze(-1)).squeeze(-1) * mask[:, n:]
+        return [float(v) for v in picked.sum(dim=-1)]
+
+
+def _crop(cache: Any, keep: int) -> None:
+    """Cut a KV cache back to its first ``keep`` tokens (transformers 5's ``crop`` takes the
+    number of tokens to drop, as a negative count)."""
+    excess = cache.get_seq_length() - keep
+    if excess > 0:
+        cache.crop(-excess)
 
 
 def _role(message: BaseMessage) -> str:
@@ -296,6 +399,20 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     ids = getattr(model.generation_config, "eos_token_id", None)
     ids = ids if isinstance(ids, (list, tuple, set)) else [ids]
     return {int(i) for i in [*ids, tokenizer.eos_token_id] if i is not None}
+
+
+@contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """Hides transformers' "Loading weights" bar (it would cut into the runner's own progress)."""
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
 
 
 @contextmanager

@@ -67,6 +67,14 @@ def test_scores_prefer_the_right_label_and_batching_changes_nothing(chat: LocalC
     assert chat.score_continuations(SUN, []) == []
 
 
+def test_shared_prefill_and_padded_batch_agree(chat: LocalChatModel) -> None:
+    """The fast path (one prompt prefill + a batch over its cache) equals plain padded rows."""
+    labels = ["local-hit", "global-big-hit", "Hot"]
+    text, prompt = chat._prompt_ids(SUN)
+    suffixes = [chat._encode(text + label)[len(prompt):] for label in labels]
+    assert chat.score_continuations(SUN, labels) == pytest.approx(chat._score_padded(prompt, suffixes), abs=1e-3)
+
+
 def test_scores_match_what_generation_would_pick(chat: LocalChatModel) -> None:
     """The greedy answer's first words must score higher than any alternative of the same form."""
     answer = chat.invoke(FRANCE).content
@@ -102,9 +110,33 @@ def test_unloadable_model_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_local_chat(str(tmp_path / "no-such-model"))
     message = str(error.value)
-    assert "\n" not in message and "local" in message and "no-such-model" in message
+    assert "\n" not in message and "local model directory" in message and "no-such-model" in message
+
+    (tmp_path / "not-a-model").mkdir()  # exists, but holds no model
+    with pytest.raises(ConfigError, match="local model directory") as error:
+        load_local_chat(str(tmp_path / "not-a-model"))
+    assert "\n" not in str(error.value)
 
 
 def test_bad_setting_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="max_tokens"):
         load_local_chat("bundled:smollm2-135m-instruct", max_tokens=0)
+
+
+def test_scoring_after_generation_reuses_the_prompt_state(chat: LocalChatModel) -> None:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    messages = [SystemMessage(content="You sort videos into classes. " * 20),
+                HumanMessage(content="Is a town council meeting a local-hit or a global-big-hit?")]
+    labels = ['{"label": "local-hit"', '{"label": "global-big-hit"']
+    chat._prefix = None
+    cold = chat.score_continuations(messages, labels)
+    chat.invoke(messages)
+    assert chat._prefix is not None and len(chat._prefix[0]) > 100  # the prompt's state is kept
+    warm = chat.score_continuations(messages, labels)
+    assert warm == pytest.approx(cold, abs=1e-3)
+    other = [messages[0], HumanMessage(content="Is a world cup final a local-hit or a global-big-hit?")]
+    chat._prefix = None
+    expected = chat.score_continuations(other, labels)
+    chat.invoke(messages)  # remembered prompt shares only the system part with `other`
+    assert chat.score_continuations(other, labels) == pytest.approx(expected, abs=1e-3)
