@@ -28,10 +28,13 @@ def test_the_shipped_config_is_valid():
     cfg = load_config(ROOT / "pipelines" / "configs" / "popularity.yaml")
     assert list(cfg.stages) == [
         "extract_frames", "read_onscreen_text", "measure_visuals", "describe_frames", "transcribe_audio", "summarize",
+        "embed", "retrieve_similar", "hypothesize", "predict",
     ]
     resolved = cfg.resolved_stages()
     assert resolved["transcribe_audio"]["model"] == "bundled:whisper-tiny.en"
     assert resolved["describe_frames"]["backend"] == "offline"
+    assert resolved["predict"]["task"] == "popularity" and resolved["predict"]["mode"] == "hypotheses"
+    assert resolved["predict"]["llm"] == resolved["hypothesize"]["llm"]  # one model load for both
 
 
 def test_include_then_override_then_set(tmp_path: Path):
