@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # pip on some machines warns about every missing local index folder; keep the rest
 QUIET := sed '/is ignored: it is neither a file nor a directory/d'
 
-.PHONY: setup system-deps demo test bench samples clean-runs
+.PHONY: setup system-deps demo test bench samples clean-runs llamacpp
 
 setup: $(STAMP)
 
@@ -43,6 +43,14 @@ system-deps:
 	    echo "m2t: please install$$missing (e.g. sudo apt-get install -y$$missing) and run again"; exit 1; \
 	  fi; \
 	fi
+
+# Optional: llama.cpp for the `llamacpp` LLM backend (compiles for ~6-8 min). The default
+# build can use CPU instructions (AMX) these machines lack and die with "Illegal instruction".
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+llamacpp: setup
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[llamacpp]" 2>&1 | $(QUIET)
+	$(BIN)/python -c "import llama_cpp" && echo "llama.cpp backend ready"
 
 demo: setup
 	$(BIN)/m2t run pipelines/configs/popularity.yaml

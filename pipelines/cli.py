@@ -173,7 +173,8 @@ def _print_predictions(result: Any, cfg: Any) -> None:
         conf = "-" if rec.confidence is None else f"{rec.confidence:.2f}"
         flag = " [yellow](possible injection)[/]" if rec.possible_injection else ""
         table.add_row(item_id, gold or "-", f"{rec.label} {mark}", conf, rec.extraction,
-                      _excerpt(rec.explanation or "(label chosen by scoring)", 70) + flag)
+                      _excerpt(rec.explanation or ("(label chosen by scoring)" if rec.extraction == "label_scores"
+                                                   else "(no explanation)"), 70) + flag)
     out.print(table)
     if total:
         mode = next(iter(predictions.values())).mode

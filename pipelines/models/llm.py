@@ -6,7 +6,9 @@
   (default ``bundled:smollm2-135m-instruct``), see ``llm_local.py``; it can also score each
   allowed label's log-likelihood, the last resort of label extraction;
 * ``openai``: any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server, OpenAI), see
-  ``llm_openai.py``.
+  ``llm_openai.py``;
+* ``llamacpp`` (optional extra): a GGUF file run by llama.cpp, JSON constrained by grammar,
+  see ``llm_llamacpp.py``.
 
 ``CachedLLM`` wraps one and caches each call under ``<cache>/llm/<key[:2]>/<key>.json``, the
 key being sha256 of what changes the answer: backend, model, messages and generation
@@ -31,8 +33,10 @@ class LLMConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["local", "openai"] = "local"
-    model: str = Field("bundled:smollm2-135m-instruct", description="local: id or directory; openai: model name")
+    backend: Literal["local", "openai", "llamacpp"] = "local"
+    model: str = Field("bundled:smollm2-135m-instruct",
+                       description="local: id or directory; openai: model name; llamacpp: a .gguf file "
+                                   "(bundled:smollm2-135m-instruct-gguf)")
     base_url: str | None = Field(None, description="openai: endpoint, e.g. http://127.0.0.1:8000/v1 (or $OPENAI_BASE_URL)")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the key")
     temperature: float = Field(0.0, ge=0)
@@ -59,7 +63,11 @@ def load_chat_model(cfg: LLMConfig) -> Any:
         return load_openai_chat(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
                                 temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens,
                                 timeout_s=cfg.timeout_s)
-    raise ConfigError(f"unknown LLM backend {cfg.backend!r}; use local or openai")
+    if cfg.backend == "llamacpp":
+        from pipelines.models.llm_llamacpp import load_llamacpp_chat
+
+        return load_llamacpp_chat(cfg.model, temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens)
+    raise ConfigError(f"unknown LLM backend {cfg.backend!r}; use local, openai or llamacpp")
 
 
 def to_langchain(messages: Messages) -> list[Any]:
@@ -101,8 +109,9 @@ class CachedLLM:
 
     @property
     def can_score(self) -> bool:
-        """Whether label log-likelihoods are available (local transformers models only)."""
-        return hasattr(self.chat, "score_continuations")
+        """Whether label log-likelihoods are available (local transformers models only);
+        decided by the backend, so that asking loads no model."""
+        return self.cfg.backend == "local" if self._chat is None else hasattr(self._chat, "score_continuations")
 
     def _cached(self, kind: str, payload: dict[str, Any], compute: Any) -> Any:
         key = sha256_json({"kind": kind, "llm": self.cfg.cache_identity(), **payload})
@@ -118,13 +127,16 @@ class CachedLLM:
         atomic_write_json(path, {"kind": kind, "llm": self.cfg.cache_identity(), **payload, "value": value})
         return value
 
-    def complete(self, messages: Messages) -> str:
-        """The model's answer to ``messages`` (cached). Raises :class:`LLMError` when the
-        model cannot answer (server down, timeout ...)."""
+    def complete(self, messages: Messages, schema: dict[str, Any] | None = None) -> str:
+        """The model's answer to ``messages`` (cached). With ``schema``, a backend that can
+        constrain decoding to a JSON schema (llama.cpp) does so. Raises :class:`LLMError` when
+        the model cannot answer (server down, timeout ...)."""
+        constrain = schema if schema and self.cfg.backend == "llamacpp" else None
 
         def call() -> str:
             try:
-                reply = self.chat.invoke(to_langchain(messages))
+                extra = {"json_schema": constrain} if constrain else {}
+                reply = self.chat.invoke(to_langchain(messages), **extra)
             except (ConfigError, LLMError):
                 raise
             except Exception as exc:  # network and server errors of any client library
@@ -132,7 +144,10 @@ class CachedLLM:
             content = reply.content
             return content if isinstance(content, str) else str(content)
 
-        return self._cached("complete", {"messages": messages}, call)
+        payload: dict[str, Any] = {"messages": messages}
+        if constrain:
+            payload["schema"] = constrain
+        return self._cached("complete", payload, call)
 
     def score_labels(self, messages: Messages, labels: list[str]) -> dict[str, float]:
         """Log-likelihood of each label as the start of the answer (cached; local models only)."""

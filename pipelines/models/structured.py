@@ -48,6 +48,7 @@ class PredictionAnswer(BaseModel):
     explanation: str = ""
     hypotheses_used: list[int] = Field(default_factory=list)
     evidence: list[str] = Field(default_factory=list)
+    partial: bool = Field(False, description="read from a JSON object cut off before its end")
 
     @field_validator("confidence", mode="before")
     @classmethod
@@ -77,12 +78,39 @@ class PredictionAnswer(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
+def _string_field(text: str, key: str) -> str | None:
+    match = re.search(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
+    return json.loads(f'"{match.group(1)}"') if match else None
+
+
+def partial_prediction(text: str, task: TaskSpec) -> PredictionAnswer | None:
+    """The fields of a JSON answer cut off before its end (the model ran out of tokens):
+    a complete ``"label"`` string is enough; complete later fields are kept too."""
+    if "{" not in text:
+        return None
+    label = task.normalise_label(_string_field(text, "label"))
+    if label is None:
+        return None
+    confidence = re.search(r'"confidence"\s*:\s*([0-9.]+)\s*[,}]', text)
+    answer = PredictionAnswer(label=label, explanation=_string_field(text, "explanation") or "",
+                              confidence=confidence.group(1) if confidence else None)
+    return answer if answer.confidence is None or 0 <= answer.confidence <= 1 else answer.model_copy(update={"confidence": None})
+
+
 def parse_prediction(text: str, task: TaskSpec) -> PredictionAnswer:
-    """The last JSON object in ``text`` that names a label of ``task`` (or a scale value)."""
+    """The last JSON object in ``text`` that names a label of ``task`` (or a scale value).
+
+    An object cut off by the token limit still counts when its label is complete; the
+    answer's ``partial`` is then true.
+    """
     if not text.strip():
         raise AnswerError("the answer was empty")
     objects = json_objects(text)
     if not objects:
+        partial = partial_prediction(text, task)
+        if partial is not None:
+            partial.partial = True
+            return partial
         if REFUSAL.search(text):
             raise AnswerError("the answer was a refusal, not a JSON object")
         raise AnswerError("the answer held no JSON object")
@@ -114,7 +142,19 @@ def parse_hypotheses(text: str) -> tuple[list[str], str]:
             texts = [t.strip() for t in texts if t.strip()]
             if texts:
                 return texts, "json"
+    start = text.find('"hypotheses"')
+    if start >= 0:  # an array cut off by the token limit: its complete strings
+        strings = [json.loads(f'"{m.group(1)}"').strip() for m in re.finditer(r'"((?:[^"\\]|\\.){8,})"', text[start + 12:])]
+        strings = [t for t in strings if t]
+        if strings:
+            return strings, "partial_json"
     lines = [m.group(1).strip() for m in re.finditer(r"^\s*(?:\d+[.)]|[-*•])\s+(.{8,})$", text, flags=re.MULTILINE)]
     if lines:
         return lines, "numbered_lines"
     raise AnswerError("no hypotheses found (expected {\"hypotheses\": [...]} or numbered lines)")
+
+
+def sentences(text: str, min_words: int = 4) -> list[str]:
+    """Plain sentences of prose (no JSON fragments), the last resort for hypotheses."""
+    parts = re.split(r"(?<=[.!?])\s+|\n+", text)
+    return [p.strip() for p in parts if len(p.split()) >= min_words and not re.search(r"[{}\[\]\"]{2,}|[{}]", p)]

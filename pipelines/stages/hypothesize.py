@@ -1,7 +1,8 @@
 """hypothesize: numbered hypotheses formed by the LLM from an item's labelled neighbours.
 
-The prompt depends only on the neighbours (their texts and labels), never on the item
-itself, so items with the same neighbour set share one cached LLM call.
+The prompt depends only on the neighbour *set* (texts and labels, in id order — not on the
+query item nor on the similarity order), so items with the same neighbours share one cached
+LLM call.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from pydantic import Field
 
 from pipelines.errors import LLMError
 from pipelines.models.llm import CachedLLM, LLMConfig, Messages
-from pipelines.models.structured import AnswerError, parse_hypotheses
+from pipelines.models.structured import AnswerError, parse_hypotheses, sentences
 from pipelines.records import HypothesesRecord, Hypothesis, Item, NeighboursRecord
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import get_task
 
 REPAIR_EXAMPLE = '{"hypotheses": ["first hypothesis", "second hypothesis"]}'
+SCHEMA = {"type": "object", "properties": {"hypotheses": {"type": "array", "items": {"type": "string"}}},
+          "required": ["hypotheses"]}
 
 
 class HypothesizeConfig(StageConfig):
@@ -39,7 +42,8 @@ def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) ->
     assert isinstance(neighbours, NeighboursRecord)
     if not neighbours.neighbours:
         raise LLMError("no labelled neighbours were retrieved (is the train split empty?)")
-    examples = [{"label": n.label, "text": n.text[: cfg.max_chars]} for n in neighbours.neighbours]
+    ordered = sorted(neighbours.neighbours, key=lambda n: n.item_id)
+    examples = [{"label": n.label, "text": n.text[: cfg.max_chars]} for n in ordered]
     return load_prompt(cfg.prompt).messages(labels=get_task(cfg.task).label_descriptions, examples=examples,
                                             n_hypotheses=cfg.n_hypotheses)
 
@@ -52,18 +56,21 @@ def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Hypoth
 
     messages = render_hypothesize(item, cfg, ctx)
     llm = llm_for(cfg.llm, ctx)
-    reply = llm.complete(messages)
+    reply = first_reply = llm.complete(messages, SCHEMA)
     extraction = ""
     try:
         texts, extraction = parse_hypotheses(reply)
     except AnswerError as first:
         repair = load_prompt("popularity/repair").render(error=str(first), example=REPAIR_EXAMPLE)
-        reply = llm.complete([*messages, ("assistant", reply), ("user", repair)])
+        reply = llm.complete([*messages, ("assistant", reply), ("user", repair)], SCHEMA)
         try:
             texts, how = parse_hypotheses(reply)
+            extraction = f"repair+{how}"
         except AnswerError as second:
-            raise AnswerError(f"no hypotheses after one repair: {second}") from None
-        extraction = f"repair+{how}"
+            texts = sentences(reply) or sentences(first_reply)
+            if not texts:
+                raise AnswerError(f"no hypotheses after one repair: {second}") from None
+            extraction = "sentences"
     prompt = load_prompt(cfg.prompt)
     neighbours = ctx.inputs["retrieve_similar"]
     assert isinstance(neighbours, NeighboursRecord)

@@ -124,6 +124,21 @@ def score_labels(llm: Any, messages: Messages, task: TaskSpec) -> tuple[str, flo
     return best, round(1.0 / total, 4), {k: round(v, 4) for k, v in by_label.items()}
 
 
+def answer_schema(task: TaskSpec) -> dict[str, Any]:
+    """JSON schema of the answer, for backends that constrain decoding (llama.cpp)."""
+    return {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": list(task.labels)},
+            "confidence": {"type": "number"},
+            "explanation": {"type": "string"},
+            "hypotheses_used": {"type": "array", "items": {"type": "integer"}},
+            "evidence": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["label", "confidence", "explanation"],
+    }
+
+
 REPAIR_EXAMPLE = '{"label": "local-hit", "confidence": 0.7, "explanation": "...", "hypotheses_used": [1], "evidence": ["..."]}'
 
 
@@ -141,14 +156,15 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
     provenance = {**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version}
     signals = injection_signals(" ".join([item.title, item.description, summary.text]))
 
-    reply = llm.complete(messages)
+    schema = answer_schema(task)
+    reply = llm.complete(messages, schema)
     answer: PredictionAnswer | None = None
     extraction = "json"
     try:
         answer = parse_prediction(reply, task)
     except AnswerError as first:
         repair = load_prompt(f"{cfg.task}/repair").render(error=str(first), example=REPAIR_EXAMPLE)
-        second_reply = llm.complete([*messages, ("assistant", reply), ("user", repair)])
+        second_reply = llm.complete([*messages, ("assistant", reply), ("user", repair)], schema)
         try:
             answer, extraction, reply = parse_prediction(second_reply, task), "repair", second_reply
         except AnswerError as second:
@@ -158,6 +174,8 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
             return PredictionRecord(**provenance, mode=cfg.mode, label=label, confidence=confidence,
                                     extraction="label_scores", label_scores=scores, raw=reply,
                                     possible_injection=bool(signals), injection_signals=signals)
+    if answer.partial:
+        extraction += "+partial"
     scale = answer.scale if answer.scale in task.scale else None
     return PredictionRecord(
         **provenance, mode=cfg.mode, label=answer.label, scale=scale, confidence=answer.confidence,

@@ -32,6 +32,7 @@ def test_valid_answers(text, label, confidence):
         ("   ", "empty"),
         ("I'm sorry, but I can't help with that.", "refusal"),
         ('{"label": local-hit', "no JSON object"),
+        ('{"label": "glob', "no JSON object"),
         ('{"label": "mega-hit", "confidence": 0.9}', "'mega-hit' is not one of local-hit, global-big-hit"),
         ('{"confidence": 0.9}', "None is not one of"),
     ],
@@ -41,13 +42,28 @@ def test_unusable_answers_say_why(text, reason):
         parse_prediction(text, TASK)
 
 
+def test_an_answer_cut_off_by_the_token_limit_keeps_its_complete_fields():
+    answer = parse_prediction('{"label": "local-hit", "confidence": 0.7, "explanation": "the camera is a camera', TASK)
+    assert (answer.label, answer.confidence, answer.explanation, answer.partial) == ("local-hit", 0.7, "", True)
+    assert not parse_prediction('{"label": "local-hit"}', TASK).partial
+
+
 def test_hypotheses_parsed_from_json_or_numbered_lines():
     assert parse_hypotheses('{"hypotheses": ["Short videos travel.", {"text": "Music is global."}]}') == (
         ["Short videos travel.", "Music is global."], "json")
     assert parse_hypotheses("Here:\n1. Videos in English reach more countries.\n2) Local news stays local.\n") == (
         ["Videos in English reach more countries.", "Local news stays local."], "numbered_lines")
+    assert parse_hypotheses('{"hypotheses": ["Music videos travel far.", "Local news stays lo') == (
+        ["Music videos travel far."], "partial_json")
     with pytest.raises(AnswerError, match="no hypotheses"):
         parse_hypotheses("no idea")
+
+
+def test_sentences_are_the_last_resort_for_hypotheses():
+    from pipelines.models.structured import sentences
+
+    text = 'Sure! Local videos stay local. {"hypotheses": [\nGlobal stars reach many countries\nok'
+    assert sentences(text) == ["Local videos stay local.", "Global stars reach many countries"]
 
 
 def test_scale_and_label_normalisation():

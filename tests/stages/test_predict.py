@@ -25,7 +25,8 @@ from tests.conftest import make_ctx
 GOOD = '{"label": "global-big-hit", "confidence": 0.9, "explanation": "A famous singer.", "evidence": ["world famous singer"]}'
 SCRIPT = {  # title keyword -> (first answer, answer to the repair request)
     "good": (GOOD, GOOD),
-    "invalid": ('{"label": local-hit, ', '{"label": "local-hit"'),
+    "invalid": ('{"label": local-hit, ', '{label: local-hit}'),
+    "cut_off": ('{"label": "global-big-hit", "confidence": 0.6, "explanation": "a famous sing', GOOD),
     "empty": ("", ""),
     "refusal": ("I'm sorry, but I can't help with that.", '{"label": "local-hit", "confidence": 0.6}'),
     "outside": ('{"label": "viral"}', '{"label": "mega-hit"}'),
@@ -76,6 +77,8 @@ def test_bad_answers_without_label_scoring_become_item_errors(tmp_path: Path):
     good = outcomes["good"].record
     assert good.label == "global-big-hit" and good.extraction == "json" and good.confidence == 0.9
     assert good.evidence_found == [True]
+    cut = outcomes["cut_off"].record
+    assert (cut.label, cut.confidence, cut.extraction) == ("global-big-hit", 0.6, "json+partial")
     refusal = outcomes["refusal"].record
     assert refusal.label == "local-hit" and refusal.extraction == "repair"
     for bad, why in [("invalid", "no JSON object"), ("empty", "empty"), ("outside", "'mega-hit' is not one of")]:
@@ -92,6 +95,7 @@ def test_local_models_fall_back_to_label_scoring(tmp_path: Path):
         assert record.label_scores == {"local-hit": -1.0, "global-big-hit": -3.0}
         assert record.confidence == pytest.approx(0.8808, abs=1e-4)
     assert outcomes["good"].record.extraction == "json" and outcomes["refusal"].record.extraction == "repair"
+    assert outcomes["cut_off"].record.extraction == "json+partial"
 
 
 def test_answers_are_cached(tmp_path: Path):

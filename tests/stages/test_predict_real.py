@@ -113,3 +113,20 @@ def test_render_prints_the_fenced_prompt_without_a_model(reasoning_run):
     missing = subprocess.run([sys.executable, "-m", "pipelines.cli", "render", "predict", str(tmp / "case.yaml"),
                               "--run-id", "nope", "--runs-dir", str(tmp / "runs")], cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "has no summarize record" in missing.stderr
+
+
+def test_hypotheses_are_cached_per_neighbour_set(reasoning_run, tmp_path: Path):
+    """With k = all train items, every test item has the same neighbour set: one LLM call."""
+    from pipelines.models.llm import CachedLLM
+
+    tmp, _ = reasoning_run
+    cfg = config(tmp / "manifest.jsonl")
+    cfg["stages"]["retrieve_similar"]["k"] = 3
+    runner = Runner(validate_config(cfg), runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache", show_progress=False)
+    result = runner.run()
+    first, second = (result.records["hypothesize"][i] for i in ("q1", "q2"))
+    assert sorted(first.neighbour_ids) == sorted(second.neighbour_ids) == ["t1", "t2", "t3"]
+    assert first.hypotheses == second.hypotheses
+    (llm,) = [m for m in runner.models.loaded().values() if isinstance(m, CachedLLM)]
+    hypothesize_calls = [p for p in (tmp_path / "cache" / "llm").rglob("*.json") if "hypothes" in p.read_text()[:4000]]
+    assert llm.hits >= 1 and len(hypothesize_calls) >= 1
