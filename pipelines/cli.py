@@ -294,7 +294,7 @@ def render(
             out.rule(f"{stage_name} · {item.item_id} ({item.split})")
             for role, content in messages:
                 out.print(f"[bold]\\[{role}][/]")
-                out.print(content, markup=False, highlight=False)
+                out.print(content, markup=False, highlight=False, soft_wrap=True)
             shown += 1
         if shown == 0:
             _fail(f"no item of {config.name} is predicted by {stage_name} (check its splits)")
