@@ -279,7 +279,7 @@ class PredictionRecord(Record):
 
     mode: str
     label: str
-    scale: int | None = None
+    scale: int | None = Field(None, description="1-4 (1-2 local, 3-4 global) when the model gave one consistent with the label")
     confidence: float | None = None
     explanation: str = ""
     cited_hypotheses: list[int] = Field(default_factory=list)

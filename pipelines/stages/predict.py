@@ -130,6 +130,7 @@ def answer_schema(task: TaskSpec) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "label": {"type": "string", "enum": list(task.labels)},
+            "scale": {"type": "integer", "enum": sorted(task.scale)},
             "confidence": {"type": "number"},
             "explanation": {"type": "string"},
             "hypotheses_used": {"type": "array", "items": {"type": "integer"}},
@@ -139,7 +140,7 @@ def answer_schema(task: TaskSpec) -> dict[str, Any]:
     }
 
 
-REPAIR_EXAMPLE = '{"label": "local-hit", "confidence": 0.7, "explanation": "...", "hypotheses_used": [1], "evidence": ["..."]}'
+REPAIR_EXAMPLE = '{"label": "local-hit", "scale": 2, "confidence": 0.7, "explanation": "...", "hypotheses_used": [1], "evidence": ["..."]}'
 
 
 @stage("predict", version=1, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
@@ -176,7 +177,7 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
                                     possible_injection=bool(signals), injection_signals=signals)
     if answer.partial:
         extraction += "+partial"
-    scale = answer.scale if answer.scale in task.scale else None
+    scale = answer.scale if answer.scale in task.scale and task.scale[answer.scale] == answer.label else None
     return PredictionRecord(
         **provenance, mode=cfg.mode, label=answer.label, scale=scale, confidence=answer.confidence,
         explanation=answer.explanation, cited_hypotheses=answer.hypotheses_used, evidence=answer.evidence,

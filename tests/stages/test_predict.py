@@ -22,13 +22,13 @@ from pipelines.stages.predict import PredictConfig
 from pipelines.stages.registry import ModelPool
 from tests.conftest import make_ctx
 
-GOOD = '{"label": "global-big-hit", "confidence": 0.9, "explanation": "A famous singer.", "evidence": ["world famous singer"]}'
+GOOD = '{"label": "global-big-hit", "scale": 4, "confidence": 0.9, "explanation": "A famous singer.", "evidence": ["world famous singer"]}'
 SCRIPT = {  # title keyword -> (first answer, answer to the repair request)
     "good": (GOOD, GOOD),
     "invalid": ('{"label": local-hit, ', '{label: local-hit}'),
     "cut_off": ('{"label": "global-big-hit", "confidence": 0.6, "explanation": "a famous sing', GOOD),
     "empty": ("", ""),
-    "refusal": ("I'm sorry, but I can't help with that.", '{"label": "local-hit", "confidence": 0.6}'),
+    "refusal": ("I'm sorry, but I can't help with that.", '{"label": "local-hit", "scale": 4, "confidence": 0.6}'),
     "outside": ('{"label": "viral"}', '{"label": "mega-hit"}'),
 }
 
@@ -76,11 +76,13 @@ def test_bad_answers_without_label_scoring_become_item_errors(tmp_path: Path):
     outcomes = run_items(PredictConfig(mode="zero_shot", llm=LLMConfig(backend="openai", model="m")), ScriptedChat(), tmp_path)
     good = outcomes["good"].record
     assert good.label == "global-big-hit" and good.extraction == "json" and good.confidence == 0.9
+    assert good.scale == 4
     assert good.evidence_found == [True]
     cut = outcomes["cut_off"].record
     assert (cut.label, cut.confidence, cut.extraction) == ("global-big-hit", 0.6, "json+partial")
     refusal = outcomes["refusal"].record
     assert refusal.label == "local-hit" and refusal.extraction == "repair"
+    assert refusal.scale is None  # a scale that contradicts the label is dropped
     for bad, why in [("invalid", "no JSON object"), ("empty", "empty"), ("outside", "'mega-hit' is not one of")]:
         error = outcomes[bad].error
         assert error is not None and error.error_type == "AnswerError"
