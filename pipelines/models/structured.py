@@ -78,9 +78,17 @@ class PredictionAnswer(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
+def _unquote(body: str) -> str:
+    """The value of a JSON string literal's body; raw newlines and bad escapes are tolerated."""
+    try:
+        return json.loads(f'"{body}"', strict=False)
+    except json.JSONDecodeError:
+        return body
+
+
 def _string_field(text: str, key: str) -> str | None:
     match = re.search(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
-    return json.loads(f'"{match.group(1)}"') if match else None
+    return _unquote(match.group(1)) if match else None
 
 
 def partial_prediction(text: str, task: TaskSpec) -> PredictionAnswer | None:
@@ -144,7 +152,7 @@ def parse_hypotheses(text: str) -> tuple[list[str], str]:
                 return texts, "json"
     start = text.find('"hypotheses"')
     if start >= 0:  # an array cut off by the token limit: its complete strings
-        strings = [json.loads(f'"{m.group(1)}"').strip() for m in re.finditer(r'"((?:[^"\\]|\\.){8,})"', text[start + 12:])]
+        strings = [_unquote(m.group(1)).strip() for m in re.finditer(r'"((?:[^"\\]|\\.){8,})"', text[start + 12:])]
         strings = [t for t in strings if t]
         if strings:
             return strings, "partial_json"

@@ -55,6 +55,8 @@ def test_hypotheses_parsed_from_json_or_numbered_lines():
         ["Videos in English reach more countries.", "Local news stays local."], "numbered_lines")
     assert parse_hypotheses('{"hypotheses": ["Music videos travel far.", "Local news stays lo') == (
         ["Music videos travel far."], "partial_json")
+    assert parse_hypotheses('{"hypotheses": [\n"\nShort clips\ntravel", "bad \\q escape here", "cut') == (
+        ["Short clips\ntravel", "bad \\q escape here"], "partial_json")
     with pytest.raises(AnswerError, match="no hypotheses"):
         parse_hypotheses("no idea")
 
