@@ -140,7 +140,10 @@ def answer_schema(task: TaskSpec) -> dict[str, Any]:
     }
 
 
-REPAIR_EXAMPLE = '{"label": "local-hit", "scale": 2, "confidence": 0.7, "explanation": "...", "hypotheses_used": [1], "evidence": ["..."]}'
+REPAIR_EXAMPLE = (
+    '{"label": "<local-hit or global-big-hit>", "scale": <1 to 4>, "confidence": <0 to 1>, '
+    '"explanation": "<why>", "hypotheses_used": [<numbers>], "evidence": ["<quote>"]}'
+)
 
 
 @stage("predict", version=1, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
