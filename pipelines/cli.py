@@ -98,6 +98,12 @@ def run(
     except KeyboardInterrupt:
         err.print("interrupted: finished batches are saved; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:  # a bug, not a bad input: say so in one line, traceback on request
+        if debug:
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''} "
+              "(finished batches are saved; rerun with --debug for the traceback and please report it)", code=1)
+        return
 
     _print_stage_table(result)
     _print_items(result)
