@@ -76,7 +76,11 @@ def run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     debug: Annotated[bool, typer.Option(help="full tracebacks in errors")] = False,
 ) -> None:
-    """Run a case study over its dataset; re-running the same command resumes it."""
+    """Run a case study over its dataset; re-running the same command resumes it.
+
+    Exit codes: 0 every item done; 3 some items failed (reasons in the table and the run's
+    *.errors.jsonl); 2 the run could not start (bad config or dataset); 1 an unexpected error.
+    """
     from pipelines.config import load_config
     from pipelines.runner import Runner
     from pipelines.store import RunLockedError
@@ -260,8 +264,9 @@ def render(
 ) -> None:
     """Print the exact messages STAGE would send for N items, without calling any model.
 
-    Upstream records (summaries, neighbours, hypotheses) are read from the run, so run the
-    config first; render itself loads no model.
+    Upstream records (summaries, neighbours, hypotheses) are read from the run of the config
+    as written (or --run-id), so run the config first; --set may then change the stage's own
+    settings (e.g. predict.mode). Render itself loads no model.
     """
     from pipelines.config import load_config
     from pipelines.runner import default_run_id
@@ -281,7 +286,8 @@ def render(
         from pipelines.datasets import load_dataset
 
         items = load_dataset(cfg.dataset).items
-        store = RunStore(runs_dir / (run_id or default_run_id(cfg)))
+        # the run of the config as written: --set here usually changes only the prompting
+        store = RunStore(runs_dir / (run_id or default_run_id(load_config(config))))
         upstream = [u for u in (*spec.needs, *spec.uses) if u in cfg.stages]
         records = {u: {r.item_id: r for r in store.records(u)} for u in upstream}
         shown = 0
@@ -343,7 +349,8 @@ def stages() -> None:
     for col in ("stage", "version", "config keys (default)"):
         table.add_column(col)
     for name, spec in STAGES.items():
-        keys = ", ".join(f"{k}={f.default!r}" for k, f in spec.config_cls.model_fields.items())
+        defaults = spec.config_cls().model_dump(mode="json")
+        keys = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
         table.add_row(name, str(spec.version), keys)
     out.print(table)
 

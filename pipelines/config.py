@@ -79,6 +79,20 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     path = path.resolve()
     if path in seen:
@@ -86,7 +100,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
@@ -154,6 +168,12 @@ def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyCo
         raise ConfigError(f"{source}: {_describe(exc)}") from None
     if not config.stages:
         raise ConfigError(f"{source}: 'stages' is empty; list at least one stage")
+    from pipelines.tasks import get_task
+
+    try:
+        get_task(config.task)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     for position, name in enumerate(config.stages):
         if name not in STAGES:
             raise ConfigError(f"{source}: unknown stage 'stages.{name}'; known stages: {', '.join(sorted(STAGES))}")
@@ -169,6 +189,19 @@ def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyCo
         for used in spec.uses:
             if used in config.stages and used not in earlier:
                 raise ConfigError(f"{source}: stage {name!r} uses {used!r}; list {used!r} before it")
+        stage_cfg = config.stage_config(name)
+        if spec.check is not None:
+            try:
+                spec.check(stage_cfg, list(config.stages))
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+        from pipelines.prompts import load_prompt
+
+        for prompt in spec.prompt_names(stage_cfg):
+            try:
+                load_prompt(prompt)
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: stages.{name}: {exc}") from None
     return config
 
 

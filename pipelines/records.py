@@ -287,7 +287,9 @@ class PredictionRecord(Record):
     evidence_found: list[bool] = Field(default_factory=list, description="whether each quote occurs in the text")
     extraction: str = Field(description="json | repair | label_scores (+partial: a JSON answer cut off by the "
                                         "token limit, its complete fields used): which path produced the label")
-    label_scores: dict[str, float] = Field(default_factory=dict, description="log-likelihoods, when scored")
+    label_scores: dict[str, float] = Field(default_factory=dict,
+                                           description="summed log-likelihood of each label, when scored "
+                                                       "(the label is chosen per character of label)")
     possible_injection: bool = False
     injection_signals: list[str] = Field(default_factory=list)
     raw: str = ""

@@ -25,13 +25,14 @@ from typing import Any
 
 from pipelines.config import CaseStudyConfig
 from pipelines.datasets import load_dataset
+from pipelines.errors import DatasetError
 from pipelines.datasets.manifest import LOAD_STAGE
 from pipelines.executors import LocalExecutor, Outcome, Task
 from pipelines.prompts import load_prompt
 from pipelines.records import ErrorRecord, Item, Record, utc_now
 from pipelines.stages import get_stage
 from pipelines.stages.registry import Corpus, ModelPool, StageContext, StageSpec
-from pipelines.store import Cache, RunStore, sha256_file, sha256_json
+from pipelines.store import Cache, RunStore, artifacts_present, check_run_id, sha256_file, sha256_json
 
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 3
@@ -87,10 +88,12 @@ class RunResult:
         failed = len(self.failed_items)
         if not failed:
             return f"run {self.run_id}: all {total} items done in {self.seconds:.1f} s"
-        return (
-            f"run {self.run_id}: {total - failed} of {total} items done, {failed} failed "
-            f"(see {self.run_dir}/*.errors.jsonl; run the same command again to retry them)"
-        )
+        hints = []
+        if self.load_errors:
+            hints.append(f"fix the manifest rows in {self.run_dir}/load_items.errors.jsonl")
+        if failed > len(self.load_errors):
+            hints.append(f"see {self.run_dir}/*.errors.jsonl; run the same command again to retry failed items")
+        return f"run {self.run_id}: {total - failed} of {total} items done, {failed} failed ({'; '.join(hints)})"
 
 
 def default_run_id(config: CaseStudyConfig) -> str:
@@ -129,9 +132,19 @@ class _Hasher:
         if path not in self._memo:
             try:
                 self._memo[path] = sha256_file(Path(path))
-            except OSError as exc:  # missing or unreadable: the stage reports it; the key stays stable
+            except (OSError, ValueError) as exc:  # missing or unreadable: the stage reports it; the key stays stable
                 self._memo[path] = f"unreadable:{path}:{type(exc).__name__}"
         return self._memo[path]
+
+
+def stage_config_hash(spec: StageSpec, cfg: Any) -> str:
+    """Hash of everything in the config world that changes the stage's output: its config,
+    the prompt files it uses (id, version, text hash) and its extra key (e.g. a file's hash)."""
+    prompts = [load_prompt(p).ref for p in spec.prompt_names(cfg)]
+    extra = spec.extra_key(cfg) if spec.extra_key else None
+    if not prompts and extra is None:
+        return sha256_json(cfg)
+    return sha256_json({"config": cfg, "prompts": prompts, "extra": extra})
 
 
 def item_inputs(spec: StageSpec, item: Item, upstream: dict[str, Record], hasher: _Hasher) -> dict[str, Any]:
@@ -159,7 +172,7 @@ class Runner:
         console: Any = None,
     ) -> None:
         self.config = config
-        self.run_id = run_id or default_run_id(config)
+        self.run_id = check_run_id(run_id) if run_id is not None else default_run_id(config)
         self.store = RunStore(Path(runs_dir) / self.run_id)
         self.cache = Cache(Path(cache_dir))
         self.limit = limit
@@ -176,6 +189,9 @@ class Runner:
         loaded = load_dataset(self.config.dataset)
         items = loaded.items[: self.limit] if self.limit is not None else loaded.items
         load_errors = loaded.errors
+        if not items and not load_errors:
+            split = f" of split {self.config.dataset.split!r}" if self.config.dataset.split else ""
+            raise DatasetError(f"dataset {self.config.dataset.path} has no items{split}; nothing to run")
 
         self.store.lock()
         try:
@@ -188,8 +204,9 @@ class Runner:
                 for name in self.config.stages:
                     stats[name], records[name], errors[name] = self._run_stage(name, items, records)
                     self._write_stats(stats, time.perf_counter() - started, len(items), load_errors)
-            except KeyboardInterrupt:
-                manifest.update(status="interrupted", finished_at=utc_now().isoformat())
+            except BaseException as exc:  # interrupted or crashed: finished batches stay; say which
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"crashed: {type(exc).__name__}"
+                manifest.update(status=status, finished_at=utc_now().isoformat())
                 self.store.write_manifest(manifest)
                 raise
             result = RunResult(
@@ -210,8 +227,7 @@ class Runner:
     ) -> tuple[StageStats, dict[str, Record], list[ErrorRecord]]:
         spec = get_stage(name)
         cfg = self.config.stage_config(name)
-        prompts = [load_prompt(p).ref for p in spec.prompt_names(cfg)]
-        config_hash = sha256_json({"config": cfg, "prompts": prompts} if prompts else cfg)
+        config_hash = stage_config_hash(spec, cfg)
         stage_started = time.perf_counter()
         stats = StageStats(items=len(items))
         done = {r.item_id: r for r in self.store.records(name)}
@@ -247,7 +263,7 @@ class Runner:
                 {"stage": name, "version": spec.version, "config": config_hash, "input": input_hash}
             )
             previous = done.get(item.item_id)
-            if previous is not None and previous.key == key:
+            if previous is not None and previous.key == key and artifacts_present(previous):
                 out[item.item_id] = previous
                 stats.done_before += 1
                 continue
@@ -343,7 +359,8 @@ class Runner:
             "config_hash": self.config.hash(),
             "config": {**self.config.model_dump(mode="json"), "stages": stage_cfgs},
             "stages": [
-                {"name": n, "version": get_stage(n).version, "config_hash": sha256_json(self.config.stage_config(n))}
+                {"name": n, "version": get_stage(n).version,
+                 "config_hash": stage_config_hash(get_stage(n), self.config.stage_config(n))}
                 for n in self.config.stages
             ],
             "models": {n: c["model"] for n, c in stage_cfgs.items() if c.get("model")},

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pipelines.errors import ConfigError
 from pipelines.records import ErrorRecord, FramesRecord, Record, parse_record
 
 MANIFEST = "manifest.json"
@@ -56,10 +58,29 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give under the current umask (mkstemp uses 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is a plain folder name: letters, digits, ``.``, ``_``, ``-``."""
+    if not RUN_ID.match(run_id):
+        raise ConfigError(f"run id {run_id!r} must be a plain name of letters, digits, '.', '_' or '-'")
+    return run_id
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file in the same directory, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, FILE_MODE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

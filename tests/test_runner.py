@@ -161,3 +161,28 @@ def test_changed_stage_config_recomputes_only_that_stage(tmp_path: Path):
     assert result.stages["extract_frames"].computed == 1
     assert result.stages["transcribe_audio"].done_before == 1
     assert len(result.records["extract_frames"]["espresso"].frames) == 2
+
+
+def test_resume_recomputes_records_whose_frame_files_are_gone(tmp_path: Path):
+    import shutil
+
+    media = tmp_path / "media"
+    manifest = write_manifest(media, [{"id": "espresso", "path": copy_sample("espresso.mp4", media)}])
+    first = runner(tmp_path, manifest).run()
+    shutil.rmtree(tmp_path / "cache" / "artifacts")
+    again = runner(tmp_path, manifest).run()
+    assert again.stages["extract_frames"].computed == 1 and again.stages["extract_frames"].done_before == 0
+    assert all(Path(f.path).is_file() for f in again.records["extract_frames"]["espresso"].frames)
+    assert again.stages["transcribe_audio"].done_before == 1  # records without files are kept
+    assert first.records["extract_frames"]["espresso"].key == again.records["extract_frames"]["espresso"].key
+
+
+def test_empty_dataset_and_bad_run_ids_are_refused(tmp_path: Path):
+    from pipelines.errors import ConfigError, DatasetError
+
+    (tmp_path / "m.csv").write_text("id,path,title\n")
+    with pytest.raises(DatasetError, match="has no items"):
+        runner(tmp_path, tmp_path / "m.csv").run()
+    for bad in ("../escape", "", "a/b", ".hidden"):
+        with pytest.raises(ConfigError, match="must be a plain name"):
+            runner(tmp_path, tmp_path / "m.csv", run_id=bad)

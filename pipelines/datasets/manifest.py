@@ -72,19 +72,31 @@ def _row_id(row: dict[str, Any], line_no: int) -> str:
     return f"row-{line_no}"
 
 
+def _mapping(row: dict[str, Any], key: str) -> dict[str, Any]:
+    value = row.get(key)
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise RowError(f"field {key!r} must be an object (a JSON mapping), not {type(value).__name__}")
+    return dict(value)
+
+
 def row_to_item(row: dict[str, Any], root: Path, line_no: int) -> Item:
     """One manifest row as an :class:`Item` (raises :class:`RowError` with the reason)."""
     if not any(row.get(k) not in (None, "") for k in ID_KEYS):
         raise RowError(f"row {line_no} has no id (columns {', '.join(ID_KEYS)})")
     _check_text(row)
+    for key, value in row.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise RowError(f"field {key!r} contains a NUL byte")
     item_id = _row_id(row, line_no)
     video = next((str(row[k]) for k in PATH_KEYS if row.get(k) not in (None, "")), None)
     video_path = str(safe_media_path(root, video)) if video else None
 
-    labels = dict(row.get("labels") or {})
+    labels = _mapping(row, "labels")
     if row.get("label") not in (None, ""):
         labels.setdefault("label", row["label"])
-    metadata = dict(row.get("metadata") or {})
+    metadata = _mapping(row, "metadata")
     for key, value in row.items():
         if key.startswith("label_"):
             labels[key[len("label_"):]] = value
@@ -99,7 +111,7 @@ def row_to_item(row: dict[str, Any], root: Path, line_no: int) -> Item:
         metadata=metadata,
         labels=labels,
         split=(str(row["split"]) if row.get("split") not in (None, "") else None),
-        truth=dict(row.get("truth") or {}),
+        truth=_mapping(row, "truth"),
     )
 
 
@@ -161,7 +173,8 @@ def load_manifest(path: str | Path, data_root: str | Path | None = None, split: 
             out.errors.append(_error(item_id.encode("utf-8", "replace").decode("utf-8"), str(exc)))
             continue
         if item.item_id in seen:
-            out.errors.append(_error(item.item_id, f"duplicate id {item.item_id!r} (row {line_no}); ids must be unique"))
+            out.errors.append(_error(f"{item.item_id} (row {line_no})",
+                                     f"duplicate id {item.item_id!r} (row {line_no}); ids must be unique; this row was left out"))
             continue
         seen.add(item.item_id)
         if split is None or item.split == split:

@@ -16,7 +16,6 @@ from pipelines.records import HypothesesRecord, Hypothesis, Item, NeighboursReco
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import get_task
 
-REPAIR_EXAMPLE = '{"hypotheses": ["first hypothesis", "second hypothesis"]}'
 SCHEMA = {"type": "object", "properties": {"hypotheses": {"type": "array", "items": {"type": "string"}}},
           "required": ["hypotheses"]}
 
@@ -49,7 +48,7 @@ def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) ->
 
 
 @stage("hypothesize", version=1, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
-       reads=(), prompts=lambda cfg: [cfg.prompt, "popularity/repair"],
+       reads=(), prompts=lambda cfg: [cfg.prompt, f"{cfg.task}/repair_hypothesize"],
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize)
 def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> HypothesesRecord:
     from pipelines.prompts import load_prompt
@@ -61,7 +60,7 @@ def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Hypoth
     try:
         texts, extraction = parse_hypotheses(reply)
     except AnswerError as first:
-        repair = load_prompt("popularity/repair").render(error=str(first), example=REPAIR_EXAMPLE)
+        repair = load_prompt(f"{cfg.task}/repair_hypothesize").render(error=str(first))
         reply = llm.complete([*messages, ("assistant", reply), ("user", repair)], SCHEMA)
         try:
             texts, how = parse_hypotheses(reply)

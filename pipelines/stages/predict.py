@@ -81,6 +81,27 @@ def supervised_prediction(item: Item, cfg: PredictConfig, task: TaskSpec, ctx: S
     return label, confidence
 
 
+def check_predict(cfg: PredictConfig, stages: list[str]) -> None:
+    """Fail at config time when the mode lacks what it reads."""
+    if cfg.mode == "icl" and "retrieve_similar" not in stages:
+        raise ConfigError("predict mode icl needs the retrieve_similar stage before predict")
+    if cfg.mode in ("hypotheses", "hypotheses_nn") and "hypothesize" not in stages:
+        raise ConfigError(f"predict mode {cfg.mode} needs the hypothesize stage before predict")
+    if cfg.mode == "hypotheses_nn" and not (cfg.nn_predictions or cfg.nn_column):
+        raise ConfigError("predict mode hypotheses_nn needs predict.nn_predictions (a file) or predict.nn_column")
+    if cfg.nn_predictions and not Path(cfg.nn_predictions).is_file():
+        raise ConfigError(f"predict.nn_predictions: file not found: {cfg.nn_predictions}")
+
+
+def nn_file_hash(cfg: PredictConfig) -> str | None:
+    """The supervised predictions file's content hash: editing the file re-runs predict."""
+    from pipelines.store import sha256_file
+
+    if cfg.mode != "hypotheses_nn" or not cfg.nn_predictions or not Path(cfg.nn_predictions).is_file():
+        return None
+    return sha256_file(Path(cfg.nn_predictions))
+
+
 def render_predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> Messages:
     task = get_task(cfg.task)
     summary = ctx.inputs["summarize"]
@@ -113,15 +134,23 @@ def quotes_found(quotes: list[str], text: str) -> list[bool]:
 
 
 def score_labels(llm: Any, messages: Messages, task: TaskSpec) -> tuple[str, float, dict[str, float]]:
-    """The label whose JSON continuation ``{"label": "<label>"`` is most likely, with its
-    softmax probability over the label set."""
+    """The most likely label as the answer's JSON ``{"label": "<label>"``, by log-likelihood
+    per character of the label: summed log-probabilities favour short labels ("local-hit"
+    over "global-big-hit") whatever the text, so each label's sum is divided by its length.
+
+    Returns the label, the softmax of the normalised scores over the label set (a relative
+    confidence, not a calibrated probability) and the raw summed log-likelihood of each label
+    (the shared ``{"label": "`` prefix subtracted).
+    """
     prefix = '{"label": "'
-    scores = llm.score_labels(messages, [f'{prefix}{label}"' for label in task.labels])
-    by_label = {label: scores[f'{prefix}{label}"'] for label in task.labels}
-    best = max(by_label, key=by_label.get)  # type: ignore[arg-type]
-    top = max(by_label.values())
-    total = sum(math.exp(v - top) for v in by_label.values())
-    return best, round(1.0 / total, 4), {k: round(v, 4) for k, v in by_label.items()}
+    options = [f'{prefix}{label}"' for label in task.labels]
+    scores = llm.score_labels(messages, [prefix, *options])
+    raw = {label: scores[option] - scores[prefix] for label, option in zip(task.labels, options)}
+    normalised = {label: value / len(label + '"') for label, value in raw.items()}
+    best = max(normalised, key=normalised.get)  # type: ignore[arg-type]
+    top = normalised[best]
+    total = sum(math.exp(v - top) for v in normalised.values())
+    return best, round(1.0 / total, 4), {k: round(v, 4) for k, v in raw.items()}
 
 
 def answer_schema(task: TaskSpec) -> dict[str, Any]:
@@ -140,15 +169,12 @@ def answer_schema(task: TaskSpec) -> dict[str, Any]:
     }
 
 
-REPAIR_EXAMPLE = (
-    '{"label": "<local-hit or global-big-hit>", "scale": <1 to 4>, "confidence": <0 to 1>, '
-    '"explanation": "<why>", "hypotheses_used": [<numbers>], "evidence": ["<quote>"]}'
-)
 
 
 @stage("predict", version=1, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize"), reads=("metadata",),
-       prompts=lambda cfg: [prompt_name(cfg), f"{cfg.task}/repair"],
+       prompts=lambda cfg: [prompt_name(cfg), f"{cfg.task}/repair_predict"],
+       check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict)
 def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionRecord:
     task = get_task(cfg.task)
@@ -167,7 +193,7 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
     try:
         answer = parse_prediction(reply, task)
     except AnswerError as first:
-        repair = load_prompt(f"{cfg.task}/repair").render(error=str(first), example=REPAIR_EXAMPLE)
+        repair = load_prompt(f"{cfg.task}/repair_predict").render(error=str(first))
         second_reply = llm.complete([*messages, ("assistant", reply), ("user", repair)], schema)
         try:
             answer, extraction, reply = parse_prediction(second_reply, task), "repair", second_reply
@@ -176,7 +202,7 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
                 raise AnswerError(f"no valid answer after one repair ({second}); first answer: {first}") from None
             label, confidence, scores = score_labels(llm, messages, task)
             return PredictionRecord(**provenance, mode=cfg.mode, label=label, confidence=confidence,
-                                    extraction="label_scores", label_scores=scores, raw=reply,
+                                    extraction="label_scores", label_scores=scores, raw=second_reply,
                                     possible_injection=bool(signals), injection_signals=signals)
     if answer.partial:
         extraction += "+partial"

@@ -110,6 +110,10 @@ class StageSpec:
             it does not apply to get no record and no error, and neither do their dependants.
         render: builds the exact chat messages the stage would send for an item, without
             calling a model (``m2t render``).
+        check: config-time validation against the other stages of the case study (raises
+            ``ConfigError``), so a bad combination fails before any work.
+        extra_key: what, beyond the config and prompts, changes the output (e.g. the content
+            of a file the config names); it goes into the cache key.
     """
 
     name: str
@@ -125,6 +129,8 @@ class StageSpec:
     corpus: tuple[str, ...] = ()
     applies: Callable[[Item, Any], bool] | None = None
     render: Callable[[Item, Any, "StageContext"], list[tuple[str, str]]] | None = None
+    check: Callable[[Any, list[str]], None] | None = None
+    extra_key: Callable[[Any], Any] | None = None
 
     def applies_to(self, item: Item, cfg: StageConfig) -> bool:
         return self.applies(item, cfg) if self.applies else True
@@ -154,6 +160,8 @@ def stage(
     corpus: tuple[str, ...] = (),
     applies: Callable[[Item, Any], bool] | None = None,
     render: Callable[..., list[tuple[str, str]]] | None = None,
+    check: Callable[[Any, list[str]], None] | None = None,
+    extra_key: Callable[[Any], Any] | None = None,
 ) -> Callable[[T], T]:
     """Register ``fn`` as stage ``name``; bump ``version`` whenever its output changes."""
 
@@ -161,7 +169,8 @@ def stage(
         if name in STAGES and STAGES[name].fn is not fn:
             raise ValueError(f"stage {name!r} is registered twice")
         STAGES[name] = StageSpec(
-            name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render
+            name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render, check,
+            extra_key,
         )
         return fn
 

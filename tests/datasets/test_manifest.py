@@ -53,8 +53,21 @@ def test_bad_rows_become_errors_and_good_rows_stay(tmp_path: Path):
     assert all(e.stage == LOAD_STAGE for e in loaded.errors)
     assert "escapes the data root" in reasons["escape"]
     assert "not valid UTF-8" in reasons["latin1"] and "'title'" in reasons["latin1"]
-    assert "duplicate id" in reasons["good"]
+    assert "duplicate id 'good' (row 5)" in reasons["good (row 5)"]
     assert "has no id" in reasons["row-6"]
+
+
+def test_rows_with_wrong_field_types_or_nul_bytes_are_row_errors(tmp_path: Path):
+    (tmp_path / "m.jsonl").write_text(
+        '{"id": "a", "labels": "local-hit"}\n{"id": "b", "metadata": ["x"]}\n{"id": "c", "path": "x\\u0000y.mp4"}\n'
+        '{"id": "d", "labels": {"popularity": "local-hit"}}\n'
+    )
+    loaded = load_manifest(tmp_path / "m.jsonl")
+    assert [i.item_id for i in loaded.items] == ["d"]
+    reasons = {e.item_id: e.reason for e in loaded.errors}
+    assert "field 'labels' must be an object" in reasons["a"]
+    assert "field 'metadata' must be an object" in reasons["b"]
+    assert "NUL byte" in reasons["c"]
 
 
 def test_jsonl_with_invalid_lines(tmp_path: Path):

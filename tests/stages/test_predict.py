@@ -4,6 +4,7 @@ logic only; the real bundled LLM runs in test_predict_real.py."""
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 from pathlib import Path
@@ -50,8 +51,13 @@ class ScriptedChat(BaseChatModel):
 
 
 class ScoringChat(ScriptedChat):
+    """Log-likelihoods: the shared prefix -2; local-hit (10 chars with the quote) -4 more per
+    token-ish total; global-big-hit (15 chars) -4.5 more: summed, local-hit would win; per
+    character, global-big-hit does (0.3 vs 0.4 nats per character)."""
+
     def score_continuations(self, messages: list[Any], continuations: list[str]) -> list[float]:
-        return [-1.0 if "local-hit" in c else -3.0 for c in continuations]
+        table = {'{"label": "': -2.0, '{"label": "local-hit"': -6.0, '{"label": "global-big-hit"': -6.5}
+        return [table[c] for c in continuations]
 
 
 def summary(item_id: str, title: str) -> SummaryRecord:
@@ -93,9 +99,9 @@ def test_local_models_fall_back_to_label_scoring(tmp_path: Path):
     outcomes = run_items(PredictConfig(mode="zero_shot"), ScoringChat(), tmp_path)
     for bad in ("invalid", "empty", "outside"):
         record = outcomes[bad].record
-        assert record.extraction == "label_scores" and record.label == "local-hit"
-        assert record.label_scores == {"local-hit": -1.0, "global-big-hit": -3.0}
-        assert record.confidence == pytest.approx(0.8808, abs=1e-4)
+        assert record.extraction == "label_scores" and record.label == "global-big-hit"
+        assert record.label_scores == {"local-hit": -4.0, "global-big-hit": -4.5}
+        assert record.confidence == pytest.approx(1 / (1 + math.exp(-4.0 / 10 + 4.5 / 15)), abs=1e-4)
     assert outcomes["good"].record.extraction == "json" and outcomes["refusal"].record.extraction == "repair"
     assert outcomes["cut_off"].record.extraction == "json+partial"
 
