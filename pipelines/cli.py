@@ -33,7 +33,7 @@ prompts_app = typer.Typer(help="Prompt files and their lock (prompts/LOCK.json).
 app.add_typer(prompts_app, name="prompts")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a one-line error stays one line in logs
 
 RunsDir = Annotated[
     Path, typer.Option("--runs-dir", envvar="M2T_RUNS_DIR", help="where run directories go")
@@ -113,7 +113,7 @@ def run(
     _print_items(result)
     _print_predictions(result, cfg)
     colour = "green" if result.exit_code == 0 else "yellow"
-    out.print(f"[{colour}]{result.summary_line()}[/]", highlight=False)
+    out.print(f"[{colour}]{result.summary_line()}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(result.exit_code)
 
 

@@ -69,14 +69,38 @@ class CaseStudyConfig(BaseModel):
         return {name: self.stage_config(name).model_dump(mode="json") for name in self.stages}
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """``override`` on top of ``base``; under ``stages``, a stage set to null is removed."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        if path == "stages" and value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value, f"{path}.{key}" if path else key)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def order_stages(stages: dict[str, Any]) -> dict[str, Any]:
+    """The stages in the order written, except that a stage moves after the stages it needs
+    or uses (a variant that adds a stage to a base config cannot place it by hand)."""
+    from pipelines.stages import STAGES
+
+    names = list(stages)
+    placed: list[str] = []
+    while len(placed) < len(names):
+        for name in names:
+            if name in placed:
+                continue
+            spec = STAGES.get(name)
+            deps = [] if spec is None else [d for d in (*spec.needs, *spec.uses) if d in stages and d != name]
+            if all(d in placed for d in deps):
+                placed.append(name)
+                break
+        else:  # a cycle or an unknown stage: keep the written order, validation reports it
+            return stages
+    return {name: stages[name] for name in placed}
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -162,6 +186,8 @@ def _describe(exc: ValidationError, prefix: str = "") -> str:
 def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyConfig:
     from pipelines.stages import STAGES
 
+    if isinstance(data.get("stages"), dict):
+        data = {**data, "stages": order_stages(data["stages"])}
     try:
         config = CaseStudyConfig.model_validate(data)
     except ValidationError as exc:

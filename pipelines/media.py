@@ -39,7 +39,7 @@ def open_video(item: Item) -> Any:
     except Exception as exc:  # decord raises bare RuntimeError/DECORDError for any bad file
         raise BadInputError(
             f"cannot decode video {item.video}: not a readable video file "
-            f"(truncated, corrupt or not a video); decoder said: {_first_line(exc)}"
+            f"(truncated, corrupt or not a video); decoder said: {decoder_message(exc)}"
         ) from None
     if len(reader) == 0:
         raise BadInputError(f"video {item.video} has no frames")
@@ -63,13 +63,18 @@ def probe_media(path: Path) -> MediaProbe:
     except av.error.FFmpegError as exc:
         raise BadInputError(
             f"cannot read media file {path.name}: not a readable audio/video file; "
-            f"decoder said: {_first_line(exc)}"
+            f"decoder said: {decoder_message(exc)}"
         ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+def decoder_message(exc: BaseException) -> str:
+    """The decoder's message without its C++ log prefix (``[10:39:50] /src/x.cc:83: ``)."""
+    import re
+
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    return re.sub(r"^\[[\d:]+\]\s*\S+\.(?:cc|cpp|h):\d+:\s*", "", text[0])[:200]
 
 
 MIN_FRAME_SIDE = 16
@@ -90,7 +95,7 @@ def load_frame(path: str | Path, max_side: int | None = None) -> Any:
     except FileNotFoundError:
         raise BadInputError(f"frame file not found: {path}") from None
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise BadInputError(f"frame file {path.name} is not a readable image ({_first_line(exc)})") from None
+        raise BadInputError(f"frame file {path.name} is not a readable image ({decoder_message(exc)})") from None
     w, h = rgb.size
     if min(w, h) < MIN_FRAME_SIDE:
         raise BadInputError(f"frame {path.name} is {w}x{h} px; frames must be at least {MIN_FRAME_SIDE} px on each side")

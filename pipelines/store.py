@@ -76,20 +76,25 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory, fsync, rename."""
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a uniquely named temp file in the same directory, fsync,
+    rename: readers (and concurrent writers of the same content) never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, FILE_MODE)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -217,8 +222,11 @@ class RunStore:
         return self.dir / "records" / stage
 
     def shards(self, stage: str) -> list[Path]:
+        """The stage's shards in write order (by number, so part-100000 follows part-99999)."""
         folder = self._shard_dir(stage)
-        return sorted(folder.glob("part-*.jsonl")) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        return sorted(folder.glob("part-*.jsonl"), key=lambda p: int(p.stem.split("-")[1]))
 
     def append_records(self, stage: str, records: list[Record]) -> Path | None:
         """Write ``records`` as one new shard (atomic): a batch is either all there or absent."""

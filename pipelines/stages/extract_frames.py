@@ -22,9 +22,10 @@ import numpy as np
 from pydantic import Field
 
 from pipelines.errors import BadInputError
-from pipelines.media import open_video
+from pipelines.media import decoder_message, open_video
 from pipelines.records import FrameRef, FramesRecord, Item, VideoInfo
 from pipelines.stages.registry import StageConfig, StageContext, stage
+from pipelines.store import atomic_write_bytes
 
 
 class ExtractFramesConfig(StageConfig):
@@ -74,7 +75,7 @@ def extract_frames(item: Item, cfg: ExtractFramesConfig, ctx: StageContext) -> F
     try:
         stamps = reader.get_frame_timestamp(list(range(num)))  # (num, 2): start, end seconds
     except Exception as exc:
-        raise BadInputError(f"cannot read frame times of {item.video}: {exc}") from None
+        raise BadInputError(f"cannot read frame times of {item.video}: {decoder_message(exc)}") from None
     starts = np.asarray(stamps[:, 0], dtype=float)
     fps = float(reader.get_avg_fps()) or (num / max(float(stamps[-1, 1]), 1e-6))
     duration = float(stamps[-1, 1])
@@ -91,7 +92,7 @@ def extract_frames(item: Item, cfg: ExtractFramesConfig, ctx: StageContext) -> F
     try:
         batch = reader.get_batch(unique).asnumpy()
     except Exception as exc:
-        raise BadInputError(f"cannot decode frames of {item.video} (truncated or corrupt?): {exc}") from None
+        raise BadInputError(f"cannot decode frames of {item.video} (truncated or corrupt?): {decoder_message(exc)}") from None
     by_index = dict(zip(unique, batch))
 
     out = ctx.output_dir()
@@ -107,9 +108,7 @@ def extract_frames(item: Item, cfg: ExtractFramesConfig, ctx: StageContext) -> F
             ok, buf = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
             if not ok:
                 raise BadInputError(f"could not encode frame {idx} of {item.video} as JPEG")
-            tmp = path.with_suffix(".jpg.tmp")
-            tmp.write_bytes(buf.tobytes())
-            tmp.replace(path)
+            atomic_write_bytes(path, buf.tobytes())
         frames.append(
             FrameRef(
                 index=idx,

@@ -123,6 +123,20 @@ def render_predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> Message
     return load_prompt(prompt_name(cfg)).messages(**values)
 
 
+def untrusted_texts(cfg: PredictConfig, ctx: StageContext) -> list[str]:
+    """Every text from videos that this mode puts into the prompt: the item's own, and the
+    neighbours' (icl) or the hypotheses formed from them."""
+    summary = ctx.inputs["summarize"]
+    texts = [summary.text] if isinstance(summary, SummaryRecord) else []
+    neighbours = ctx.inputs.get("retrieve_similar")
+    if cfg.mode == "icl" and isinstance(neighbours, NeighboursRecord):
+        texts += [n.text[: cfg.example_chars] for n in neighbours.neighbours[: cfg.icl_examples]]
+    hypotheses = ctx.inputs.get("hypothesize")
+    if cfg.mode in ("hypotheses", "hypotheses_nn") and isinstance(hypotheses, HypothesesRecord):
+        texts += [h.text for h in hypotheses.hypotheses]
+    return texts
+
+
 def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
 
@@ -184,7 +198,7 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
     llm = llm_for(cfg.llm, ctx)
     prompt = load_prompt(prompt_name(cfg))
     provenance = {**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version}
-    signals = injection_signals(" ".join([item.title, item.description, summary.text]))
+    signals = injection_signals("\n".join([item.title, item.description, *untrusted_texts(cfg, ctx)]))
 
     schema = answer_schema(task)
     reply = llm.complete(messages, schema)
