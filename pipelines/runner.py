@@ -25,7 +25,7 @@ from typing import Any
 
 from pipelines.config import CaseStudyConfig
 from pipelines.datasets import load_dataset
-from pipelines.errors import DatasetError
+from pipelines.errors import ConfigError, DatasetError
 from pipelines.datasets.manifest import LOAD_STAGE
 from pipelines.executors import LocalExecutor, Outcome, Task
 from pipelines.prompts import load_prompt
@@ -146,12 +146,14 @@ class _Hasher:
 
 def stage_config_hash(spec: StageSpec, cfg: Any) -> str:
     """Hash of everything in the config world that changes the stage's output: its config,
-    the prompt files it uses (id, version, text hash) and its extra key (e.g. a file's hash)."""
+    the prompt files it uses (id, version, text hash), the identity of the model's weights
+    (package version or file stamps) and its extra key (e.g. a file's hash)."""
+    from pipelines.models.bundled import model_fingerprint
+
     prompts = [load_prompt(p).ref for p in spec.prompt_names(cfg)]
     extra = spec.extra_key(cfg) if spec.extra_key else None
-    if not prompts and extra is None:
-        return sha256_json(cfg)
-    return sha256_json({"config": cfg, "prompts": prompts, "extra": extra})
+    weights = model_fingerprint(spec.model_of(cfg))
+    return sha256_json({"config": cfg, "prompts": prompts, "extra": extra, "weights": weights})
 
 
 def item_inputs(spec: StageSpec, item: Item, upstream: dict[str, Record], hasher: _Hasher) -> dict[str, Any]:
@@ -200,7 +202,10 @@ class Runner:
             split = f" of split {self.config.dataset.split!r}" if self.config.dataset.split else ""
             raise DatasetError(f"dataset {self.config.dataset.path} has no items{split}; nothing to run")
 
-        self.store.lock()
+        try:
+            self.store.lock()
+        except (NotADirectoryError, FileExistsError, PermissionError) as exc:
+            raise ConfigError(f"cannot use run directory {self.store.dir}: {exc.strerror or exc}") from None
         try:
             manifest = self._start_manifest(items, load_errors)
             self.store.write_errors(LOAD_STAGE, load_errors)

@@ -186,3 +186,17 @@ def test_empty_dataset_and_bad_run_ids_are_refused(tmp_path: Path):
     for bad in ("../escape", "", "a/b", ".hidden"):
         with pytest.raises(ConfigError, match="must be a plain name"):
             runner(tmp_path, tmp_path / "m.csv", run_id=bad)
+
+
+def test_new_weights_under_the_same_name_are_a_new_key(tmp_path: Path):
+    """A local model directory whose files change gets new records (the key stamps the weights)."""
+    from pipelines.models.bundled import model_fingerprint
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"one")
+    before = model_fingerprint(str(folder))
+    (folder / "weights.bin").write_bytes(b"three")
+    assert model_fingerprint(str(folder)) != before
+    assert model_fingerprint("bundled:whisper-tiny.en").startswith("bundled:whisper-tiny.en@0.1")
+    assert model_fingerprint("org/some-model") == "org/some-model"

@@ -86,6 +86,9 @@ def row_to_item(row: dict[str, Any], root: Path, line_no: int) -> Item:
     if not any(row.get(k) not in (None, "") for k in ID_KEYS):
         raise RowError(f"row {line_no} has no id (columns {', '.join(ID_KEYS)})")
     _check_text(row)
+    raw_id = _row_id(row, line_no)
+    if raw_id != raw_id.strip() or any(ord(c) < 32 for c in raw_id):
+        raise RowError(f"id {raw_id!r} has surrounding spaces or control characters")
     for key, value in row.items():
         if isinstance(value, str) and "\x00" in value:
             raise RowError(f"field {key!r} contains a NUL byte")

@@ -112,3 +112,29 @@ def resolve_model(ref: str) -> str:
     if not path.exists():
         raise ConfigError(f"bundled model {name!r} is missing at {path}; reinstall {package}")
     return str(path)
+
+
+def model_fingerprint(ref: str | None) -> str | None:
+    """What identifies the weights behind ``ref`` beyond its name, for cache keys: the
+    carrying package's version for ``bundled:`` names; for a local directory or file, the
+    sizes and modification times of its files (cheap, and changes when the weights do); an id
+    of a hub cache is its own name."""
+    if not ref:
+        return None
+    if is_bundled(ref):
+        name = ref[len(PREFIX):]
+        package = BUNDLED.get(name, ("", None))[0].split("==")[0].split(" ")[0]
+        try:
+            from importlib.metadata import version
+
+            return f"{ref}@{version(package)}" if package else ref
+        except Exception:
+            return ref
+    path = Path(ref).expanduser()
+    if not path.exists():
+        return ref
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())[:200]
+    stamp = ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    import hashlib
+
+    return f"{ref}@{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"

@@ -46,7 +46,10 @@ class LLMConfig(BaseModel):
     device: str = "cpu"
 
     def cache_identity(self) -> dict[str, Any]:
-        return {"backend": self.backend, "model": self.model, "temperature": self.temperature, "seed": self.seed,
+        from pipelines.models.bundled import model_fingerprint
+
+        model = model_fingerprint(self.model) if self.backend != "openai" else self.model
+        return {"backend": self.backend, "model": model, "temperature": self.temperature, "seed": self.seed,
                 "max_tokens": self.max_tokens}
 
 

@@ -76,8 +76,9 @@ def summarize(item: Item, cfg: SummarizeConfig, ctx: StageContext) -> SummaryRec
     if item.description.strip():
         parts.append(f"Description: {_one_line(item.description)}")
         sections.append("description")
-    if cfg.include_metadata and item.metadata:
-        parts.append("Metadata: " + "; ".join(f"{k}: {_one_line(v)}" for k, v in sorted(item.metadata.items())))
+    metadata = {k: v for k, v in item.metadata.items() if v not in (None, "")}
+    if cfg.include_metadata and metadata:
+        parts.append("Metadata: " + "; ".join(f"{k}: {_one_line(v)}" for k, v in sorted(metadata.items())))
         sections.append("metadata")
 
     frames = ctx.inputs.get("describe_frames")

@@ -60,7 +60,7 @@ def test_bad_rows_become_errors_and_good_rows_stay(tmp_path: Path):
 def test_rows_with_wrong_field_types_or_nul_bytes_are_row_errors(tmp_path: Path):
     (tmp_path / "m.jsonl").write_text(
         '{"id": "a", "labels": "local-hit"}\n{"id": "b", "metadata": ["x"]}\n{"id": "c", "path": "x\\u0000y.mp4"}\n'
-        '{"id": "d", "labels": {"popularity": "local-hit"}}\n'
+        '{"id": "d", "labels": {"popularity": "local-hit"}}\n{"id": " e"}\n{"id": "f\\ng"}\n'
     )
     loaded = load_manifest(tmp_path / "m.jsonl")
     assert [i.item_id for i in loaded.items] == ["d"]
@@ -68,6 +68,7 @@ def test_rows_with_wrong_field_types_or_nul_bytes_are_row_errors(tmp_path: Path)
     assert "field 'labels' must be an object" in reasons["a"]
     assert "field 'metadata' must be an object" in reasons["b"]
     assert "NUL byte" in reasons["c"]
+    assert "surrounding spaces or control characters" in reasons[" e"] and "control" in reasons["f\ng"]
 
 
 def test_jsonl_with_invalid_lines(tmp_path: Path):
