@@ -237,4 +237,5 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> CaseStu
     data = _read_yaml(path)
     for assignment in overrides or []:
         data = apply_override(data, assignment)
-    return validate_config(data, source=path.name)
+    source = path.name + (" with --set " + " ".join(overrides) if overrides else "")
+    return validate_config(data, source=source)
