@@ -103,6 +103,7 @@ class CachedLLM:
         self._chat = chat
         self.calls = 0
         self.hits = 0
+        self.identity = cfg.cache_identity()  # once: it stamps the weights' files
 
     @property
     def chat(self) -> Any:
@@ -117,7 +118,7 @@ class CachedLLM:
         return self.cfg.backend == "local" if self._chat is None else hasattr(self._chat, "score_continuations")
 
     def _cached(self, kind: str, payload: dict[str, Any], compute: Any) -> Any:
-        key = sha256_json({"kind": kind, "llm": self.cfg.cache_identity(), **payload})
+        key = sha256_json({"kind": kind, "llm": self.identity, **payload})
         path = self.cache_dir / key[:2] / f"{key}.json"
         if path.is_file():
             try:
@@ -127,7 +128,7 @@ class CachedLLM:
                 self.hits -= 1
         value = compute()
         self.calls += 1
-        atomic_write_json(path, {"kind": kind, "llm": self.cfg.cache_identity(), **payload, "value": value})
+        atomic_write_json(path, {"kind": kind, "llm": self.identity, **payload, "value": value})
         return value
 
     def complete(self, messages: Messages, schema: dict[str, Any] | None = None) -> str:

@@ -13,6 +13,7 @@ every definition and threshold is documented in the modules named above.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -22,6 +23,9 @@ from pipelines.records import (
     ColourShare, FaceBox, FramesRecord, FrameVisuals, Item, Shot, VisualsRecord,
 )
 from pipelines.stages.registry import StageConfig, StageContext, stage
+
+if TYPE_CHECKING:
+    from pipelines.vision.shots import ShotParams
 
 MOTION_WINDOW_S = 0.5
 
@@ -35,7 +39,7 @@ class MeasureVisualsConfig(StageConfig):
     min_face_share: float = Field(0.04, gt=0, lt=1, description="smallest face searched, share of frame height")
 
 
-def shot_params(cfg: MeasureVisualsConfig):  # noqa: ANN201 - ShotParams, imported lazily
+def shot_params(cfg: MeasureVisualsConfig) -> "ShotParams":
     from pipelines.vision.shots import ShotParams
 
     return ShotParams(scan_fps=cfg.scan_fps, threshold=cfg.cut_threshold, ratio=cfg.cut_ratio, min_shot_s=cfg.min_shot_s)
@@ -84,7 +88,7 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
     for ref, rgb in zip(frames_record.frames, images):
         colour = measure_colour(rgb)
         faces = detector.detect(rgb) if cfg.detect_faces else []
-        scale = rgb.shape[1] and ref.width / rgb.shape[1]
+        scale = ref.width / rgb.shape[1]  # frames are >= 16 px (load_frame)
         motion = scan.motion_between(ref.timestamp_s - MOTION_WINDOW_S, ref.timestamp_s + MOTION_WINDOW_S)
         frames.append(FrameVisuals(
             frame_index=ref.index, timestamp_s=ref.timestamp_s,
