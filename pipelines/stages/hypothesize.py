@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from pipelines.errors import LLMError
-from pipelines.models.llm import CachedLLM, LLMConfig, Messages
+from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, parse_hypotheses, sentences
 from pipelines.records import HypothesesRecord, Hypothesis, Item, NeighboursRecord
 from pipelines.stages.registry import StageConfig, StageContext, stage
@@ -27,11 +27,6 @@ class HypothesizeConfig(StageConfig):
     n_hypotheses: int = Field(5, ge=1, le=20)
     splits: list[str] | None = Field(["test"], description="items that get hypotheses (null: all)")
     max_chars: int = Field(600, ge=100, description="each neighbour's text is cut to this length")
-
-
-def llm_for(cfg_llm: LLMConfig, ctx: StageContext) -> CachedLLM:
-    assert ctx.cache_dir is not None, "stages that call an LLM need the run's cache directory"
-    return ctx.models.get(f"llm:{cfg_llm.model_dump_json()}", lambda: CachedLLM(cfg_llm, ctx.cache_dir))
 
 
 def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Messages:
@@ -54,7 +49,7 @@ def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Hypoth
     from pipelines.prompts import load_prompt
 
     messages = render_hypothesize(item, cfg, ctx)
-    llm = llm_for(cfg.llm, ctx)
+    llm = ctx.llm(cfg.llm)
     reply = first_reply = llm.complete(messages, SCHEMA)
     extraction = ""
     try:

@@ -31,7 +31,6 @@ from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction
 from pipelines.prompts import injection_signals, load_prompt
 from pipelines.records import HypothesesRecord, Item, NeighboursRecord, PredictionRecord, SummaryRecord
-from pipelines.stages.hypothesize import llm_for
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import TaskSpec, get_task
 
@@ -195,7 +194,7 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
     messages = render_predict(item, cfg, ctx)
     summary = ctx.inputs["summarize"]
     assert isinstance(summary, SummaryRecord)
-    llm = llm_for(cfg.llm, ctx)
+    llm = ctx.llm(cfg.llm)
     prompt = load_prompt(prompt_name(cfg))
     provenance = {**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version}
     signals = injection_signals("\n".join([item.title, item.description, *untrusted_texts(cfg, ctx)]))

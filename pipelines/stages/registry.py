@@ -77,6 +77,16 @@ class StageContext:
     corpus: Corpus | None = None
     cache_dir: Path | None = None  # the run's cache root (model-call caches live below it)
 
+    def llm(self, cfg: Any) -> Any:
+        """The cached LLM for an ``llm`` config block (``pipelines.models.llm.CachedLLM``), one
+        per distinct block and worker; its call cache lives below the run's cache root."""
+        from pipelines.models.llm import CachedLLM
+
+        if self.cache_dir is None:
+            raise RuntimeError("stages that call an LLM need the run's cache directory")
+        cache_dir = self.cache_dir
+        return self.models.get(f"llm:{cfg.model_dump_json()}", lambda: CachedLLM(cfg, cache_dir))
+
     def output_dir(self) -> Path:
         """A fresh directory for files the record will reference (e.g. frame JPEGs)."""
         if self.artifact_dir is None:
