@@ -84,9 +84,10 @@ class VideoInfo(BaseModel):
 class FramesRecord(Record):
     stage_name: ClassVar[str] = "extract_frames"
 
-    video: VideoInfo
+    video: VideoInfo | None = Field(description="what the decoder reports; None when the file has no video stream")
     mode: str
     frames: list[FrameRef]
+    no_video: bool = Field(False, description="the file has no video stream (audio only): no frames, not an error")
 
 
 class TranscriptSegment(BaseModel):
@@ -105,6 +106,9 @@ class TranscriptRecord(Record):
     duration_s: float = 0.0
     segments: list[TranscriptSegment] = Field(default_factory=list)
     no_audio: bool = Field(False, description="the video has no audio track (not an error)")
+    audio_duration_s: float | None = Field(None, description="the audio stream's declared duration, seconds")
+    audio_truncated: bool = Field(False, description="the decoded audio ends well before the audio stream's declared "
+                                                     "duration (a damaged file); what was decoded is kept")
 
     @property
     def text(self) -> str:
