@@ -292,8 +292,14 @@ class PredictionRecord(Record):
     extraction: str = Field(description="json | repair | label_scores (+partial: a JSON answer cut off by the "
                                         "token limit, its complete fields used): which path produced the label")
     label_scores: dict[str, float] = Field(default_factory=dict,
-                                           description="summed log-likelihood of each label, when scored "
-                                                       "(the label is chosen per character of label)")
+                                           description="label_scores only: the calibrated score of each label "
+                                                       "(log-likelihood given the video minus given a content-free "
+                                                       "input); the label is their arg-max")
+    label_scores_raw: dict[str, float] = Field(default_factory=dict,
+                                               description="label_scores only: log P(label | prompt with the video)")
+    label_scores_content_free: dict[str, float] = Field(
+        default_factory=dict, description="label_scores only: log P(label | the same prompt with the video's text "
+                                          "replaced by 'N/A'), the model's prior that calibration removes")
     possible_injection: bool = False
     injection_signals: list[str] = Field(default_factory=list)
     raw: str = ""

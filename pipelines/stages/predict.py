@@ -101,11 +101,14 @@ def nn_file_hash(cfg: PredictConfig) -> str | None:
     return sha256_file(Path(cfg.nn_predictions))
 
 
-def render_predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> Messages:
+def render_predict(item: Item, cfg: PredictConfig, ctx: StageContext, video_text: str | None = None) -> Messages:
+    """The predict messages for ``item``; ``video_text`` replaces the item's own text (the
+    content-free input of label scoring)."""
     task = get_task(cfg.task)
     summary = ctx.inputs["summarize"]
     assert isinstance(summary, SummaryRecord)
-    values: dict[str, Any] = {"video_text": summary.text[: cfg.max_chars], "labels": task.label_descriptions}
+    text = summary.text[: cfg.max_chars] if video_text is None else video_text
+    values: dict[str, Any] = {"video_text": text, "labels": task.label_descriptions}
     if cfg.mode == "icl":
         neighbours = ctx.inputs.get("retrieve_similar")
         if not isinstance(neighbours, NeighboursRecord):
@@ -146,24 +149,40 @@ def quotes_found(quotes: list[str], text: str) -> list[bool]:
     return [bool(_norm(q)) and _norm(q) in haystack for q in quotes]
 
 
-def score_labels(llm: Any, messages: Messages, task: TaskSpec) -> tuple[str, float, dict[str, float]]:
-    """The most likely label as the answer's JSON ``{"label": "<label>"``, by log-likelihood
-    per character of the label: summed log-probabilities favour short labels ("local-hit"
-    over "global-big-hit") whatever the text, so each label's sum is divided by its length.
+CONTENT_FREE = "N/A"
 
-    Returns the label, the softmax of the normalised scores over the label set (a relative
-    confidence, not a calibrated probability) and the raw summed log-likelihood of each label
-    (the shared ``{"label": "`` prefix subtracted).
+
+def score_labels(llm: Any, messages: Messages, content_free: Messages,
+                 task: TaskSpec) -> tuple[str, float, dict[str, float], dict[str, float], dict[str, float]]:
+    """The label by *contextual calibration* (Zhao et al., "Calibrate Before Use", ICML 2021).
+
+    Each label is scored as the start of the answer's JSON, ``{"label": "<label>"``: its
+    summed log-likelihood given the prompt (the shared ``{"label": "`` prefix subtracted).
+    Raw likelihoods carry the model's prior over the label strings — length, frequency, the
+    label named first in the prompt — which favours one class whatever the video. The same
+    scores under a *content-free* input (the same prompt, the video's text replaced by
+    ``"N/A"``) measure that prior; the calibrated score of a label is the difference,
+    ``log P(label | video) - log P(label | N/A)``, i.e. each label's probability divided by
+    its content-free probability (Zhao et al.'s diagonal calibration with a zero bias).
+    The decision is the arg-max of the calibrated scores, and those are the scores stored.
+
+    Returns:
+        The label; its softmax share over the calibrated scores (a relative confidence, not
+        a calibrated probability); the calibrated, raw and content-free scores per label.
     """
     prefix = '{"label": "'
     options = [f'{prefix}{label}"' for label in task.labels]
-    scores = llm.score_labels(messages, [prefix, *options])
-    raw = {label: scores[option] - scores[prefix] for label, option in zip(task.labels, options)}
-    normalised = {label: value / len(label + '"') for label, value in raw.items()}
-    best = max(normalised, key=normalised.get)  # type: ignore[arg-type]
-    top = normalised[best]
-    total = sum(math.exp(v - top) for v in normalised.values())
-    return best, round(1.0 / total, 4), {k: round(v, 4) for k, v in raw.items()}
+
+    def scored(msgs: Messages) -> dict[str, float]:
+        scores = llm.score_labels(msgs, [prefix, *options])
+        return {label: scores[option] - scores[prefix] for label, option in zip(task.labels, options)}
+
+    raw, baseline = scored(messages), scored(content_free)
+    calibrated = {label: round(raw[label] - baseline[label], 4) for label in task.labels}
+    best = max(task.labels, key=lambda label: calibrated[label])  # ties: the first label, a fixed order
+    total = sum(math.exp(v - calibrated[best]) for v in calibrated.values())
+    rounded = {k: round(v, 4) for k, v in raw.items()}, {k: round(v, 4) for k, v in baseline.items()}
+    return best, round(1.0 / total, 4), calibrated, *rounded
 
 
 def answer_schema(task: TaskSpec) -> dict[str, Any]:
@@ -184,7 +203,7 @@ def answer_schema(task: TaskSpec) -> dict[str, Any]:
 
 
 
-@stage("predict", version=1, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
+@stage("predict", version=2, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize"), reads=("metadata",),
        prompts=lambda cfg: [prompt_name(cfg), f"{cfg.task}/repair_predict"],
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
@@ -213,9 +232,11 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
         except AnswerError as second:
             if not llm.can_score:
                 raise AnswerError(f"no valid answer after one repair ({second}); first answer: {first}") from None
-            label, confidence, scores = score_labels(llm, messages, task)
+            content_free = render_predict(item, cfg, ctx, video_text=CONTENT_FREE)
+            label, confidence, scores, raw_scores, prior = score_labels(llm, messages, content_free, task)
             return PredictionRecord(**provenance, mode=cfg.mode, label=label, confidence=confidence,
-                                    extraction="label_scores", label_scores=scores, raw=second_reply,
+                                    extraction="label_scores", label_scores=scores, label_scores_raw=raw_scores,
+                                    label_scores_content_free=prior, raw=second_reply,
                                     possible_injection=bool(signals), injection_signals=signals)
     if answer.partial:
         extraction += "+partial"

@@ -51,12 +51,16 @@ class ScriptedChat(BaseChatModel):
 
 
 class ScoringChat(ScriptedChat):
-    """Log-likelihoods: the shared prefix -2; local-hit (10 chars with the quote) -4 more per
-    token-ish total; global-big-hit (15 chars) -4.5 more: summed, local-hit would win; per
-    character, global-big-hit does (0.3 vs 0.4 nats per character)."""
+    """Log-likelihoods with a strong prior for global-big-hit: under the content-free input
+    ("N/A" as the video) global-big-hit scores -3 and local-hit -6 (after the shared prefix's
+    -2); given the video, -4.5 and -4. Raw and per character, global-big-hit looks best; the
+    video itself raises local-hit by 2 nats and lowers global-big-hit by 1.5, so calibrated,
+    local-hit wins."""
 
     def score_continuations(self, messages: list[Any], continuations: list[str]) -> list[float]:
-        table = {'{"label": "': -2.0, '{"label": "local-hit"': -6.0, '{"label": "global-big-hit"': -6.5}
+        content_free = "N/A" in str(messages[-1].content)
+        local, big = (-8.0, -5.0) if content_free else (-6.0, -6.5)
+        table = {'{"label": "': -2.0, '{"label": "local-hit"': local, '{"label": "global-big-hit"': big}
         return [table[c] for c in continuations]
 
 
@@ -95,13 +99,18 @@ def test_bad_answers_without_label_scoring_become_item_errors(tmp_path: Path):
         assert "no valid answer after one repair" in error.reason and why in error.reason
 
 
-def test_local_models_fall_back_to_label_scoring(tmp_path: Path):
+def test_local_models_fall_back_to_calibrated_label_scoring(tmp_path: Path):
+    """The label is the arg-max of the stored (calibrated) scores, not of a length-normalised
+    likelihood that favours the longer label."""
     outcomes = run_items(PredictConfig(mode="zero_shot"), ScoringChat(), tmp_path)
     for bad in ("invalid", "empty", "outside"):
         record = outcomes[bad].record
-        assert record.extraction == "label_scores" and record.label == "global-big-hit"
-        assert record.label_scores == {"local-hit": -4.0, "global-big-hit": -4.5}
-        assert record.confidence == pytest.approx(1 / (1 + math.exp(-4.0 / 10 + 4.5 / 15)), abs=1e-4)
+        assert record.extraction == "label_scores" and record.label == "local-hit"
+        assert record.label_scores_raw == {"local-hit": -4.0, "global-big-hit": -4.5}
+        assert record.label_scores_content_free == {"local-hit": -6.0, "global-big-hit": -3.0}
+        assert record.label_scores == {"local-hit": 2.0, "global-big-hit": -1.5}
+        assert record.label == max(record.label_scores, key=record.label_scores.get)
+        assert record.confidence == pytest.approx(1 / (1 + math.exp(-3.5)), abs=1e-4)
     assert outcomes["good"].record.extraction == "json" and outcomes["refusal"].record.extraction == "repair"
     assert outcomes["cut_off"].record.extraction == "json+partial"
 

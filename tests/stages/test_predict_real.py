@@ -130,3 +130,35 @@ def test_hypotheses_are_cached_per_neighbour_set(reasoning_run, tmp_path: Path):
     (llm,) = [m for m in runner.models.loaded().values() if isinstance(m, CachedLLM)]
     hypothesize_calls = [p for p in (tmp_path / "cache" / "llm").rglob("*.json") if "hypothes" in p.read_text()[:4000]]
     assert llm.hits >= 1 and len(hypothesize_calls) >= 1
+
+
+CUES = [
+    {"id": "big", "split": "test", "labels": {"popularity": "global-big-hit"},
+     "title": "OFFICIAL MUSIC VIDEO - world superstar new single",
+     "description": "The global number one hit, watched by hundreds of millions of fans in every country. "
+                    "Thank you to my fans in America, Brazil, India, Japan and Europe!"},
+    {"id": "small", "split": "test", "labels": {"popularity": "local-hit"},
+     "title": "my grandma's village bake sale",
+     "description": "Filmed on my phone for the neighbours, only family will watch. Hi auntie, this is the "
+                    "bake sale at our small village church, see you on Sunday."},
+]
+
+
+def test_label_scoring_fallback_follows_the_video_not_the_label_length(tmp_path: Path):
+    """Two items with opposite, obvious cues, answered through the label-scoring fallback
+    (one new token allowed, so neither the answer nor its repair can be valid JSON): each gets
+    its own label, and each label is the arg-max of the scores stored on the record. The old
+    per-character normalisation gave global-big-hit to both."""
+    manifest = write_manifest(tmp_path, CUES)
+    llm = {**LLM, "max_tokens": 1}
+    cfg = validate_config({"name": "cues", "task": "popularity", "dataset": {"path": str(manifest)},
+                           "stages": {"summarize": {}, "predict": {"mode": "zero_shot", "llm": llm}}})
+    result = Runner(cfg, runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache", show_progress=False).run()
+    records = result.records["predict"]
+    assert {k: r.extraction for k, r in records.items()} == {"big": "label_scores", "small": "label_scores"}
+    for record in records.values():
+        assert record.label == max(record.label_scores, key=record.label_scores.get)
+        for label, score in record.label_scores.items():
+            assert score == pytest.approx(record.label_scores_raw[label] - record.label_scores_content_free[label],
+                                          abs=2e-4)
+    assert (records["big"].label, records["small"].label) == ("global-big-hit", "local-hit")
