@@ -54,7 +54,7 @@ def load_run(path: str | Path) -> RunData:
         raise FileNotFoundError(f"{path} is not a run directory (no manifest.json)")
     data = RunData(path=store.dir, manifest=store.read_manifest(), stats=store.read_stats())
     for stage in store.stages_with_records():
-        data.stages[stage] = records_frame(store.records(stage))
+        data.stages[stage] = records_frame(store.current_records(stage))  # stale items left out
     errors = []
     for path_ in sorted(store.dir.glob("*.errors.jsonl")):
         errors += [e.model_dump(mode="python") for e in store.errors(path_.name.removesuffix(".errors.jsonl"))]

@@ -67,7 +67,9 @@ def run(
         Optional[list[str]],
         typer.Option("--set", help="override a config key, e.g. --set extract_frames.num_frames=4 (repeatable)"),
     ] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="process only the first N items")] = None,
+    limit: Annotated[Optional[int], typer.Option(
+        min=1, help="process only the first N items of each split (manifest order), so a trial keeps "
+                    "both labelled train items and test items")] = None,
     run_id: Annotated[
         Optional[str], typer.Option(help="run directory name; default <config name>-<config hash>, so the same command resumes")
     ] = None,
@@ -112,7 +114,9 @@ def run(
     _print_stage_table(result)
     _print_items(result)
     _print_predictions(result, cfg)
-    colour = "green" if result.exit_code == 0 else "yellow"
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    colour = "green" if result.exit_code == 0 and not result.warnings else "yellow"
     out.print(f"[{colour}]{result.summary_line()}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(result.exit_code)
 
@@ -220,8 +224,11 @@ def status(
     for entry in manifest.get("stages", []):
         name = entry["name"]
         ms = stage_stats.get(name, {}).get("ms_per_computed_item")
-        table.add_row(name, str(len(store.records(name))), str(len(store.errors(name))), "-" if ms is None else f"{ms:.0f}")
+        table.add_row(name, str(len(store.current_records(name))), str(len(store.errors(name))),
+                      "-" if ms is None else f"{ms:.0f}")
     out.print(table)
+    for warning in stats.get("warnings", []):
+        out.print(f"  [yellow]warning[/] {warning}", highlight=False)
     for name in ["load_items", *[e["name"] for e in manifest.get("stages", [])]]:
         for e in store.errors(name):
             out.print(f"  [red]{name}[/] {e.item_id}: {e.reason}", highlight=False)

@@ -115,11 +115,24 @@ class TranscriptRecord(Record):
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
 
 
+class SummarySection(BaseModel):
+    """One section of the text representation, kept apart so that later stages can fit the
+    text into their own budget without dropping a modality (``pipelines/budget.py``)."""
+
+    name: str = Field(description="title | description | metadata | visual_facts | frames | onscreen_text | speech")
+    heading: str
+    text: str
+    share: float = Field(1.0, description="relative share of a budget the section gets when the text must be cut")
+
+
 class SummaryRecord(Record):
     stage_name: ClassVar[str] = "summarize"
 
     text: str = Field(description="the sequential text representation of the video")
     sections: list[str] = Field(description="which parts went into the text, in order")
+    parts: list[SummarySection] = Field(default_factory=list, description="the sections, each whole")
+    cut: list[str] = Field(default_factory=list, description="sections cut to fit summarize.max_chars")
+    flags: list[str] = Field(default_factory=list, description="no_video, no_audio, audio_truncated: unusual media")
 
 
 class OcrLineRef(BaseModel):
@@ -252,7 +265,9 @@ class Neighbour(BaseModel):
     score: float = Field(description="cosine similarity to the query")
     label: str
     split: str | None
-    text: str = Field(description="the neighbour's summary text")
+    text: str = Field(description="the neighbour's summary text, every section fitted into retrieve_similar.max_chars")
+    parts: list[SummarySection] = Field(default_factory=list, description="the same text by section, for "
+                                                                          "stages that fit it into their own budget")
 
 
 class NeighboursRecord(Record):

@@ -25,6 +25,12 @@ from typing import Any
 
 from pipelines.config import CaseStudyConfig
 from pipelines.datasets import load_dataset
+from pipelines.datasets.checks import (
+    check_labels, dataset_fingerprint, hidden_metadata, outcome_warnings, split_warnings, take_first_per_split,
+)
+from pipelines.leakage import check_leakage
+from pipelines.models.bundled import model_fingerprint
+from pipelines.tasks import get_task
 from pipelines.errors import ConfigError, DatasetError
 from pipelines.datasets.manifest import LOAD_STAGE
 from pipelines.executors import LocalExecutor, Outcome, Task
@@ -71,6 +77,8 @@ class RunResult:
     errors: dict[str, list[ErrorRecord]]
     seconds: float
     model_loads: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    hidden_fields: list[str] = field(default_factory=list)
 
     @property
     def failed_items(self) -> set[str]:
@@ -86,14 +94,19 @@ class RunResult:
     def summary_line(self) -> str:
         total = len(self.items) + len(self.load_errors)
         failed = len(self.failed_items)
+        tail = ""
+        if self.hidden_fields:
+            tail += f"; not shown to the model: {', '.join(self.hidden_fields)}"
+        if self.warnings:
+            tail += f"; {len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''} (above, and in stats.json)"
         if not failed:
-            return f"run {self.run_id}: all {total} items done in {self.seconds:.1f} s"
+            return f"run {self.run_id}: all {total} items done in {self.seconds:.1f} s{tail}"
         hints = []
         if self.load_errors:
             hints.append(f"fix the manifest rows in {self.run_dir}/load_items.errors.jsonl")
         if failed > len(self.load_errors):
             hints.append(f"see {self.run_dir}/*.errors.jsonl; run the same command again to retry failed items")
-        return f"run {self.run_id}: {total - failed} of {total} items done, {failed} failed ({'; '.join(hints)})"
+        return f"run {self.run_id}: {total - failed} of {total} items done, {failed} failed ({'; '.join(hints)}){tail}"
 
 
 def default_run_id(config: CaseStudyConfig) -> str:
@@ -191,16 +204,23 @@ class Runner:
         self.models = ModelPool()
         self.hasher = _Hasher()
         self.not_applicable: dict[str, set[str]] = {}
+        self.warnings: list[str] = []
+        self.dataset_identity: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunResult:
         started = time.perf_counter()
         loaded = load_dataset(self.config.dataset)
-        items = loaded.items[: self.limit] if self.limit is not None else loaded.items
-        load_errors = loaded.errors
+        task = get_task(self.config.task)
+        items, bad_labels, label_notes = check_labels(take_first_per_split(loaded.items, self.limit), task)
+        load_errors = [*loaded.errors, *bad_labels]
         if not items and not load_errors:
             split = f" of split {self.config.dataset.split!r}" if self.config.dataset.split else ""
             raise DatasetError(f"dataset {self.config.dataset.path} has no items{split}; nothing to run")
+        shown = self._shown_fields()
+        check_leakage(items, task, shown)
+        self.warnings = [*loaded.notes, *label_notes, *split_warnings(items, self.config)]
+        hidden = hidden_metadata(items, shown) if "summarize" in self.config.stages else []
 
         try:
             self.store.lock()
@@ -208,6 +228,7 @@ class Runner:
             raise ConfigError(f"cannot use run directory {self.store.dir}: {exc.strerror or exc}") from None
         try:
             manifest = self._start_manifest(items, load_errors)
+            manifest["not_shown_to_model"] = hidden
             self.store.write_errors(LOAD_STAGE, load_errors)
             records: dict[str, dict[str, Record]] = {}
             errors: dict[str, list[ErrorRecord]] = {}
@@ -221,9 +242,10 @@ class Runner:
                 manifest.update(status=status, finished_at=utc_now().isoformat())
                 self.store.write_manifest(manifest)
                 raise
+            self.warnings += outcome_warnings(self.config, stats, records)
             result = RunResult(
                 self.run_id, self.store.dir, "", items, load_errors, stats, records, errors,
-                time.perf_counter() - started, list(self.models.loads),
+                time.perf_counter() - started, list(self.models.loads), list(self.warnings), hidden,
             )
             result.status = "completed" if result.exit_code == EXIT_OK else "completed_with_errors"
             self._write_stats(stats, result.seconds, len(items), load_errors)
@@ -232,6 +254,14 @@ class Runner:
             return result
         finally:
             self.store.unlock()
+
+    def _shown_fields(self) -> list[str]:
+        """The item fields the model reads: title and description, and the metadata fields
+        that summarize shows (nothing when the config has no summarize stage)."""
+        if "summarize" not in self.config.stages:
+            return []
+        cfg = self.config.stage_config("summarize")
+        return [s for s in ("title", "description") if s in cfg.sections] + list(cfg.metadata_fields)
 
     # ------------------------------------------------------------------ stages
     def _run_stage(
@@ -357,6 +387,15 @@ class Runner:
 
     def _start_manifest(self, items: list[Item], load_errors: list[ErrorRecord]) -> dict[str, Any]:
         previous = self.store.read_manifest()
+        self.dataset_identity = dataset_fingerprint(self.config.dataset)
+        before, now = self.store.item_ids(), [i.item_id for i in items]
+        if previous.get("dataset") not in (None, self.dataset_identity):
+            stale = sorted(before - set(now)) if before is not None else []
+            self.warnings.append(
+                f"the dataset changed since the last attempt of run {self.run_id}: items whose content changed "
+                f"are recomputed; {len(stale)} items no longer in it are stale and ignored by status and load_run"
+            )
+        self.store.write_item_ids(now)
         stage_cfgs = self.config.resolved_stages()
         manifest = {
             "run_id": self.run_id,
@@ -375,7 +414,11 @@ class Runner:
                  "config_hash": stage_config_hash(get_stage(n), self.config.stage_config(n))}
                 for n in self.config.stages
             ],
-            "models": {n: c["model"] for n, c in stage_cfgs.items() if c.get("model")},
+            "models": {n: [{"ref": ref, "fingerprint": model_fingerprint(ref)}
+                           for ref in get_stage(n).models_of(self.config.stage_config(n))]
+                       for n in self.config.stages if get_stage(n).models_of(self.config.stage_config(n))},
+            "dataset": self.dataset_identity,
+            "cwd": os.getcwd(),
             "prompts": [
                 {"stage": n, **load_prompt(p).ref}
                 for n in self.config.stages
@@ -399,6 +442,7 @@ class Runner:
                 "load_errors": len(load_errors),
                 "seconds": round(seconds, 4),
                 "model_loads": list(self.models.loads),
+                "warnings": list(self.warnings),
                 "stages": {
                     n: {**vars(s), "ok": s.ok, "ms_per_computed_item": round(1000 * s.compute_seconds / s.computed, 1)
                         if s.computed else None}

@@ -34,6 +34,7 @@ from pipelines.records import ErrorRecord, FramesRecord, Record, parse_record
 
 MANIFEST = "manifest.json"
 STATS = "stats.json"
+ITEMS = "items.json"
 
 
 # ---------------------------------------------------------------- hashing and atomic I/O
@@ -209,6 +210,20 @@ class RunStore:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.dir / MANIFEST, manifest)
+
+    def write_item_ids(self, ids: list[str]) -> None:
+        """The ids of the dataset's items at the latest attempt: records of other ids are stale."""
+        atomic_write_json(self.dir / ITEMS, {"item_ids": ids})
+
+    def item_ids(self) -> set[str] | None:
+        """The current items' ids (``None`` for runs written before ``items.json`` existed)."""
+        path = self.dir / ITEMS
+        return set(read_json(path)["item_ids"]) if path.is_file() else None
+
+    def current_records(self, stage: str) -> list[Record]:
+        """The stage's records of items still in the dataset (stale ones left out)."""
+        ids = self.item_ids()
+        return [r for r in self.records(stage) if ids is None or r.item_id in ids]
 
     def read_stats(self) -> dict[str, Any]:
         path = self.dir / STATS

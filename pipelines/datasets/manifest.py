@@ -2,8 +2,10 @@
 
 Columns (JSONL keys): ``id`` (or ``item_id`` / ``video_id``), ``path`` (or ``video``, relative to
 the data root), ``title``, ``description``, ``split``, ``labels`` (an object; in CSV, columns
-``label_<name>`` or a single ``label``), ``truth`` (an object, JSONL only: known facts used by
-tests) and ``metadata`` (an object); any other column goes into ``metadata``.
+``label_<name>``, ``labels.<name>`` or a single ``label``), ``truth`` (an object, JSONL only:
+known facts used by tests) and ``metadata`` (an object); any other column goes into
+``metadata``, which the model sees only for the fields named in ``summarize.metadata_fields``.
+Split names are compared without case or surrounding spaces (``Train`` is ``train``).
 
 A bad row never stops the others: it becomes an :class:`ErrorRecord` of the pseudo-stage
 ``load_items`` (bad UTF-8, a path that escapes the data root, a missing or duplicate id).
@@ -32,6 +34,7 @@ KNOWN = {*ID_KEYS, *PATH_KEYS, "title", "description", "split", "labels", "label
 class LoadedDataset:
     items: list[Item] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what loading changed, e.g. split names case-folded
 
 
 class RowError(ValueError):
@@ -101,8 +104,10 @@ def row_to_item(row: dict[str, Any], root: Path, line_no: int) -> Item:
         labels.setdefault("label", row["label"])
     metadata = _mapping(row, "metadata")
     for key, value in row.items():
-        if key.startswith("label_"):
-            labels[key[len("label_"):]] = value
+        if key.startswith(("label_", "labels.")) and value not in (None, ""):
+            labels[key.split("_" if key.startswith("label_") else ".", 1)[1]] = value
+        elif key.startswith(("label_", "labels.")):
+            continue
         elif key not in KNOWN and value not in (None, ""):
             metadata[key] = value
     return Item(
@@ -113,9 +118,16 @@ def row_to_item(row: dict[str, Any], root: Path, line_no: int) -> Item:
         description=str(row.get("description") or ""),
         metadata=metadata,
         labels=labels,
-        split=(str(row["split"]) if row.get("split") not in (None, "") else None),
+        split=normalise_split(row.get("split")),
         truth=_mapping(row, "truth"),
     )
+
+
+def normalise_split(value: Any) -> str | None:
+    """A split name without case or surrounding spaces; ``None`` for an empty one."""
+    if value in (None, "") or _is_missing(value):
+        return None
+    return str(value).strip().casefold() or None
 
 
 def _read_rows(path: Path) -> list[tuple[int, dict[str, Any] | RowError]]:
@@ -165,7 +177,12 @@ def load_manifest(path: str | Path, data_root: str | Path | None = None, split: 
     root = Path(data_root) if data_root else path.parent
     out = LoadedDataset()
     seen: set[str] = set()
+    folded: dict[str, str] = {}
+    split = normalise_split(split)
     for line_no, row in _read_rows(path):
+        raw_split = row.get("split") if isinstance(row, dict) else None
+        if isinstance(raw_split, str) and normalise_split(raw_split) not in (None, raw_split):
+            folded[raw_split] = str(normalise_split(raw_split))
         if isinstance(row, RowError):
             out.errors.append(_error(f"row-{line_no}", str(row)))
             continue
@@ -182,4 +199,6 @@ def load_manifest(path: str | Path, data_root: str | Path | None = None, split: 
         seen.add(item.item_id)
         if split is None or item.split == split:
             out.items.append(item)
+    if folded:
+        out.notes.append("split names case-folded: " + ", ".join(f"{a!r} -> {b!r}" for a, b in sorted(folded.items())))
     return out

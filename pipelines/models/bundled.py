@@ -121,6 +121,13 @@ def model_fingerprint(ref: str | None) -> str | None:
     of a hub cache is its own name."""
     if not ref:
         return None
+    if ref.startswith("pkg:"):  # weights inside an installed distribution: its version
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"{ref}@{version(ref[4:].split(' ')[0])}"
+        except PackageNotFoundError:
+            return ref
     if is_bundled(ref):
         name = ref[len(PREFIX):]
         package = BUNDLED.get(name, ("", None))[0].split("==")[0].split(" ")[0]

@@ -44,6 +44,9 @@ class LLMConfig(BaseModel):
     max_tokens: int = Field(256, ge=1)
     timeout_s: float = Field(120.0, gt=0, description="openai: seconds before a request is given up")
     device: str = "cpu"
+    tokenizer: str | None = Field(None, description="a tokenizer.json (or its folder) to count prompt budgets in "
+                                                     "this model's tokens; default: the local model's own, else "
+                                                     "characters / 4")
 
     def cache_identity(self) -> dict[str, Any]:
         from pipelines.models.bundled import model_fingerprint

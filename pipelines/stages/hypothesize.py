@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from pipelines.budget import fit_record_text, token_counter
 from pipelines.errors import LLMError
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, parse_hypotheses, sentences
@@ -26,7 +27,8 @@ class HypothesizeConfig(StageConfig):
     prompt: str = Field("popularity/hypothesize", description="prompt file")
     n_hypotheses: int = Field(5, ge=1, le=20)
     splits: list[str] | None = Field(["test"], description="items that get hypotheses (null: all)")
-    max_chars: int = Field(600, ge=100, description="each neighbour's text is cut to this length")
+    example_tokens: int = Field(200, ge=20, description="each neighbour's text is fitted into this many tokens of the "
+                                                         "LLM (every section keeps a share; pipelines/budget.py)")
 
 
 def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Messages:
@@ -37,12 +39,13 @@ def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) ->
     if not neighbours.neighbours:
         raise LLMError("no labelled neighbours were retrieved (is the train split empty?)")
     ordered = sorted(neighbours.neighbours, key=lambda n: n.item_id)
-    examples = [{"label": n.label, "text": n.text[: cfg.max_chars]} for n in ordered]
+    measure, _ = token_counter(cfg.llm)
+    examples = [{"label": n.label, "text": fit_record_text(n, cfg.example_tokens, measure)} for n in ordered]
     return load_prompt(cfg.prompt).messages(labels=get_task(cfg.task).label_descriptions, examples=examples,
                                             n_hypotheses=cfg.n_hypotheses)
 
 
-@stage("hypothesize", version=1, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
+@stage("hypothesize", version=2, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
        reads=(), prompts=lambda cfg: [cfg.prompt, f"{cfg.task}/repair_hypothesize"],
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize)
 def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> HypothesesRecord:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from pipelines.budget import fit_record_text, token_counter
 from pipelines.errors import ConfigError
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction
@@ -45,8 +46,9 @@ class PredictConfig(StageConfig):
     icl_examples: int = Field(4, ge=1, le=20, description="icl: neighbours shown as examples")
     nn_predictions: str | None = Field(None, description="hypotheses_nn: file with item_id,label[,confidence]")
     nn_column: str | None = Field(None, description="hypotheses_nn: metadata column with the supervised label")
-    max_chars: int = Field(4000, ge=200, description="the video's text is cut to this length")
-    example_chars: int = Field(600, ge=100, description="each example's text is cut to this length")
+    text_tokens: int = Field(1200, ge=50, description="the video's text is fitted into this many tokens of the LLM "
+                                                       "(every section keeps a share; pipelines/budget.py)")
+    example_tokens: int = Field(200, ge=20, description="icl: each example's text is fitted into this many tokens")
 
 
 def prompt_name(cfg: PredictConfig) -> str:
@@ -107,13 +109,14 @@ def render_predict(item: Item, cfg: PredictConfig, ctx: StageContext, video_text
     task = get_task(cfg.task)
     summary = ctx.inputs["summarize"]
     assert isinstance(summary, SummaryRecord)
-    text = summary.text[: cfg.max_chars] if video_text is None else video_text
+    measure, _ = token_counter(cfg.llm)
+    text = fit_record_text(summary, cfg.text_tokens, measure) if video_text is None else video_text
     values: dict[str, Any] = {"video_text": text, "labels": task.label_descriptions}
     if cfg.mode == "icl":
         neighbours = ctx.inputs.get("retrieve_similar")
         if not isinstance(neighbours, NeighboursRecord):
             raise ConfigError("mode icl needs the retrieve_similar stage in the config")
-        values["examples"] = [{"label": n.label, "text": n.text[: cfg.example_chars]}
+        values["examples"] = [{"label": n.label, "text": fit_record_text(n, cfg.example_tokens, measure)}
                               for n in neighbours.neighbours[: cfg.icl_examples]]
     if cfg.mode in ("hypotheses", "hypotheses_nn"):
         hypotheses = ctx.inputs.get("hypothesize")
@@ -132,7 +135,7 @@ def untrusted_texts(cfg: PredictConfig, ctx: StageContext) -> list[str]:
     texts = [summary.text] if isinstance(summary, SummaryRecord) else []
     neighbours = ctx.inputs.get("retrieve_similar")
     if cfg.mode == "icl" and isinstance(neighbours, NeighboursRecord):
-        texts += [n.text[: cfg.example_chars] for n in neighbours.neighbours[: cfg.icl_examples]]
+        texts += [n.text for n in neighbours.neighbours[: cfg.icl_examples]]
     hypotheses = ctx.inputs.get("hypothesize")
     if cfg.mode in ("hypotheses", "hypotheses_nn") and isinstance(hypotheses, HypothesesRecord):
         texts += [h.text for h in hypotheses.hypotheses]

@@ -124,6 +124,9 @@ class StageSpec:
             ``ConfigError``), so a bad combination fails before any work.
         extra_key: what, beyond the config and prompts, changes the output (e.g. the content
             of a file the config names); it goes into the cache key.
+        models: every model the stage uses with a config (``bundled:<name>``, a path, or
+            ``pkg:<distribution>`` for weights inside a package), for the run manifest; by
+            default the config's ``model`` or ``llm.model``.
     """
 
     name: str
@@ -141,6 +144,7 @@ class StageSpec:
     render: Callable[[Item, Any, "StageContext"], list[tuple[str, str]]] | None = None
     check: Callable[[Any, list[str]], None] | None = None
     extra_key: Callable[[Any], Any] | None = None
+    models: Callable[[Any], list[str]] | None = None
 
     def applies_to(self, item: Item, cfg: StageConfig) -> bool:
         return self.applies(item, cfg) if self.applies else True
@@ -151,6 +155,14 @@ class StageSpec:
     def model_of(self, cfg: StageConfig) -> str | None:
         model = getattr(cfg, "model", None) or getattr(getattr(cfg, "llm", None), "model", None)
         return str(model) if model is not None else None
+
+    def models_of(self, cfg: StageConfig) -> list[str]:
+        """Every model the stage uses with this config (for the run manifest's provenance):
+        ``models(cfg)`` when the stage declares it, else its ``model`` / ``llm.model``."""
+        if self.models is not None:
+            return list(self.models(cfg))
+        model = self.model_of(cfg)
+        return [model] if model else []
 
 
 STAGES: dict[str, StageSpec] = {}
@@ -172,6 +184,7 @@ def stage(
     render: Callable[..., list[tuple[str, str]]] | None = None,
     check: Callable[[Any, list[str]], None] | None = None,
     extra_key: Callable[[Any], Any] | None = None,
+    models: Callable[[Any], list[str]] | None = None,
 ) -> Callable[[T], T]:
     """Register ``fn`` as stage ``name``; bump ``version`` whenever its output changes."""
 
@@ -180,7 +193,7 @@ def stage(
             raise ValueError(f"stage {name!r} is registered twice")
         STAGES[name] = StageSpec(
             name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render, check,
-            extra_key,
+            extra_key, models,
         )
         return fn
 

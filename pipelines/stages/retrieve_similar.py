@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from pipelines.budget import cut_words, fit_parts, render_sections
 from pipelines.records import EmbeddingRecord, Item, Neighbour, NeighboursRecord, SummaryRecord
 from pipelines.stages.registry import Corpus, StageConfig, StageContext, stage
 from pipelines.tasks import get_task
@@ -23,7 +24,8 @@ class RetrieveSimilarConfig(StageConfig):
     task: str = "popularity"
     k: int = Field(10, ge=1, le=200, description="neighbours per item (the paper: 10)")
     index_splits: list[str] = Field(default_factory=lambda: ["train"], description="splits the index is built from")
-    max_chars: int = Field(1500, ge=100, description="neighbour texts are cut to this length")
+    max_chars: int = Field(1500, ge=100, description="each neighbour's text is fitted into this many characters, "
+                                                      "every section keeping a share (pipelines/budget.py)")
 
 
 @dataclass
@@ -87,7 +89,7 @@ def search(index: LabelledIndex, query: EmbeddingRecord, query_id: str, k: int) 
         wanted = min(index.size, wanted * 4)
 
 
-@stage("retrieve_similar", version=1, config=RetrieveSimilarConfig, record=NeighboursRecord,
+@stage("retrieve_similar", version=2, config=RetrieveSimilarConfig, record=NeighboursRecord,
        needs=("embed", "summarize"), reads=(), corpus=("embed", "summarize"))
 def retrieve_similar(item: Item, cfg: RetrieveSimilarConfig, ctx: StageContext) -> NeighboursRecord:
     corpus = ctx.corpus
@@ -102,7 +104,9 @@ def retrieve_similar(item: Item, cfg: RetrieveSimilarConfig, ctx: StageContext) 
         item_id = index.ids[pos]
         summary = corpus.records["summarize"][item_id]
         assert isinstance(summary, SummaryRecord)
+        parts, _ = fit_parts(summary.parts, cfg.max_chars)
+        text = render_sections(parts) if summary.parts else cut_words(summary.text, cfg.max_chars)
         neighbours.append(Neighbour(item_id=item_id, score=round(score, 5), label=index.labels[pos],
-                                    split=corpus.items[item_id].split, text=summary.text[: cfg.max_chars]))
+                                    split=corpus.items[item_id].split, text=text, parts=parts))
     return NeighboursRecord(**{**ctx.provenance, "model": f"faiss IndexFlatIP over {','.join(cfg.index_splits)}"},
                             neighbours=neighbours, index_size=index.size, excluded=excluded)

@@ -1,24 +1,54 @@
 """summarize: the deterministic "sequential text representation" of a video.
 
-Everything known about the item, as plain text in a fixed order: title and metadata, the
-timestamped frame descriptions (when a describing stage ran), and the timestamped
-transcript. This is the text later stages embed, retrieve on and prompt with.
+Everything the model may know about the item, as plain text in sections, in a fixed order:
+
+``title`` · ``description`` · ``metadata`` (only the fields named in
+``summarize.metadata_fields``; default none) · ``visual_facts`` (measured light, colour,
+cuts, motion, faces: ``measure_visuals``) · ``frames`` (timestamped frame descriptions) ·
+``onscreen_text`` (OCR, deduplicated) · ``speech`` (timestamped transcript).
+
+The text never holds a label: metadata is shown only by name, a field that defines the
+task's label (popularity: view counts, countries) is refused at config time, and the runner
+refuses a shown field that carries the gold label (``pipelines/leakage.py``). When the text
+exceeds ``max_chars``, each section gets a share of it and long sections are cut on a word
+boundary with a visible mark (``pipelines/budget.py``); the record keeps every section whole
+in ``parts`` so that later stages fit the text into their own budgets.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from pipelines.records import Item, SummaryRecord, TranscriptRecord
+from pipelines.budget import fit_sections
+from pipelines.records import (
+    FramesRecord, Item, OnscreenTextRecord, SummaryRecord, SummarySection,
+    TranscriptRecord, VisualsRecord,
+)
 from pipelines.stages.registry import StageConfig, StageContext, stage
+
+Section = Literal["title", "description", "metadata", "visual_facts", "frames", "onscreen_text", "speech"]
+SECTIONS: tuple[str, ...] = ("title", "description", "metadata", "visual_facts", "frames", "onscreen_text", "speech")
+HEADINGS = {"title": "Title", "description": "Description", "metadata": "Metadata", "visual_facts": "Visual facts",
+            "frames": "Frames", "onscreen_text": "On-screen text", "speech": "Speech"}
+# relative shares of a budget: the modalities that carry most content get most room
+SHARES = {"title": 1.0, "description": 2.0, "metadata": 1.0, "visual_facts": 2.0, "frames": 5.0,
+          "onscreen_text": 2.0, "speech": 5.0}
 
 
 class SummarizeConfig(StageConfig):
-    include_metadata: bool = Field(True, description="add the manifest's metadata fields")
+    task: str | None = Field(None, description="the case study's task (filled in): its label-defining fields are refused")
+    metadata_fields: list[str] = Field(
+        default_factory=list,
+        description="manifest metadata fields shown to the model, e.g. [tags, channel]; default none. "
+                    "The others stay in the run for analysis",
+    )
+    sections: list[Section] = Field(list(SECTIONS), description="sections of the text, in this order")
+    shares: dict[str, float] = Field(default_factory=lambda: dict(SHARES),
+                                     description="each section's share of max_chars when the text must be cut")
     timestamps: bool = Field(True, description="prefix frame descriptions and speech with [mm:ss.s]")
-    max_chars: int = Field(20_000, ge=200, description="cut the text at this length")
+    max_chars: int = Field(20_000, ge=200, description="the whole text's budget, shared out by section")
 
 
 def clock(seconds: float) -> str:
@@ -26,7 +56,7 @@ def clock(seconds: float) -> str:
     return f"{int(minutes):02d}:{rest:04.1f}"
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
 
@@ -50,49 +80,73 @@ def frame_lines(descriptions: list[Any], timestamps: bool) -> list[str]:
 def transcript_lines(record: TranscriptRecord, timestamps: bool) -> list[str]:
     if record.no_audio:
         return ["(the video has no audio track)"]
-    if not record.segments:
-        return ["(no speech recognised)"]
-    return [
+    lines = [
         (f"[{clock(s.start_s)}-{clock(s.end_s)}] " if timestamps else "") + _one_line(s.text)
         for s in record.segments
         if s.text.strip()
     ]
+    if not lines:
+        lines = ["(no speech recognised)"]
+    if record.audio_truncated:
+        lines.append("(the audio track is damaged and ends early; speech after that point is missing)")
+    return lines
+
+
+def section_texts(item: Item, cfg: SummarizeConfig, inputs: dict[str, Any]) -> dict[str, str]:
+    """The text of every section that has content (empty sections are left out)."""
+    texts: dict[str, str] = {"title": _one_line(item.title) or "(untitled)",
+                             "description": _one_line(item.description)}
+    shown = [(k, item.metadata.get(k)) for k in cfg.metadata_fields]
+    texts["metadata"] = "; ".join(f"{k}: {_one_line(v)}" for k, v in shown if v not in (None, "") and v == v)
+    frames = inputs.get("extract_frames")
+    no_video = isinstance(frames, FramesRecord) and frames.no_video
+    visuals = inputs.get("measure_visuals")
+    if isinstance(visuals, VisualsRecord) and not no_video:
+        texts["visual_facts"] = _one_line(visuals.text)
+    described = inputs.get("describe_frames")
+    if no_video:
+        texts["frames"] = "(the file has no video stream: sound only)"
+    elif getattr(described, "descriptions", None):
+        texts["frames"] = "\n".join(frame_lines(described.descriptions, cfg.timestamps))
+    ocr = inputs.get("read_onscreen_text")
+    if isinstance(ocr, OnscreenTextRecord) and ocr.texts:
+        texts["onscreen_text"] = "; ".join(
+            (f"[{clock(t.first_s)}] " if cfg.timestamps else "") + f'"{_one_line(t.text)}"' for t in ocr.texts
+        )
+    transcript = inputs.get("transcribe_audio")
+    if isinstance(transcript, TranscriptRecord):
+        texts["speech"] = "\n".join(transcript_lines(transcript, cfg.timestamps))
+    return {k: v for k, v in texts.items() if v}
+
+
+def check_summarize(cfg: SummarizeConfig, stages: list[str]) -> None:
+    """Config time: metadata fields that define the task's label are never shown."""
+    if cfg.task:
+        from pipelines.leakage import check_text_fields
+        from pipelines.tasks import get_task
+
+        check_text_fields(get_task(cfg.task), cfg.metadata_fields)
 
 
 @stage(
     "summarize",
-    version=1,
+    version=2,
     config=SummarizeConfig,
     record=SummaryRecord,
-    uses=("describe_frames", "transcribe_audio"),
+    uses=("extract_frames", "measure_visuals", "describe_frames", "read_onscreen_text", "transcribe_audio"),
     reads=("metadata",),
+    check=lambda cfg, stages: check_summarize(cfg, stages),
 )
 def summarize(item: Item, cfg: SummarizeConfig, ctx: StageContext) -> SummaryRecord:
-    parts: list[str] = []
-    sections: list[str] = []
-
-    parts.append(f"Title: {_one_line(item.title) or '(untitled)'}")
-    sections.append("title")
-    if item.description.strip():
-        parts.append(f"Description: {_one_line(item.description)}")
-        sections.append("description")
-    metadata = {k: v for k, v in item.metadata.items() if v not in (None, "")}
-    if cfg.include_metadata and metadata:
-        parts.append("Metadata: " + "; ".join(f"{k}: {_one_line(v)}" for k, v in sorted(metadata.items())))
-        sections.append("metadata")
-
-    frames = ctx.inputs.get("describe_frames")
-    descriptions = getattr(frames, "descriptions", None)
-    if descriptions:
-        parts.append("Frames:\n" + "\n".join(frame_lines(descriptions, cfg.timestamps)))
-        sections.append("frames")
-
-    transcript = ctx.inputs.get("transcribe_audio")
+    texts = section_texts(item, cfg, ctx.inputs)
+    parts = [SummarySection(name=name, heading=HEADINGS[name], text=texts[name], share=cfg.shares.get(name, 1.0))
+             for name in cfg.sections if name in texts]
+    text, cut = fit_sections(parts, cfg.max_chars)
+    flags = []
+    frames, transcript = ctx.inputs.get("extract_frames"), ctx.inputs.get("transcribe_audio")
+    if isinstance(frames, FramesRecord) and frames.no_video:
+        flags.append("no_video")
     if isinstance(transcript, TranscriptRecord):
-        parts.append("Speech:\n" + "\n".join(transcript_lines(transcript, cfg.timestamps)))
-        sections.append("speech")
-
-    text = "\n\n".join(parts)
-    if len(text) > cfg.max_chars:
-        text = text[: cfg.max_chars - 1] + "…"
-    return SummaryRecord(**ctx.provenance, text=text, sections=sections)
+        flags += [f for f in ("no_audio", "audio_truncated") if getattr(transcript, f)]
+    return SummaryRecord(**ctx.provenance, text=text, sections=[p.name for p in parts], parts=parts, cut=cut,
+                         flags=flags)

@@ -16,6 +16,16 @@ class TaskSpec:
     label_descriptions: dict[str, str]
     scale: dict[int, str] = field(default_factory=dict)  # optional finer scale -> label
     metrics: tuple[str, ...] = ("accuracy", "macro_f1")
+    # manifest fields that define the label (popularity: view counts, countries): never text
+    # the model may read, whatever the config says (compared case-, space- and _-insensitively)
+    label_fields: tuple[str, ...] = ()
+
+    def defines_label(self, field_name: str) -> bool:
+        """Whether a manifest field gives the answer away: one of ``label_fields``, the label
+        key itself, or any ``label``/``labels`` field."""
+        norm = field_key(field_name)
+        return (norm in {field_key(f) for f in self.label_fields} or norm == field_key(self.label_key)
+                or norm.startswith("label"))
 
     def normalise_label(self, raw: object) -> str | None:
         """The label in ``labels`` that ``raw`` names (case, spaces and underscores ignored),
@@ -31,6 +41,11 @@ class TaskSpec:
         if text.isdigit() and int(text) in self.scale:
             return self.scale[int(text)]
         return None
+
+
+def field_key(name: str) -> str:
+    """A field name compared loosely: ``View Count``, ``view_count`` and ``viewcount`` agree."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 TASKS: dict[str, TaskSpec] = {}

@@ -17,5 +17,9 @@ POPULARITY = register_task(
             "global-big-hit": "at least about 594 thousand views, trending in six or more countries",
         },
         scale={1: "local-hit", 2: "local-hit", 3: "global-big-hit", 4: "global-big-hit"},
+        # the classes are defined by views and the number of trending countries
+        label_fields=("views", "view_count", "views_count", "num_views", "viewcount", "countries",
+                      "country_count", "countries_count", "num_countries", "n_countries", "trending_countries",
+                      "trending_in", "regions"),
     )
 )

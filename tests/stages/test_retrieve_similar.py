@@ -29,8 +29,10 @@ TEST = [
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("retrieval")
     rows = [{"id": i, "title": t, "description": d, "split": "train", "labels": {"popularity": l}} for i, t, d, l in TRAIN]
-    rows += [{"id": i, "title": t, "description": d, "split": "test", "labels": {"popularity": f"CANARY-{i}"}}
-             for i, t, d in TEST]
+    # the test items' answers are canaries: a label of another task and an unlisted (and
+    # label-defining) metadata field; neither may reach a prompt
+    rows += [{"id": i, "title": t, "description": d, "split": "test", "labels": {"secret": f"CANARY-{i}"},
+              "metadata": {"views": f"CANARY-{i}"}} for i, t, d in TEST]
     manifest = write_manifest(tmp, rows)
     cfg = validate_config({
         "name": "retrieval", "task": "popularity", "dataset": {"path": str(manifest)},
