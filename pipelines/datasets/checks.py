@@ -65,26 +65,24 @@ def check_labels(items: list[Item], task: Any) -> tuple[list[Item], list[ErrorRe
     return kept, errors, notes
 
 
-def used_splits(config: Any) -> set[str] | None:
-    """Every split a stage of the config restricts itself to (``splits``, ``index_splits``);
-    ``None`` when no stage restricts splits (then every item is used)."""
-    used: set[str] = set()
-    restricted = False
+CANONICAL_SPLITS = ("train", "test")
+
+
+def used_splits(config: Any) -> set[str]:
+    """The split names the config knows: ``train`` and ``test`` (the defaults of the stages
+    that restrict splits) and every name a stage names in ``splits`` / ``index_splits``."""
+    used: set[str] = set(CANONICAL_SPLITS)
     for name in config.stages:
         cfg = config.stage_config(name)
         for key in ("splits", "index_splits"):
-            value = getattr(cfg, key, None)
-            if value is not None:
-                restricted = True
-                used.update(value)
-    return used if restricted else None
+            used.update(getattr(cfg, key, None) or [])
+    return used
 
 
 def split_warnings(items: list[Item], config: Any) -> list[str]:
-    """A warning naming the splits of items that no stage of the config uses."""
+    """A warning naming the split values (and missing splits) that the config does not know:
+    such items are never retrieved as examples nor predicted."""
     used = used_splits(config)
-    if used is None:
-        return []
     unused = Counter("(none)" if i.split is None else i.split for i in items if i.split not in used)
     if not unused:
         return []
