@@ -77,7 +77,8 @@ def test_each_bad_input_gets_a_clear_one_line_error(bad_run, item_id: str, stage
     assert expected in reason
     assert "\n" not in reason and "Traceback" not in reason
     if stage != "load_items":  # and the item's later stages say why they skipped it
-        assert "skipped: transcribe_audio failed" in reasons(RunStore(first.run_dir), "summarize")[item_id]
+        skipped = reasons(RunStore(first.run_dir), "summarize")[item_id]
+        assert skipped.startswith("skipped: ") and stage in skipped and skipped.endswith("failed for this item")
 
 
 def test_video_without_audio_is_flagged_and_completes(bad_run):
@@ -100,7 +101,8 @@ def test_good_items_complete_beside_bad_ones(bad_run):
     manifest = store.read_manifest()
     assert manifest["status"] == "completed_with_errors"
     assert manifest["load_errors"] == 2 and manifest["items"] == 6
-    assert manifest["models"]["transcribe_audio"] == "bundled:whisper-tiny.en"
+    assert manifest["models"]["transcribe_audio"] == [{"ref": "bundled:whisper-tiny.en",
+                                                        "fingerprint": "bundled:whisper-tiny.en@0.1.0"}]
     assert manifest["packages"]["faster-whisper"]
 
 
