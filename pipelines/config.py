@@ -22,9 +22,11 @@ from pipelines.store import sha256_json
 class DatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    adapter: Literal["manifest", "vpd"] = "manifest"
-    path: str = Field(description="manifest: a CSV/JSONL/Parquet file; vpd: the folder of label CSVs. "
-                                  "Relative to the current directory")
+    adapter: Literal["manifest", "vpd", "folder"] = "manifest"
+    path: str = Field(description="manifest: a CSV/JSONL/Parquet file; vpd: the folder of label CSVs; folder: a "
+                                  "directory of videos. Relative to the current directory")
+    labels_file: str | None = Field(None, description="folder: a CSV with id or path, label/label_<task>, split, "
+                                                      "title ... columns (default: <path>/labels.csv when present)")
     data_root: str | None = Field(None, description="manifest: folder the media paths are relative to (default: its own)")
     videos_dir: str | None = Field(None, description="vpd: folder of <video_id>.mp4 (and captions/<id>.json)")
     require_video: bool = Field(True, description="vpd: rows whose video is missing are load errors (else text-only)")
@@ -117,6 +119,34 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def unshare(value: Any) -> Any:
+    """A copy in which no two places share one object. YAML aliases (``*llm`` after
+    ``&llm``) load as the *same* dict, and ``copy.deepcopy`` keeps that sharing, so an
+    override of one place would silently change the other."""
+    if isinstance(value, dict):
+        return {k: unshare(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unshare(v) for v in value]
+    return value
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """``line L, column C: problem`` (1-based) from a PyYAML error."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     path = path.resolve()
     if path in seen:
@@ -124,9 +154,9 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+        data = unshare(yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {})
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{path.name} is not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name} must be a YAML mapping at the top level")
     include = data.pop("include", None)
@@ -151,14 +181,22 @@ def apply_override(data: dict[str, Any], assignment: str) -> dict[str, Any]:
         raise ConfigError(f"--set {assignment!r}: empty key")
     if keys[0] in STAGES:
         keys = ["stages", *keys]
+    elif keys[0] not in CaseStudyConfig.model_fields:
+        raise ConfigError(f"--set {dotted}: unknown key {keys[0]!r}"
+                          + (did_you_mean(keys[0], [*CaseStudyConfig.model_fields, *STAGES])
+                             or f"; top-level keys: {', '.join(CaseStudyConfig.model_fields)}, or a stage name"))
     if keys[0] == "stages" and len(keys) > 1 and keys[1] not in (data.get("stages") or {}):
-        present = ", ".join(data.get("stages") or {}) or "none"
-        raise ConfigError(f"--set {dotted}: stage {keys[1]!r} is not in this config (stages: {present})")
+        present = list(data.get("stages") or {})
+        raise ConfigError(f"--set {dotted}: stage {keys[1]!r} is not in this config"
+                          + (did_you_mean(keys[1], present) or f" (stages: {', '.join(present) or 'none'})"))
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         value = raw
     out = copy.deepcopy(data)
+    if keys[0] == "stages" and len(keys) == 2 and value is None:  # like `stage: null` in a variant
+        out["stages"].pop(keys[1], None)
+        return out
     node = out
     for key in keys[:-1]:
         if node.get(key) is None:
@@ -170,12 +208,35 @@ def apply_override(data: dict[str, Any], assignment: str) -> dict[str, Any]:
     return out
 
 
-def _describe(exc: ValidationError, prefix: str = "") -> str:
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the mapping at ``loc`` inside ``model`` (through nested models and
+    ``dict[str, Model]`` values); empty when the path leaves the typed part."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return []
+        args = [a for a in typing.get_args(current) if a is not type(None)]  # Optional[X] -> X
+        if typing.get_origin(current) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+            current = args[0]
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _describe(exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None) -> str:
     msgs = []
     for err in exc.errors():
         where = ".".join(str(p) for p in (*([prefix] if prefix else []), *err["loc"]))
         if err["type"] == "extra_forbidden":
-            msgs.append(f"unknown key '{where}'")
+            valid = _fields_at(model, tuple(err["loc"][:-1])) if model is not None else []
+            msgs.append(f"unknown key '{where}'" + did_you_mean(err["loc"][-1], valid))
         elif err["type"] == "missing":
             msgs.append(f"missing key '{where}'")
         else:
@@ -191,7 +252,7 @@ def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyCo
     try:
         config = CaseStudyConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from None
+        raise ConfigError(f"{source}: {_describe(exc, model=CaseStudyConfig)}") from None
     if not config.stages:
         raise ConfigError(f"{source}: 'stages' is empty; list at least one stage")
     from pipelines.tasks import get_task
@@ -202,12 +263,13 @@ def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyCo
         raise ConfigError(f"{source}: {exc}") from None
     for position, name in enumerate(config.stages):
         if name not in STAGES:
-            raise ConfigError(f"{source}: unknown stage 'stages.{name}'; known stages: {', '.join(sorted(STAGES))}")
+            raise ConfigError(f"{source}: unknown stage 'stages.{name}'"
+                              + (did_you_mean(name, STAGES) or f"; known stages: {', '.join(sorted(STAGES))}"))
         spec = STAGES[name]
         try:
             config.stage_config(name)
         except ValidationError as exc:
-            raise ConfigError(f"{source}: {_describe(exc, f'stages.{name}')}") from None
+            raise ConfigError(f"{source}: {_describe(exc, f'stages.{name}', spec.config_cls)}") from None
         earlier = list(config.stages)[:position]
         for need in spec.needs:
             if need not in earlier:

@@ -96,3 +96,66 @@ def test_include_cycle_is_reported(tmp_path: Path):
     write(tmp_path / "b.yaml", "include: a.yaml\n")
     with pytest.raises(ConfigError, match="include cycle"):
         load_config(tmp_path / "a.yaml")
+
+
+# ---- overrides touch only what they name; errors say where and what was meant
+
+
+def test_override_of_an_anchored_block_changes_only_that_stage():
+    """popularity.yaml shares one `llm` block between hypothesize and predict (&llm / *llm);
+    before, PyYAML's shared dict made --set predict.llm.temperature change hypothesize too."""
+    from pipelines.config import load_config
+
+    cfg = load_config(ROOT / "pipelines/configs/popularity.yaml", ["predict.llm.temperature=0.7"])
+    assert cfg.stage_config("predict").llm.temperature == 0.7
+    assert cfg.stage_config("hypothesize").llm.temperature == 0.0
+
+
+def test_set_stage_null_removes_the_stage_like_yaml_null(tmp_path):
+    from pipelines.config import load_config
+
+    base = ROOT / "pipelines/configs/popularity.yaml"
+    cfg = load_config(base, ["predict=null", "hypothesize=null"])
+    assert "hypothesize" not in cfg.stages and "predict" not in cfg.stages
+    with pytest.raises(ConfigError, match="predict mode hypotheses needs the hypothesize stage"):
+        load_config(base, ["hypothesize=null"])
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("predikt.mode=icl", "unknown key 'predikt'; did you mean 'predict'?"),
+    ("extract_frames.num_frame=3", "unknown key 'stages.extract_frames.num_frame'; did you mean 'num_frames'?"),
+    ("predict.llm.temprature=1", "unknown key 'stages.predict.llm.temprature'; did you mean 'temperature'?"),
+    ("stages.hypothesise.k=1", "stage 'hypothesise' is not in this config; did you mean 'hypothesize'?"),
+    ("datset.path=x", "unknown key 'datset'; did you mean 'dataset'?"),
+])
+def test_unknown_keys_get_a_did_you_mean(override, expected):
+    from pipelines.config import load_config
+
+    with pytest.raises(ConfigError) as info:
+        load_config(ROOT / "pipelines/configs/popularity.yaml", [override])
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_keys_in_yaml_get_a_did_you_mean(tmp_path):
+    from pipelines.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("include: " + str(ROOT / "pipelines/configs/popularity.yaml") + "\n"
+                    "stages:\n  summarise: {}\n")
+    with pytest.raises(ConfigError, match="unknown stage 'stages.summarise'; did you mean 'summarize'?"):
+        load_config(path)
+    path.write_text("include: " + str(ROOT / "pipelines/configs/popularity.yaml") + "\nrun: {batch_sise: 2}\n")
+    with pytest.raises(ConfigError, match="unknown key 'run.batch_sise'; did you mean 'batch_size'?"):
+        load_config(path)
+
+
+def test_yaml_errors_name_file_line_and_column(tmp_path):
+    from pipelines.config import load_config
+
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\ntask: popularity\nstages:\n  summarize: {}\n    bad: value\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml is not valid YAML: line 5, column 5: expected <block end>"):
+        load_config(path)
+    path.write_text("name: x\nname: y\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml is not valid YAML: line 2, column 1: key 'name' appears twice"):
+        load_config(path)
