@@ -8,11 +8,15 @@ from pipelines.datasets.manifest import LoadedDataset, load_manifest
 
 
 def load_dataset(cfg: Any) -> LoadedDataset:
-    """Items of the ``dataset`` block of a config (``adapter``: ``manifest`` or ``vpd``)."""
+    """Items of the ``dataset`` block of a config (``adapter``: ``manifest``, ``folder`` or ``vpd``)."""
     if cfg.adapter == "vpd":
         from pipelines.datasets.vpd import load_vpd
 
         return load_vpd(cfg.path, cfg.videos_dir, split=cfg.split, require_video=cfg.require_video)
+    if cfg.adapter == "folder":
+        from pipelines.datasets.folder import load_folder
+
+        return load_folder(cfg.path, getattr(cfg, "labels_file", None), split=cfg.split)
     return load_manifest(cfg.path, cfg.data_root, cfg.split)
 
 
