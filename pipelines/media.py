@@ -48,18 +48,65 @@ def open_video(item: Item) -> Any:
 
 @dataclass(frozen=True)
 class MediaProbe:
+    """What a file's container and streams declare, read without decoding.
+
+    Attributes:
+        has_audio: the file has an audio stream.
+        duration_s: the container's duration (that of its longest stream); None when it
+            declares none.
+        has_video: the file has a moving-picture stream; cover art (an attached picture in a
+            podcast's .m4a or .mp3) does not count, as it is one still image, not a video.
+        audio_duration_s: the first audio stream's own duration (the one speech recognisers
+            decode), which is shorter than the container's when the music or voice-over ends
+            before the picture; the container's when the stream declares nothing; None
+            without audio.
+        audio_start_s: where that audio stream starts on the file's timeline, relative to the
+            earliest stream (a voice-over muxed to begin late); 0 when not declared.
+    """
+
     has_audio: bool
-    duration_s: float | None  # as declared by the container; None when it declares none
+    duration_s: float | None
+    has_video: bool = True
+    audio_duration_s: float | None = None
+    audio_start_s: float = 0.0
+
+
+def _seconds(value: Any, time_base: Any) -> float | None:
+    return float(value * time_base) if value is not None and time_base else None
+
+
+def stream_duration_s(stream: Any) -> float | None:
+    """A stream's own declared duration: MP4/MOV and most containers give it in the stream
+    header; Matroska/WebM only as a per-stream ``DURATION`` tag (``HH:MM:SS.fffffffff``)."""
+    if stream.duration:
+        return _seconds(stream.duration, stream.time_base)
+    tag = next((v for k, v in (stream.metadata or {}).items() if k.upper() == "DURATION"), None)
+    try:
+        hours, minutes, seconds = str(tag).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:  # no tag, or not in that form
+        return None
 
 
 def probe_media(path: Path) -> MediaProbe:
-    """What the container declares (PyAV, no decoding): audio stream present, duration."""
+    """What the file declares (PyAV, no decoding): its streams and their durations."""
     import av
 
     try:
         with av.open(str(path)) as container:
             duration = container.duration / 1_000_000 if container.duration else None
-            return MediaProbe(any(s.type == "audio" for s in container.streams), duration)
+            streams = list(container.streams)
+            video = [s for s in streams if s.type == "video"
+                     and not s.disposition & av.stream.Disposition.attached_pic]
+            audio = [s for s in streams if s.type == "audio"]
+            if not audio:
+                return MediaProbe(False, duration, has_video=bool(video))
+            starts = [t for t in (_seconds(s.start_time, s.time_base) for s in streams) if t is not None]
+            audio_start = _seconds(audio[0].start_time, audio[0].time_base)
+            offset = audio_start - min(starts) if audio_start is not None else 0.0
+            audio_duration = stream_duration_s(audio[0]) or duration
+            return MediaProbe(True, duration, has_video=bool(video), audio_duration_s=audio_duration,
+                              audio_start_s=round(max(offset, 0.0), 3))
     except av.error.FFmpegError as exc:
         raise BadInputError(
             f"cannot read media file {path.name}: not a readable audio/video file; "

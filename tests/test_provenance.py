@@ -53,3 +53,18 @@ def test_records_of_items_no_longer_in_the_dataset_are_stale(tmp_path: Path):
     assert out.exit_code == 0
     summarize_row = next(line for line in out.output.splitlines() if "summarize" in line)
     assert " 2 " in summarize_row and " 3 " not in summarize_row
+
+
+def test_stages_without_a_model_key_still_name_their_models():
+    """OCR and the face cascades come from packages, not a config key: the manifest names them."""
+    from importlib.metadata import version
+
+    from pipelines.config import load_config
+    from pipelines.models.bundled import model_fingerprint
+    from pipelines.stages import get_stage
+    from tests.conftest import ROOT
+
+    cfg = load_config(ROOT / "pipelines/configs/popularity.yaml")
+    (ocr,) = get_stage("read_onscreen_text").models_of(cfg.stage_config("read_onscreen_text"))
+    assert model_fingerprint(ocr).endswith(f"@{version('rapidocr-onnxruntime')}")
+    assert get_stage("describe_frames").models_of(cfg.stage_config("describe_frames")) == ["bundled:efficientnet-lite0"]

@@ -12,6 +12,8 @@ from pipelines.store import RunStore
 from tests.conftest import SAMPLES, config_dict, copy_sample, write_manifest
 
 STAGES = ["extract_frames", "transcribe_audio", "summarize"]
+BAD = {"missing", "zero", "truncated", "textfile"}
+FAILED = {"extract_frames": BAD, "transcribe_audio": BAD - {"truncated"}, "summarize": BAD}  # see the truncated test
 
 
 def runner(tmp_path: Path, manifest: Path, run_id: str = "r", **kw) -> Runner:
@@ -64,7 +66,6 @@ def reasons(store: RunStore, stage: str) -> dict[str, str]:
         ("zero", "extract_frames", "video file is empty (0 bytes): zero.mp4"),
         ("zero", "transcribe_audio", "video file is empty (0 bytes): zero.mp4"),
         ("truncated", "extract_frames", "cannot decode video truncated.mp4"),
-        ("truncated", "transcribe_audio", "truncated or corrupt file"),
         ("textfile", "extract_frames", "cannot decode video notes.mp4: not a readable video file"),
         ("textfile", "transcribe_audio", "cannot read media file notes.mp4"),
         ("escape", "load_items", "path '../../etc/passwd' escapes the data root"),
@@ -79,6 +80,16 @@ def test_each_bad_input_gets_a_clear_one_line_error(bad_run, item_id: str, stage
     if stage != "load_items":  # and the item's later stages say why they skipped it
         skipped = reasons(RunStore(first.run_dir), "summarize")[item_id]
         assert skipped.startswith("skipped: ") and stage in skipped and skipped.endswith("failed for this item")
+
+
+def test_truncated_file_keeps_its_decoded_speech_flagged(bad_run):
+    """The cut file's audio decodes up to the cut: transcribe_audio keeps that and says so
+    (its picture does not decode, so extract_frames, and with it summarize, fail)."""
+    first, _, _ = bad_run
+    store = RunStore(first.run_dir)
+    cut = next(r for r in store.records("transcribe_audio") if r.item_id == "truncated")
+    assert cut.audio_truncated and cut.segments and cut.audio_duration_s == pytest.approx(8.0, abs=0.1)
+    assert all(s.end_s <= cut.duration_s < 0.9 * cut.audio_duration_s for s in cut.segments)
 
 
 def test_video_without_audio_is_flagged_and_completes(bad_run):
@@ -96,7 +107,7 @@ def test_good_items_complete_beside_bad_ones(bad_run):
     store = RunStore(first.run_dir)
     for stage in STAGES:
         assert {"good", "silent"} <= {r.item_id for r in store.records(stage)}, stage
-        assert set(reasons(store, stage)) == {"missing", "zero", "truncated", "textfile"}, stage
+        assert set(reasons(store, stage)) == FAILED[stage], stage
     assert "espresso" in first.records["summarize"]["good"].text.lower()
     manifest = store.read_manifest()
     assert manifest["status"] == "completed_with_errors"
@@ -114,7 +125,7 @@ def test_rerun_keeps_finished_records_and_retries_only_failures(bad_run):
     for stage in STAGES:
         assert second.stages[stage].computed == 0, stage  # only failed items were retried, and failed again
         assert second.stages[stage].done_before == first.stages[stage].ok
-        assert second.stages[stage].failed + second.stages[stage].skipped == 4
+        assert second.stages[stage].failed + second.stages[stage].skipped == len(FAILED[stage])
 
 
 def test_second_run_takes_everything_from_the_cache_without_models(tmp_path: Path):

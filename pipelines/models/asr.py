@@ -34,7 +34,30 @@ class Transcription:
 
 
 class SpeechRecognizer(Protocol):
-    def transcribe(self, audio_path: Path, *, language: str | None, beam_size: int) -> Transcription: ...
+    def transcribe(
+        self, audio_path: Path, *, language: str | None, beam_size: int, temperature_fallback: bool = False
+    ) -> Transcription: ...
+
+
+# faster-whisper's (and openai-whisper's) schedule: a window whose greedy/beam decoding looks
+# like a failure (repetitive or improbable text) is decoded again by sampling at these
+# temperatures; sampling makes the transcript differ from run to run
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def clamp_segments(segments: list[Segment], duration_s: float) -> list[Segment]:
+    """Segments with start and end inside ``[0, duration_s]`` and ``end >= start``.
+
+    Whisper times segments by predicting timestamp tokens over a 30 s window that is padded
+    with silence, so the last segment of a short clip can end (or a hallucinated one start)
+    after the audio does; no speech can lie outside the decoded audio.
+    """
+    out = []
+    for s in segments:
+        start = round(min(max(s.start_s, 0.0), duration_s), 3)
+        end = round(min(max(s.end_s, start), duration_s), 3)
+        out.append(Segment(start, end, s.text, s.avg_logprob, s.no_speech_prob))
+    return out
 
 
 class FasterWhisper:
@@ -54,8 +77,22 @@ class FasterWhisper:
                 "directory or 'bundled:whisper-tiny.en'"
             ) from None
 
-    def transcribe(self, audio_path: Path, *, language: str | None, beam_size: int) -> Transcription:
-        segments, info = self.model.transcribe(str(audio_path), language=language, beam_size=beam_size)
+    def transcribe(
+        self, audio_path: Path, *, language: str | None, beam_size: int, temperature_fallback: bool = False
+    ) -> Transcription:
+        """Decode and transcribe the file's first audio stream.
+
+        Deterministic by default: one temperature (0, beam search only) instead of the
+        sampling fallback, and no conditioning on the previous window's text (with it, one
+        window's repetition loop is fed into the next). ``temperature_fallback=True`` restores
+        faster-whisper's sampling fallback, which can rescue hard audio but gives a
+        different transcript on each run.
+        """
+        segments, info = self.model.transcribe(
+            str(audio_path), language=language, beam_size=beam_size,
+            temperature=list(FALLBACK_TEMPERATURES) if temperature_fallback else 0.0,
+            condition_on_previous_text=False,
+        )
         out = [
             Segment(
                 start_s=round(s.start, 3),
@@ -66,7 +103,9 @@ class FasterWhisper:
             )
             for s in segments  # a generator: decoding happens here
         ]
-        return Transcription(info.language, round(info.language_probability, 4), round(info.duration, 3), out)
+        duration = round(info.duration, 3)
+        probability = round(info.language_probability, 4)
+        return Transcription(info.language, probability, duration, clamp_segments(out, duration))
 
 
 BACKENDS: dict[str, type] = {"faster-whisper": FasterWhisper}

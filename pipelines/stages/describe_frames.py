@@ -12,7 +12,13 @@ Backends (``backend`` in the config):
   the batch described ``batch_size`` at a time, one ``generate`` call per batch.
 
 The stage is batched: the runner hands it a batch of items, and every per-item problem (an
-unreadable frame, say) comes back as that item's error while the others are described.
+unreadable frame, say) comes back as that item's error while the others are described. An
+item without frames (an audio-only file) gets a record with no descriptions.
+
+The offline backend classifies one frame per forward pass: a batch's float arithmetic
+depends on its size and on the other images in it (differences in the last bits, enough to
+move a score rounded to 4 decimals), so a frame's labels would change with whichever items
+the runner happened to batch it with (a resumed run, ``--limit``).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ class DescribeFramesConfig(StageConfig):
     device: str = "cpu"
     dtype: str = Field("float32", description="hf: torch dtype (float32, bfloat16, float16)")
     max_new_tokens: int = Field(60, ge=1, description="hf: length of each description")
-    batch_size: int = Field(8, ge=1, description="frames per model call (across items)")
+    batch_size: int = Field(8, ge=1, description="hf: frames per model call (across items)")
     top_k: int = Field(3, ge=1, le=10, description="offline: ImageNet labels considered per frame")
     min_label_score: float = Field(0.10, ge=0, le=1, description="offline: labels below this are left out")
     max_side: int = Field(1024, ge=64, description="frames larger than this are downscaled first")
@@ -111,13 +117,9 @@ def _frames_text(ocr: OnscreenTextRecord | None, index: int) -> list[str]:
     return []
 
 
-def _chunks(seq: list[Any], size: int) -> list[list[Any]]:
-    return [seq[i : i + size] for i in range(0, len(seq), size)]
-
-
-@stage("describe_frames", version=1, config=DescribeFramesConfig, record=FrameDescriptionsRecord,
+@stage("describe_frames", version=2, config=DescribeFramesConfig, record=FrameDescriptionsRecord,
        needs=("extract_frames",), uses=("read_onscreen_text", "measure_visuals"), reads=(),
-       batched=True, prompts=_prompts)
+       batched=True, prompts=_prompts, models=lambda cfg: [str(cfg.model)] if cfg.model else [])
 def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[StageContext]) -> list[Any]:
     # load and check every item's frames first: a bad frame fails its item only
     loaded: list[tuple[int, list[Any]]] = []
@@ -130,7 +132,12 @@ def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[Sta
         except Exception as exc:  # reported per item by the executor
             results[i] = exc
     flat = [(i, j, rgb) for i, images in loaded for j, rgb in enumerate(images)]
-    texts = _describe_offline(flat, cfg, ctxs) if cfg.backend == "offline" else _describe_hf(flat, cfg, ctxs)
+    if not flat:  # only audio-only items: no model to load
+        texts = []
+    elif cfg.backend == "offline":
+        texts = _describe_offline(flat, cfg, ctxs)
+    else:
+        texts = _describe_hf(flat, cfg, ctxs)
 
     per_item: dict[int, list[FrameDescription]] = {i: [] for i, _ in loaded}
     for (i, j, _), (text, labels) in zip(flat, texts):
@@ -154,17 +161,16 @@ def _describe_offline(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfi
     model = str(cfg.model)
     classifier = ctxs[0].models.get(f"imagenet:{model}:{cfg.device}", lambda: ImageNetClassifier(model, device=cfg.device))
     out: list[tuple[str, list[ImageLabel]]] = []
-    for chunk in _chunks(flat, cfg.batch_size):
-        predictions = classifier.classify([rgb for _, _, rgb in chunk], top_k=cfg.top_k)
-        for (i, j, rgb), labels in zip(chunk, predictions):
-            ctx = ctxs[i]
-            kept = merge_labels(labels, cfg.min_label_score)
-            index = ctx.inputs["extract_frames"].frames[j].index  # type: ignore[attr-defined]
-            ocr = ctx.inputs.get("read_onscreen_text")
-            visuals = ctx.inputs.get("measure_visuals")
-            facts = _frame_facts(visuals if isinstance(visuals, VisualsRecord) else None, index, rgb, ctx)
-            texts = _frames_text(ocr if isinstance(ocr, OnscreenTextRecord) else None, index)
-            out.append((compose_sentence(kept, texts, facts), kept))
+    for i, j, rgb in flat:
+        labels = classifier.classify([rgb], top_k=cfg.top_k)[0]  # one frame per pass (see the module docstring)
+        ctx = ctxs[i]
+        kept = merge_labels(labels, cfg.min_label_score)
+        index = ctx.inputs["extract_frames"].frames[j].index  # type: ignore[attr-defined]
+        ocr = ctx.inputs.get("read_onscreen_text")
+        visuals = ctx.inputs.get("measure_visuals")
+        facts = _frame_facts(visuals if isinstance(visuals, VisualsRecord) else None, index, rgb, ctx)
+        texts = _frames_text(ocr if isinstance(ocr, OnscreenTextRecord) else None, index)
+        out.append((compose_sentence(kept, texts, facts), kept))
     return out
 
 

@@ -11,6 +11,11 @@ Modes:
 
 Each frame is the decoded frame whose presentation interval contains the requested time, so
 its timestamp is within one frame period of what was asked for.
+
+A file with sound but no video stream (a podcast's .m4a, an .mp4 holding only AAC; cover art
+is not a video) gives a record with ``no_video=True`` and no frames, not an error, so that
+the item reaches summarize and predict with its speech and metadata. A file that is not
+media at all is still an error.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 from pydantic import Field
 
 from pipelines.errors import BadInputError
-from pipelines.media import decoder_message, open_video
+from pipelines.media import decoder_message, open_video, probe_media, video_file
 from pipelines.records import FrameRef, FramesRecord, Item, VideoInfo
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.store import atomic_write_bytes
@@ -66,10 +71,19 @@ def frame_index_at(starts: np.ndarray, t: float) -> int:
     return int(max(0, np.searchsorted(starts, t + 1e-6, side="right") - 1))
 
 
-@stage("extract_frames", version=1, config=ExtractFramesConfig, record=FramesRecord, reads=("video",))
+@stage("extract_frames", version=2, config=ExtractFramesConfig, record=FramesRecord, reads=("video",))
 def extract_frames(item: Item, cfg: ExtractFramesConfig, ctx: StageContext) -> FramesRecord:
     import cv2
 
+    path = video_file(item)
+    try:
+        probe = probe_media(path)
+    except BadInputError:
+        probe = None  # not readable by PyAV either: open_video below gives the decoder's one-line error
+    if probe is not None and not probe.has_video:
+        if not probe.has_audio:
+            raise BadInputError(f"{item.video} has neither a video nor an audio stream: nothing to extract")
+        return FramesRecord(**ctx.provenance, video=None, mode=cfg.mode, frames=[], no_video=True)
     reader = open_video(item)
     num = len(reader)
     try:

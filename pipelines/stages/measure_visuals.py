@@ -7,7 +7,10 @@ cuts with timestamps, the shots between them, motion intensity (``pipelines/visi
 and summaries of the frame facts, plus ``text``: the facts in a few plain sentences.
 
 These facts are the evidence that the hallucination audit checks generated text against;
-every definition and threshold is documented in the modules named above.
+every definition and threshold is documented in the modules named above. Faces are listed
+largest first, then top to bottom and left to right: the cascade returns equal-sized faces
+in an order that depends on OpenCV's thread count, and the record must not. A file without
+a video stream gives a record with no frames, no shots and ``unknown`` facts.
 """
 
 from __future__ import annotations
@@ -67,8 +70,19 @@ def render_facts(record_fields: dict) -> str:
     return " ".join(parts)
 
 
-@stage("measure_visuals", version=1, config=MeasureVisualsConfig, record=VisualsRecord,
-       needs=("extract_frames",), reads=("video",))
+def no_video_record(ctx: StageContext) -> VisualsRecord:
+    """The record of an audio-only file: nothing was measured, and nothing is claimed."""
+    return VisualsRecord(
+        **{**ctx.provenance, "model": "opencv haarcascade_frontalface_default"}, frames=[], shots=[], cuts_s=[],
+        shot_count=0, motion=None, motion_level="unknown", luminance=0.0, lighting_key="unknown",
+        dominant_colour="unknown", colour_temperature="unknown", frames_with_faces=0, shot_scales={},
+        text="No video stream: no visual facts.",
+    )
+
+
+@stage("measure_visuals", version=2, config=MeasureVisualsConfig, record=VisualsRecord,
+       needs=("extract_frames",), reads=("video",),
+       models=lambda cfg: ["pkg:opencv-python-headless (Haar face cascades)"] if cfg.detect_faces else [])
 def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) -> VisualsRecord:
     from pipelines.models.faces import FaceDetector, shot_scale
     from pipelines.vision.color import lighting_key, measure_colour
@@ -76,6 +90,8 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
 
     frames_record = ctx.inputs["extract_frames"]
     assert isinstance(frames_record, FramesRecord)
+    if frames_record.no_video:
+        return no_video_record(ctx)
     images = [load_frame(f.path) for f in frames_record.frames]
     path = video_file(item)
     try:
@@ -87,7 +103,7 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
     frames: list[FrameVisuals] = []
     for ref, rgb in zip(frames_record.frames, images):
         colour = measure_colour(rgb)
-        faces = detector.detect(rgb) if cfg.detect_faces else []
+        faces = sorted(detector.detect(rgb) if cfg.detect_faces else [], key=lambda f: (-f.h, f.y, f.x, f.w))
         scale = ref.width / rgb.shape[1]  # frames are >= 16 px (load_frame)
         motion = scan.motion_between(ref.timestamp_s - MOTION_WINDOW_S, ref.timestamp_s + MOTION_WINDOW_S)
         frames.append(FrameVisuals(

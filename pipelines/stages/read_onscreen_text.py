@@ -3,7 +3,8 @@
 Each frame keeps its lines with boxes and confidence; ``texts`` merges the same text seen in
 several frames (case, spacing and punctuation ignored, near-identical readings such as
 "5O"/"50" merged when their similarity is at least ``merge_similarity``), keeping the
-most confident reading, in order of first appearance.
+most confident reading, in order of first appearance. An item without frames (an audio-only
+file) gives an empty record.
 """
 
 from __future__ import annotations
@@ -56,12 +57,15 @@ def merge_texts(frames: list[FrameText], similarity: float) -> list[TextSpan]:
 
 
 @stage("read_onscreen_text", version=1, config=ReadOnscreenTextConfig, record=OnscreenTextRecord,
-       needs=("extract_frames",), reads=())
+       needs=("extract_frames",), reads=(), models=lambda cfg: ["pkg:rapidocr-onnxruntime (PP-OCRv4 det/cls/rec)"])
 def read_onscreen_text(item: Item, cfg: ReadOnscreenTextConfig, ctx: StageContext) -> OnscreenTextRecord:
     from pipelines.models.ocr import TextReader
 
     frames_record = ctx.inputs["extract_frames"]
     assert isinstance(frames_record, FramesRecord)
+    provenance = {**ctx.provenance, "model": "rapidocr-onnxruntime PP-OCRv4"}
+    if not frames_record.frames:  # an audio-only file: nothing to read, and no model to load
+        return OnscreenTextRecord(**provenance, frames=[], texts=[])
     images = [load_frame(f.path, cfg.max_side) for f in frames_record.frames]  # all checked before OCR starts
     reader = ctx.models.get("ocr:rapidocr", TextReader)
     frames: list[FrameText] = []
@@ -75,5 +79,4 @@ def read_onscreen_text(item: Item, cfg: ReadOnscreenTextConfig, ctx: StageContex
             if line.confidence >= cfg.min_confidence
         ]
         frames.append(FrameText(frame_index=ref.index, timestamp_s=ref.timestamp_s, lines=lines))
-    return OnscreenTextRecord(**{**ctx.provenance, "model": "rapidocr-onnxruntime PP-OCRv4"}, frames=frames,
-                              texts=merge_texts(frames, cfg.merge_similarity))
+    return OnscreenTextRecord(**provenance, frames=frames, texts=merge_texts(frames, cfg.merge_similarity))

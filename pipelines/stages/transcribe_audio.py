@@ -1,7 +1,17 @@
 """transcribe_audio: the video's speech as timestamped segments (Whisper family).
 
 A video without an audio track gives an empty transcript with ``no_audio=True``: silence is
-a fact about the video, not an error.
+a fact about the video, not an error. An audio track shorter than the picture (music that
+ends early, a voice-over on part of the clip) is valid media: the decoded audio is compared
+with the audio stream's own declared duration, never the container's. Audio that ends well
+before its own declared duration is a damaged file: what was decoded is kept and the record
+says ``audio_truncated=True``; audio of which nothing decodes is an error.
+
+Recomputing gives the same transcript: decoding uses one temperature (no sampling fallback)
+unless ``temperature_fallback`` is set, and every segment lies inside the audio. Segment
+times are on the file's timeline (an audio stream that starts late is shifted to where it
+starts), so they line up with the frames; ``duration_s`` is where the decoded audio ends on
+that timeline.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from pipelines.records import Item, TranscriptRecord, TranscriptSegment
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
 
-# decoded audio shorter than this share of the declared duration means a damaged file
+# decoded audio shorter than this share of the audio stream's declared duration (less 0.5 s) means a damaged file
 TRUNCATED_BELOW = 0.9
 
 
@@ -29,11 +39,15 @@ class TranscribeAudioConfig(StageConfig):
     device: str = "cpu"
     beam_size: int = Field(5, ge=1)
     cpu_threads: int = Field(0, ge=0, description="0 = the backend's default")
+    temperature_fallback: bool = Field(
+        False, description="re-decode failed windows by sampling at higher temperatures (can rescue hard audio, "
+                           "but the transcript then differs from run to run)",
+    )
 
 
 @stage(
     "transcribe_audio",
-    version=1,
+    version=2,
     config=TranscribeAudioConfig,
     record=TranscriptRecord,
     reads=("video",),
@@ -49,16 +63,26 @@ def transcribe_audio(item: Item, cfg: TranscribeAudioConfig, ctx: StageContext) 
             cfg.backend, cfg.model, device=cfg.device, compute_type=cfg.compute_type, cpu_threads=cfg.cpu_threads
         ),
     )
-    result = recognizer.transcribe(path, language=cfg.language, beam_size=cfg.beam_size)
-    if probe.duration_s and result.duration_s < TRUNCATED_BELOW * probe.duration_s - 0.5:
+    result = recognizer.transcribe(
+        path, language=cfg.language, beam_size=cfg.beam_size, temperature_fallback=cfg.temperature_fallback
+    )
+    declared = probe.audio_duration_s
+    if declared and not result.duration_s:
         raise BadInputError(
-            f"audio of {item.video} ends at {result.duration_s:.1f} s but the file declares "
-            f"{probe.duration_s:.1f} s: truncated or corrupt file"
+            f"audio of {item.video} cannot be decoded: its stream declares {declared:.1f} s but nothing decodes "
+            "(truncated or corrupt file)"
         )
+    truncated = bool(declared) and result.duration_s < TRUNCATED_BELOW * declared - 0.5
+    shift = probe.audio_start_s
     return TranscriptRecord(
         **ctx.provenance,
         language=result.language,
         language_probability=result.language_probability,
-        duration_s=result.duration_s,
-        segments=[TranscriptSegment(**vars(s)) for s in result.segments],
+        duration_s=round(shift + result.duration_s, 3),
+        segments=[
+            TranscriptSegment(**{**vars(s), "start_s": round(s.start_s + shift, 3), "end_s": round(s.end_s + shift, 3)})
+            for s in result.segments
+        ],
+        audio_duration_s=round(declared, 3) if declared else None,
+        audio_truncated=truncated,
     )

@@ -1,3 +1,4 @@
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ from pipelines.errors import BadInputError
 from pipelines.records import Item
 from pipelines.stages.extract_frames import ExtractFramesConfig, extract_frames, requested_times
 from tests.conftest import make_ctx, sample_item
-from tests.media import index_gray, write_index_clip
+from tests.media import ffmpeg, index_gray, write_audio_only, write_index_clip, write_speech
 
 FPS, N = 10, 50
 
@@ -87,3 +88,21 @@ def test_shot_keyframes_cap_keeps_the_longest_in_order():
     shots = [(0.0, 1.0), (1.0, 5.0), (5.0, 5.5), (5.5, 8.0)]
     assert shot_keyframe_times(shots, 10) == [0.5, 3.0, 5.25, 6.75]
     assert shot_keyframe_times(shots, 2) == [3.0, 6.75]
+
+
+@pytest.mark.parametrize(("name", "cover_art"), [("podcast.m4a", True), ("voice.mp4", False)])
+def test_audio_only_file_gives_a_record_without_frames(tmp_path: Path, name: str, cover_art: bool):
+    """Sound without a video stream (cover art is a still, not a video) is not an error."""
+    wav = tmp_path / "speech.wav"
+    write_speech(wav, "Welcome to the morning podcast.")
+    record = run(write_audio_only(tmp_path / name, wav, cover_art=cover_art), tmp_path)
+    assert record.no_video and record.frames == [] and record.video is None
+
+
+def test_file_with_neither_video_nor_audio_is_a_clear_error(tmp_path: Path):
+    subtitles = tmp_path / "subs.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:02,000\nHello\n")
+    path = tmp_path / "subs.mkv"
+    subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-i", str(subtitles), str(path)], check=True)
+    with pytest.raises(BadInputError, match=r"^subs.mkv has neither a video nor an audio stream"):
+        run(path, tmp_path)

@@ -34,3 +34,16 @@ def test_sample_clip_text_matches_truth(sample_rows, tmp_path: Path):
             scene = next(s for s in row["truth"]["scenes"] if s["onscreen_text"] == span.text)
             assert scene["start_s"] - 0.05 <= span.first_s <= span.last_s <= scene["end_s"]
         assert len(record.frames) == 6
+
+
+def test_item_without_frames_gets_an_empty_record_and_loads_no_model(tmp_path: Path):
+    from pipelines.records import FramesRecord, Item
+    from pipelines.stages.registry import ModelPool
+
+    frames = FramesRecord(item_id="podcast", stage="extract_frames", stage_version=2, key="k", input_hash="i",
+                          config_hash="c", mode="uniform", video=None, frames=[], no_video=True)
+    pool = ModelPool()
+    record = read_onscreen_text(Item(item_id="podcast"), ReadOnscreenTextConfig(),
+                                make_ctx("read_onscreen_text", tmp_path, {"extract_frames": frames}, models=pool))
+    assert record.frames == [] and record.texts == [] and record.text == ""
+    assert pool.loads == []

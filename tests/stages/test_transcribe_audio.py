@@ -67,3 +67,47 @@ def test_unknown_local_model_path_is_a_clear_error(sample_rows, tmp_path: Path):
     row = next(r for r in sample_rows if r["truth"].get("speech"))
     with pytest.raises(ConfigError, match="cannot load faster-whisper model"):
         transcribe_audio(sample_item(row), TranscribeAudioConfig(model=str(tmp_path / "nope")), make_ctx("transcribe_audio", tmp_path))
+
+
+def test_recomputing_gives_the_same_transcript(sample_rows, whisper_pool, tmp_path: Path):
+    """Big Buck Bunny has no words, only sounds: the case where Whisper's sampling fallback
+    gave 1, 2 or 5 segments on different runs (one ending at 7.0 s on a 5.3 s clip)."""
+    row = next(r for r in sample_rows if r["id"] == "big_buck_bunny")
+    runs = [
+        transcribe_audio(sample_item(row), TranscribeAudioConfig(), make_ctx("transcribe_audio", tmp_path / str(i),
+                                                                             models=whisper_pool))
+        for i in range(3)
+    ]
+    first = runs[0].model_dump(exclude={"created_at", "seconds"})
+    assert all(r.model_dump(exclude={"created_at", "seconds"}) == first for r in runs[1:])
+    assert all(0 <= s.start_s <= s.end_s <= runs[0].duration_s for s in runs[0].segments)
+
+
+def test_decoding_options_are_deterministic_unless_the_fallback_is_asked_for(sample_rows, whisper_pool, monkeypatch,
+                                                                            tmp_path: Path):
+    from pipelines.models.asr import FALLBACK_TEMPERATURES
+
+    row = next(r for r in sample_rows if r["id"] == "espresso")
+    ctx = make_ctx("transcribe_audio", tmp_path, models=whisper_pool)
+    transcribe_audio(sample_item(row), TranscribeAudioConfig(), ctx)  # the recognizer is in the pool now
+    (recognizer,) = [m for key, m in whisper_pool.loaded().items() if key.startswith("asr:")]
+    seen: list[dict] = []
+    real = recognizer.model.transcribe
+
+    def spy(audio, **options):
+        seen.append(options)
+        return real(audio, **options)
+
+    monkeypatch.setattr(recognizer.model, "transcribe", spy)
+    plain = transcribe_audio(sample_item(row), TranscribeAudioConfig(), ctx)
+    fallback = transcribe_audio(sample_item(row), TranscribeAudioConfig(temperature_fallback=True), ctx)
+    assert seen[0]["temperature"] == 0.0 and seen[0]["condition_on_previous_text"] is False
+    assert tuple(seen[1]["temperature"]) == FALLBACK_TEMPERATURES
+    assert "espresso" in plain.text.lower() and "espresso" in fallback.text.lower()
+
+
+def test_segments_are_clamped_to_the_audio():
+    from pipelines.models.asr import Segment, clamp_segments
+
+    clamped = clamp_segments([Segment(-0.02, 1.0, "a"), Segment(4.8, 7.0, "b"), Segment(5.5, 5.2, "c")], 5.312)
+    assert [(s.start_s, s.end_s, s.text) for s in clamped] == [(0.0, 1.0, "a"), (4.8, 5.312, "b"), (5.312, 5.312, "c")]
