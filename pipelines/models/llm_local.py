@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # Per-call overrides `_generate` accepts (``chat.invoke(msgs, max_tokens=8)``); anything else
 # is refused rather than silently ignored.
-_CALL_OPTIONS = ("max_tokens", "temperature", "seed")
+_CALL_OPTIONS = ("max_tokens", "temperature", "seed", "json_schema")
 
 # Message type -> chat-template role.
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool", "function": "tool"}
@@ -80,6 +80,8 @@ class LocalChatModel(BaseChatModel):
     # (token ids, KV cache over them) of the last generated prompt: label scoring, the fallback
     # after a failed answer, then only pays for the tokens the prompts do not share
     _prefix: tuple[list[int], Any] | None = PrivateAttr(default=None)
+    _grammar_compiler: Any = PrivateAttr(default=None)
+    _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def _llm_type(self) -> str:
@@ -188,7 +190,9 @@ class LocalChatModel(BaseChatModel):
             stop: Strings that end the answer; the text is cut before the first one found
                 (generation also stops as soon as one appears).
             run_manager: LangChain callback manager (unused: no streaming).
-            **kwargs: Per-call overrides of ``max_tokens``, ``temperature`` or ``seed``.
+            **kwargs: Per-call overrides of ``max_tokens``, ``temperature`` or ``seed``;
+                ``json_schema`` (a JSON Schema dict) constrains decoding to JSON valid under it
+                (xgrammar's grammar-masking logits processor).
 
         Returns:
             One generation holding only the new text; token counts are in the message's
@@ -222,6 +226,9 @@ class LocalChatModel(BaseChatModel):
             }
             if stop:
                 options.update(stop_strings=stop, tokenizer=tokenizer)
+            schema = kwargs.get("json_schema")
+            if schema:
+                options["logits_processor"] = [self._grammar_processor(schema)]
             if temperature > 0:
                 options.update(do_sample=True, temperature=temperature)
             else:
@@ -243,6 +250,22 @@ class LocalChatModel(BaseChatModel):
             generations=[ChatGeneration(message=message, generation_info={"finish_reason": finish})],
             llm_output={"model_name": self.model_path, "token_usage": usage},
         )
+
+    def _grammar_processor(self, schema: dict[str, Any]) -> Any:
+        """A fresh xgrammar logits processor for ``schema`` (one per ``generate`` call: it
+        keeps the matcher's state). Grammars are compiled once per schema and model."""
+        import json
+
+        import xgrammar as xgr
+        from xgrammar.contrib.hf import LogitsProcessor
+
+        if self._grammar_compiler is None:
+            info = xgr.TokenizerInfo.from_huggingface(self._tokenizer, vocab_size=self._model.config.vocab_size)
+            self._grammar_compiler = xgr.GrammarCompiler(info)
+        text = json.dumps(schema)  # property order matters: the grammar writes them in this order
+        if text not in self._grammars:
+            self._grammars[text] = self._grammar_compiler.compile_json_schema(text)
+        return LogitsProcessor(self._grammars[text])
 
     # ------------------------------------------------------------------ scoring
 

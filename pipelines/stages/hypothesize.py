@@ -17,8 +17,13 @@ from pipelines.records import HypothesesRecord, Hypothesis, Item, NeighboursReco
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import get_task
 
-SCHEMA = {"type": "object", "properties": {"hypotheses": {"type": "array", "items": {"type": "string"}}},
-          "required": ["hypotheses"]}
+def answer_schema(n_hypotheses: int) -> dict:
+    """JSON schema of the answer, for backends that constrain decoding; bounded, so that a
+    model that repeats itself still closes the JSON within its token budget."""
+    return {"type": "object",
+            "properties": {"hypotheses": {"type": "array", "items": {"type": "string", "maxLength": 240},
+                                          "minItems": 1, "maxItems": n_hypotheses}},
+            "required": ["hypotheses"]}
 
 
 class HypothesizeConfig(StageConfig):
@@ -53,13 +58,14 @@ def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Hypoth
 
     messages = render_hypothesize(item, cfg, ctx)
     llm = ctx.llm(cfg.llm)
-    reply = first_reply = llm.complete(messages, SCHEMA)
+    schema = answer_schema(cfg.n_hypotheses)
+    reply = first_reply = llm.complete(messages, schema)
     extraction = ""
     try:
         texts, extraction = parse_hypotheses(reply)
     except AnswerError as first:
         repair = load_prompt(f"{cfg.task}/repair_hypothesize").render(error=str(first))
-        reply = llm.complete([*messages, ("assistant", reply), ("user", repair)], SCHEMA)
+        reply = llm.complete([*messages, ("assistant", reply), ("user", repair)], schema)
         try:
             texts, how = parse_hypotheses(reply)
             extraction = f"repair+{how}"

@@ -196,9 +196,10 @@ def answer_schema(task: TaskSpec) -> dict[str, Any]:
             "label": {"type": "string", "enum": list(task.labels)},
             "scale": {"type": "integer", "enum": sorted(task.scale)},
             "confidence": {"type": "number"},
-            "explanation": {"type": "string"},
-            "hypotheses_used": {"type": "array", "items": {"type": "integer"}},
-            "evidence": {"type": "array", "items": {"type": "string"}},
+            # bounded, so that a model that repeats itself still closes the JSON within max_tokens
+            "explanation": {"type": "string", "maxLength": 400},
+            "hypotheses_used": {"type": "array", "items": {"type": "integer"}, "maxItems": 10},
+            "evidence": {"type": "array", "items": {"type": "string", "maxLength": 160}, "maxItems": 3},
         },
         "required": ["label", "confidence", "explanation"],
     }
