@@ -25,7 +25,7 @@ class DatasetConfig(BaseModel):
     adapter: Literal["manifest", "vpd", "folder"] = "manifest"
     path: str = Field(description="manifest: a CSV/JSONL/Parquet file; vpd: the folder of label CSVs; folder: a "
                                   "directory of videos. Relative to the current directory")
-    labels_file: str | None = Field(None, description="folder: a CSV with id or path, label/label_<task>, split, "
+    labels_file: str | None = Field(None, description="folder: a table (CSV, TSV, JSONL, Parquet) with id or path, label/label_<task>, split, "
                                                       "title ... columns (default: <path>/labels.csv when present)")
     data_root: str | None = Field(None, description="manifest: folder the media paths are relative to (default: its own)")
     videos_dir: str | None = Field(None, description="vpd: folder of <video_id>.mp4 (and captions/<id>.json)")
