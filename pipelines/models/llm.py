@@ -44,6 +44,8 @@ class LLMConfig(BaseModel):
     max_tokens: int = Field(256, ge=1)
     timeout_s: float = Field(120.0, gt=0, description="openai: seconds before a request is given up")
     device: str = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
+        "float32", description="local: weights' dtype; bfloat16 is about 2x faster on CPU for a 0.5B model")
     tokenizer: str | None = Field(None, description="a tokenizer.json (or its folder) to count prompt budgets in "
                                                      "this model's tokens; default: the local model's own, else "
                                                      "characters / 4")
@@ -52,8 +54,11 @@ class LLMConfig(BaseModel):
         from pipelines.models.bundled import model_fingerprint
 
         model = model_fingerprint(self.model) if self.backend != "openai" else self.model
-        return {"backend": self.backend, "model": model, "temperature": self.temperature, "seed": self.seed,
-                "max_tokens": self.max_tokens}
+        identity = {"backend": self.backend, "model": model, "temperature": self.temperature, "seed": self.seed,
+                    "max_tokens": self.max_tokens}
+        if self.backend == "local" and self.dtype != "float32":  # float32 keys stay as they were
+            identity["dtype"] = self.dtype
+        return identity
 
 
 def load_chat_model(cfg: LLMConfig) -> Any:
@@ -61,8 +66,8 @@ def load_chat_model(cfg: LLMConfig) -> Any:
     if cfg.backend == "local":
         from pipelines.models.llm_local import load_local_chat
 
-        return load_local_chat(cfg.model, device=cfg.device, temperature=cfg.temperature, seed=cfg.seed,
-                               max_tokens=cfg.max_tokens)
+        return load_local_chat(cfg.model, device=cfg.device, dtype=cfg.dtype, temperature=cfg.temperature,
+                               seed=cfg.seed, max_tokens=cfg.max_tokens)
     if cfg.backend == "openai":
         from pipelines.models.llm_openai import load_openai_chat
 
