@@ -194,11 +194,25 @@ def _print_predictions(result: Any, cfg: Any) -> None:
         mode = next(iter(predictions.values())).mode
         acc = Table(title="accuracy (illustrative labels on the sample set)" if "samples" in cfg.dataset.path
                     else "accuracy", title_justify="left")
-        for col in ("mode", "items", "correct", "accuracy", "answers"):
+        for col in ("mode", "items", "correct", "accuracy", "answers", "grounded", "quotes found", "cite hyp."):
             acc.add_column(col)
+        records = list(predictions.values())
+        explained = [r for r in records if r.grounded is not None]
+        quotes = [found for r in records for found in r.evidence_found]
+        citing = sum(bool(r.cited_hypotheses) for r in records)
         acc.add_row(mode, str(total), str(correct), f"{correct / total:.1%}",
-                    ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())))
+                    ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())),
+                    f"{sum(r.grounded for r in explained)}/{len(explained)}",
+                    f"{sum(quotes)}/{len(quotes)}",
+                    f"{citing}/{len(records)}" if mode.startswith("hypotheses") else "-")
         out.print(acc)
+    hypotheses = result.records.get("hypothesize", {})
+    if hypotheses:
+        kept = sum(len(h.hypotheses) for h in hypotheses.values())
+        dropped = sum(len(h.degenerate) for h in hypotheses.values())
+        out.print(f"hypotheses: {kept} usable, {dropped} degenerate (recorded apart, not shown to predict), "
+                  f"{sum(h.repaired for h in hypotheses.values())} of {len(hypotheses)} answers repaired once",
+                  highlight=False)
 
 
 @app.command()

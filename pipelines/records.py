@@ -281,15 +281,23 @@ class NeighboursRecord(Record):
 class Hypothesis(BaseModel):
     number: int
     text: str
+    favours: str | None = Field(None, description="the label the hypothesis argues for")
+    based_on: list[str] = Field(default_factory=list, description="ids of the neighbours it was drawn from")
+    problems: list[str] = Field(default_factory=list, description="why it is degenerate (empty: usable); "
+                                                                  "rules in pipelines/hypotheses.py")
 
 
 class HypothesesRecord(Record):
     stage_name: ClassVar[str] = "hypothesize"
 
-    hypotheses: list[Hypothesis]
+    hypotheses: list[Hypothesis] = Field(description="the usable hypotheses, numbered 1..n: what predict sees")
+    degenerate: list[Hypothesis] = Field(default_factory=list,
+                                         description="hypotheses still degenerate after one repair, with their "
+                                                     "problems; never shown to predict")
     neighbour_ids: list[str]
     extraction: str = Field(description="json | partial_json | numbered_lines, each possibly after repair+, "
                                         "or sentences: how the hypotheses were read")
+    repaired: bool = Field(False, description="a repair request was sent (unreadable or degenerate hypotheses)")
     raw: str
 
 
@@ -301,7 +309,11 @@ class PredictionRecord(Record):
     scale: int | None = Field(None, description="1-4 (1-2 local, 3-4 global) when the model gave one consistent with the label")
     confidence: float | None = None
     explanation: str = ""
-    cited_hypotheses: list[int] = Field(default_factory=list)
+    cited_hypotheses: list[int] = Field(default_factory=list, description="hypothesis numbers the answer cites "
+                                                                          "that exist")
+    cited_unknown: list[int] = Field(default_factory=list, description="cited numbers of no hypothesis")
+    grounded: bool | None = Field(None, description="the explanation mentions something of the video's own text "
+                                                    "(pipelines/hypotheses.py: grounded); None without explanation")
     evidence: list[str] = Field(default_factory=list, description="quotes the model gave from the item's text")
     evidence_found: list[bool] = Field(default_factory=list, description="whether each quote occurs in the text")
     extraction: str = Field(description="json | repair | label_scores (+partial: a JSON answer cut off by the "

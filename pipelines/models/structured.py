@@ -100,8 +100,10 @@ def partial_prediction(text: str, task: TaskSpec) -> PredictionAnswer | None:
     if label is None:
         return None
     confidence = re.search(r'"confidence"\s*:\s*([0-9.]+)\s*[,}]', text)
+    cited = re.search(r'"hypotheses_used"\s*:\s*\[([0-9,\s]*)\]', text)
     answer = PredictionAnswer(label=label, explanation=_string_field(text, "explanation") or "",
-                              confidence=confidence.group(1) if confidence else None)
+                              confidence=confidence.group(1) if confidence else None,
+                              hypotheses_used=re.findall(r"\d+", cited.group(1)) if cited else [])
     return answer if answer.confidence is None or 0 <= answer.confidence <= 1 else answer.model_copy(update={"confidence": None})
 
 

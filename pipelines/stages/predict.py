@@ -28,6 +28,7 @@ from pydantic import Field
 
 from pipelines.budget import fit_record_text, token_counter
 from pipelines.errors import ConfigError
+from pipelines.hypotheses import grounded
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction
 from pipelines.prompts import injection_signals, load_prompt
@@ -188,26 +189,34 @@ def score_labels(llm: Any, messages: Messages, content_free: Messages,
     return best, round(1.0 / total, 4), calibrated, *rounded
 
 
-def answer_schema(task: TaskSpec) -> dict[str, Any]:
-    """JSON schema of the answer, for backends that constrain decoding (llama.cpp)."""
-    return {
-        "type": "object",
-        "properties": {
-            "label": {"type": "string", "enum": list(task.labels)},
-            "scale": {"type": "integer", "enum": sorted(task.scale)},
-            "confidence": {"type": "number"},
-            # bounded, so that a model that repeats itself still closes the JSON within max_tokens
-            "explanation": {"type": "string", "maxLength": 400},
-            "hypotheses_used": {"type": "array", "items": {"type": "integer"}, "maxItems": 10},
-            "evidence": {"type": "array", "items": {"type": "string", "maxLength": 160}, "maxItems": 3},
-        },
-        "required": ["label", "confidence", "explanation"],
+def answer_schema(task: TaskSpec, n_hypotheses: int = 0) -> dict[str, Any]:
+    """JSON schema of the answer, for backends that constrain decoding (local, llama.cpp).
+
+    With ``n_hypotheses`` > 0 (the hypotheses modes), the answer must cite at least one of
+    the hypotheses by a number that exists. Strings and arrays are bounded, so that a model
+    that repeats itself still closes the JSON within its token budget.
+    """
+    properties: dict[str, Any] = {
+        "label": {"type": "string", "enum": list(task.labels)},
+        "scale": {"type": "integer", "enum": sorted(task.scale)},
+        # confidence in the chosen label: never below chance (1 / number of labels)
+        "confidence": {"type": "number", "minimum": round(1 / len(task.labels), 3), "maximum": 1},
+        "explanation": {"type": "string", "maxLength": 300},
+        "evidence": {"type": "array", "items": {"type": "string", "maxLength": 120}, "maxItems": 2},
     }
+    required = ["label", "confidence", "explanation"]
+    if n_hypotheses:
+        properties["hypotheses_used"] = {"type": "array", "items": {"type": "integer",
+                                                                    "enum": list(range(1, n_hypotheses + 1))},
+                                         "minItems": 1, "maxItems": n_hypotheses}
+        required.append("hypotheses_used")
+        # cite before explaining: the explanation then follows the hypotheses chosen
+        properties = {k: properties[k] for k in ("label", "scale", "confidence", "hypotheses_used", "explanation",
+                                                 "evidence")}
+    return {"type": "object", "properties": properties, "required": required}
 
 
-
-
-@stage("predict", version=2, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
+@stage("predict", version=5, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize"), reads=("metadata",),
        prompts=lambda cfg: [prompt_name(cfg), f"{cfg.task}/repair_predict"],
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
@@ -222,7 +231,10 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
     provenance = {**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version}
     signals = injection_signals("\n".join([item.title, item.description, *untrusted_texts(cfg, ctx)]))
 
-    schema = answer_schema(task)
+    hypotheses = ctx.inputs.get("hypothesize")
+    n_hypotheses = len(hypotheses.hypotheses) if cfg.mode in ("hypotheses", "hypotheses_nn") and isinstance(
+        hypotheses, HypothesesRecord) else 0
+    schema = answer_schema(task, n_hypotheses)
     reply = llm.complete(messages, schema)
     answer: PredictionAnswer | None = None
     extraction = "json"
@@ -247,7 +259,10 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
     scale = answer.scale if answer.scale in task.scale and task.scale[answer.scale] == answer.label else None
     return PredictionRecord(
         **provenance, mode=cfg.mode, label=answer.label, scale=scale, confidence=answer.confidence,
-        explanation=answer.explanation, cited_hypotheses=answer.hypotheses_used, evidence=answer.evidence,
+        explanation=answer.explanation, evidence=answer.evidence,
+        cited_hypotheses=[n for n in answer.hypotheses_used if 1 <= n <= n_hypotheses],
+        cited_unknown=[n for n in answer.hypotheses_used if not 1 <= n <= n_hypotheses],
+        grounded=grounded(answer.explanation, summary.text, task),
         evidence_found=quotes_found(answer.evidence, summary.text), extraction=extraction, raw=reply,
         possible_injection=bool(signals), injection_signals=signals,
     )

@@ -71,3 +71,12 @@ def test_sentences_are_the_last_resort_for_hypotheses():
 def test_scale_and_label_normalisation():
     assert TASK.normalise_label(4) == "global-big-hit" and TASK.normalise_label("1") == "local-hit"
     assert TASK.normalise_label("LOCAL_HIT") == "local-hit" and TASK.normalise_label("big") is None
+
+
+def test_a_cut_off_answer_keeps_its_complete_citations():
+    from pipelines.models.structured import parse_prediction
+    from pipelines.tasks import get_task
+
+    cut = '{"label": "global-big-hit", "confidence": 0.9, "hypotheses_used": [1, 2], "explanation": "The rocket clim'
+    answer = parse_prediction(cut, get_task("popularity"))
+    assert answer.partial and answer.hypotheses_used == [1, 2] and answer.label == "global-big-hit"

@@ -61,12 +61,15 @@ def test_real_llm_predicts_every_test_item_with_a_recorded_path(reasoning_run):
         assert record.label in ("local-hit", "global-big-hit")
         assert record.extraction.removesuffix("+partial") in ("json", "repair", "label_scores")
         assert record.model == "bundled:smollm2-135m-instruct"
-        assert record.prompt_id == "popularity.predict_hypotheses" and record.prompt_version == 1
+        assert record.prompt_id == "popularity.predict_hypotheses" and record.prompt_version == 2
         if record.extraction == "label_scores":
             assert set(record.label_scores) == {"local-hit", "global-big-hit"} and 0.5 <= record.confidence <= 1
     hypotheses = result.records["hypothesize"]
     assert set(hypotheses) == {"q1", "q2"}
-    assert all(1 <= len(h.hypotheses) <= 2 and h.hypotheses[0].number == 1 for h in hypotheses.values())
+    for h in hypotheses.values():  # every hypothesis is either usable (numbered 1..n) or recorded as degenerate
+        assert 1 <= len(h.hypotheses) + len(h.degenerate) <= 2
+        assert [x.number for x in h.hypotheses] == list(range(1, len(h.hypotheses) + 1))
+        assert all(not x.problems for x in h.hypotheses) and all(x.problems for x in h.degenerate)
 
 
 def test_injection_in_the_title_is_flagged_on_the_record(reasoning_run):

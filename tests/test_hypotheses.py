@@ -1,0 +1,113 @@
+"""Structured hypotheses: degenerate ones (restating a class, duplicates, citing no example)
+are detected, repaired once, then recorded apart — never shown to predict. The rules are
+unit logic; the repair flow runs with a scripted chat model; the real bundled LLM runs in
+tests/stages/test_predict_real.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from pipelines.hypotheses import grounded, hypothesis_problems
+from pipelines.models.llm import CachedLLM, LLMConfig
+from pipelines.records import Item, Neighbour, NeighboursRecord
+from pipelines.stages import get_stage
+from pipelines.stages.hypothesize import HypothesizeConfig
+from pipelines.stages.registry import ModelPool
+from pipelines.tasks import get_task
+from tests.conftest import make_ctx
+
+TASK = get_task("popularity")
+
+
+def test_a_statement_that_restates_a_class_is_degenerate():
+    for text in ("The video is a local hit.", "This video is a global big hit because it is popular worldwide.",
+                 "Global big hits get at least 594 thousand views in six or more countries."):
+        assert "restates a class" in hypothesis_problems(text, "local-hit", ["a"], TASK, []), text
+    good = "Videos with football highlights and famous players tend to be global big hits."
+    assert hypothesis_problems(good, "global-big-hit", ["a"], TASK, []) == []
+
+
+def test_duplicates_and_missing_citations_are_named():
+    first = "Videos with football highlights and famous players tend to be global big hits."
+    again = "Football highlights with famous players tend to become global big hits."
+    assert hypothesis_problems(again, "global-big-hit", ["a"], TASK, [(1, first)]) == ["duplicates hypothesis 1"]
+    other = "Town council meetings about parking rules stay local hits."
+    assert hypothesis_problems(other, "local-hit", [], TASK, [(1, first)]) == ["cites no example"]
+    assert "favours no label" in hypothesis_problems(other, None, ["a"], TASK, [])
+
+
+def test_a_property_none_of_the_cited_examples_shows_is_degenerate():
+    examples = ["Title: Football match highlights. Famous players score in the final."]
+    copied = "Videos with a home cook speaking to the camera in a small kitchen"
+    assert hypothesis_problems(copied, "local-hit", ["a"], TASK, [], examples) == ["not in its examples"]
+    drawn = "Videos that show football highlights of a final with famous players"
+    assert hypothesis_problems(drawn, "global-big-hit", ["a"], TASK, [], examples) == []
+
+
+def test_grounded_means_the_explanation_names_the_videos_own_content():
+    video = "Title: Countdown to lift off\nSpeech: 5, 4, 3, 2, 1. Lift off. The rocket climbs into the blue sky."
+    assert grounded("Hypothesis 2 applies: a rocket launch countdown draws a worldwide audience.", video, TASK)
+    assert not grounded("The video has at most about 78 thousand views, trending in a single country.", video, TASK)
+    assert grounded("", video, TASK) is None
+
+
+DEGENERATE = {"hypotheses": [
+    {"statement": "The video is a local hit.", "favours": "local-hit", "based_on": [1]},
+    {"statement": "Videos about football matches with famous players tend to be global big hits.",
+     "favours": "global-big-hit", "based_on": [2]},
+    {"statement": "Videos about football matches with famous players tend to be global big hits.",
+     "favours": "global-big-hit", "based_on": [2]},
+]}
+REPAIRED = {"hypotheses": [
+    {"statement": "Videos about football matches with famous players tend to be global big hits.",
+     "favours": "global-big-hit", "based_on": [2]},
+    {"statement": "Recordings of small town meetings about parking rules stay local hits.",
+     "favours": "local-hit", "based_on": [1, 7]},
+    {"statement": "The video is a global big hit.", "favours": "global-big-hit", "based_on": [2]},
+]}
+
+
+class ScriptedChat(BaseChatModel):
+    """First answer: degenerate hypotheses; the repair request (a third message) gets better ones."""
+
+    seen: list[str] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        self.seen.append(str(messages[-1].content))
+        answer = REPAIRED if len(messages) > 2 else DEGENERATE
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=json.dumps(answer)))])
+
+
+def test_degenerate_hypotheses_are_repaired_once_then_recorded_apart(tmp_path: Path):
+    cfg = HypothesizeConfig(n_hypotheses=3, llm=LLMConfig(backend="openai", model="m"))
+    chat = ScriptedChat()
+    pool = ModelPool()
+    pool.get(f"llm:{cfg.llm.model_dump_json()}", lambda: CachedLLM(cfg.llm, tmp_path / "cache", chat=chat))
+    neighbours = NeighboursRecord(
+        item_id="q", stage="retrieve_similar", stage_version=2, key="k", input_hash="i", config_hash="c",
+        index_size=2, neighbours=[
+            Neighbour(item_id="council", score=0.5, label="local-hit", split="train",
+                      text="Title: Small town council meeting\nSpeech: the new parking rules start in May"),
+            Neighbour(item_id="football", score=0.4, label="global-big-hit", split="train",
+                      text="Title: Football match highlights\nSpeech: famous players score in the final")])
+    ctx = make_ctx("hypothesize", tmp_path, {"retrieve_similar": neighbours}, models=pool)
+    ctx.cache_dir = tmp_path / "cache"
+    record = get_stage("hypothesize").fn(Item(item_id="q", split="test"), cfg, ctx)
+    repair_request = chat.seen[-1]
+    assert "restates a class" in repair_request and "duplicates hypothesis 1" in repair_request
+    assert record.repaired and record.extraction == "repair+json"
+    assert [(h.number, h.favours, h.based_on) for h in record.hypotheses] == [
+        (1, "global-big-hit", ["football"]), (2, "local-hit", ["council"])]  # example 7 does not exist
+    (dropped,) = record.degenerate
+    assert dropped.text == "The video is a global big hit."
+    assert dropped.problems == ["restates a class", "not in its examples"]
