@@ -139,12 +139,18 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
-def did_you_mean(word: str, choices: Any) -> str:
-    """``"; did you mean 'x'?"`` for the closest choice, or ``""``."""
+def closest(word: str, choices: Any) -> str | None:
+    """The choice a typo most likely meant (difflib, cutoff 0.6), or None."""
     import difflib
 
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or ``""``."""
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -182,9 +188,10 @@ def apply_override(data: dict[str, Any], assignment: str) -> dict[str, Any]:
     if keys[0] in STAGES:
         keys = ["stages", *keys]
     elif keys[0] not in CaseStudyConfig.model_fields:
-        raise ConfigError(f"--set {dotted}: unknown key {keys[0]!r}"
-                          + (did_you_mean(keys[0], [*CaseStudyConfig.model_fields, *STAGES])
-                             or f"; top-level keys: {', '.join(CaseStudyConfig.model_fields)}, or a stage name"))
+        meant = closest(keys[0], [*CaseStudyConfig.model_fields, *STAGES])
+        raise ConfigError(f"--set {dotted}: unknown {'stage' if meant in STAGES else 'key'} {keys[0]!r}"
+                          + (f"; did you mean {meant!r}?" if meant
+                             else f"; top-level keys: {', '.join(CaseStudyConfig.model_fields)}, or a stage name"))
     if keys[0] == "stages" and len(keys) > 1 and keys[1] not in (data.get("stages") or {}):
         present = list(data.get("stages") or {})
         raise ConfigError(f"--set {dotted}: stage {keys[1]!r} is not in this config"
@@ -272,6 +279,9 @@ def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyCo
             raise ConfigError(f"{source}: {_describe(exc, f'stages.{name}', spec.config_cls)}") from None
         earlier = list(config.stages)[:position]
         for need in spec.needs:
+            if need not in config.stages:
+                raise ConfigError(f"{source}: stage {name!r} needs stage {need!r}, which this config does not "
+                                  f"have; add {need!r} or remove {name!r}")
             if need not in earlier:
                 raise ConfigError(f"{source}: stage {name!r} needs {need!r} to run before it")
         for used in spec.uses:

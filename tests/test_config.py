@@ -121,8 +121,14 @@ def test_set_stage_null_removes_the_stage_like_yaml_null(tmp_path):
         load_config(base, ["hypothesize=null"])
 
 
+def test_removing_a_needed_stage_names_it_and_says_what_to_do():
+    with pytest.raises(ConfigError, match="stage 'hypothesize' needs stage 'retrieve_similar', which this config "
+                                          "does not have; add 'retrieve_similar' or remove 'hypothesize'"):
+        load_config(ROOT / "pipelines/configs/popularity.yaml", ["retrieve_similar=null"])
+
+
 @pytest.mark.parametrize("override, expected", [
-    ("predikt.mode=icl", "unknown key 'predikt'; did you mean 'predict'?"),
+    ("predikt.mode=icl", "unknown stage 'predikt'; did you mean 'predict'?"),
     ("extract_frames.num_frame=3", "unknown key 'stages.extract_frames.num_frame'; did you mean 'num_frames'?"),
     ("predict.llm.temprature=1", "unknown key 'stages.predict.llm.temprature'; did you mean 'temperature'?"),
     ("stages.hypothesise.k=1", "stage 'hypothesise' is not in this config; did you mean 'hypothesize'?"),
@@ -159,3 +165,11 @@ def test_yaml_errors_name_file_line_and_column(tmp_path):
     path.write_text("name: x\nname: y\n")
     with pytest.raises(ConfigError, match=r"broken\.yaml is not valid YAML: line 2, column 1: key 'name' appears twice"):
         load_config(path)
+
+
+def test_folder_dataset_with_a_labels_file(tmp_path):
+    path = write(tmp_path / "c.yaml", BASE.replace("{path: data/samples/manifest.jsonl}",
+                                                   "{adapter: folder, path: videos, labels_file: videos/labels.csv}"))
+    cfg = load_config(path)
+    assert (cfg.dataset.adapter, cfg.dataset.path, cfg.dataset.labels_file) == ("folder", "videos", "videos/labels.csv")
+    assert load_config(path, ["dataset.labels_file=null"]).dataset.labels_file is None
