@@ -173,6 +173,8 @@ def _print_predictions(result: Any, cfg: Any) -> None:
     task = get_task(cfg.task)
     items = {i.item_id: i for i in result.items}
     table = Table(title="predictions", title_justify="left")
+    # grounded: the explanation names something of the video's own text; quotes: evidence
+    # quotes found in it; cites: answers citing an existing hypothesis
     for col in ("item", "gold", "predicted", "conf.", "via", "explanation"):
         table.add_column(col)
     correct = total = 0
@@ -194,18 +196,18 @@ def _print_predictions(result: Any, cfg: Any) -> None:
         mode = next(iter(predictions.values())).mode
         acc = Table(title="accuracy (illustrative labels on the sample set)" if "samples" in cfg.dataset.path
                     else "accuracy", title_justify="left")
-        for col in ("mode", "items", "correct", "accuracy", "answers", "grounded", "quotes found", "cite hyp."):
+        for col in ("mode", "items", "correct", "accuracy", "grounded", "quotes", "cites"):
             acc.add_column(col)
         records = list(predictions.values())
         explained = [r for r in records if r.grounded is not None]
         quotes = [found for r in records for found in r.evidence_found]
         citing = sum(bool(r.cited_hypotheses) for r in records)
         acc.add_row(mode, str(total), str(correct), f"{correct / total:.1%}",
-                    ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())),
                     f"{sum(r.grounded for r in explained)}/{len(explained)}",
                     f"{sum(quotes)}/{len(quotes)}",
                     f"{citing}/{len(records)}" if mode.startswith("hypotheses") else "-")
         out.print(acc)
+        out.print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())), highlight=False)
     hypotheses = result.records.get("hypothesize", {})
     if hypotheses:
         kept = sum(len(h.hypotheses) for h in hypotheses.values())
