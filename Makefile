@@ -69,6 +69,7 @@ bench: setup
 	$(BIN)/python bench/cache_speedup.py
 	$(BIN)/python bench/offline_describer.py
 	$(BIN)/python bench/label_scoring.py
+	$(BIN)/python bench/llm_throughput.py
 
 samples: setup system-deps
 	$(BIN)/m2t data synth --out data/samples
