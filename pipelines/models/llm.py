@@ -120,6 +120,13 @@ class CachedLLM:
         return self._chat
 
     @property
+    def endpoint(self) -> str:
+        """The URL an ``openai`` backend calls (its config or ``$OPENAI_BASE_URL``), for error messages."""
+        import os
+
+        return self.cfg.base_url or os.environ.get("OPENAI_BASE_URL") or "the OpenAI default URL"
+
+    @property
     def can_score(self) -> bool:
         """Whether label log-likelihoods are available (local transformers models only);
         decided by the backend, so that asking loads no model."""
@@ -152,7 +159,9 @@ class CachedLLM:
             except (ConfigError, LLMError):
                 raise
             except Exception as exc:  # network and server errors of any client library
-                raise LLMError(f"{self.cfg.backend} model {self.cfg.model!r} did not answer: {describe_error(exc)}") from None
+                where = f" at {self.endpoint}" if self.cfg.backend == "openai" else ""
+                raise LLMError(f"{self.cfg.backend} model {self.cfg.model!r}{where} did not answer: "
+                               f"{describe_error(exc)}") from None
             content = reply.content
             return content if isinstance(content, str) else str(content)
 

@@ -18,6 +18,13 @@ class AnswerError(ValueError):
     """The model's text holds no usable answer; the message says why, in one line."""
 
 
+def quoted_reply(reply: str, limit: int = 200) -> str:
+    """The model's reply on one line, cut on a word boundary with a mark, for error records."""
+    from pipelines.budget import cut_words
+
+    return repr(cut_words(" ".join(reply.split()), limit)) if reply.strip() else "(empty)"
+
+
 def json_objects(text: str) -> list[dict[str, Any]]:
     """Every top-level JSON object embedded in ``text``, in order (strings and nesting respected)."""
     found: list[dict[str, Any]] = []

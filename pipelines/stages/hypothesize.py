@@ -22,7 +22,7 @@ from pipelines.budget import fit_record_text, token_counter
 from pipelines.errors import LLMError
 from pipelines.hypotheses import hypothesis_problems
 from pipelines.models.llm import LLMConfig, Messages
-from pipelines.models.structured import AnswerError, json_objects, parse_hypotheses, sentences
+from pipelines.models.structured import AnswerError, json_objects, parse_hypotheses, quoted_reply, sentences
 from pipelines.records import HypothesesRecord, Hypothesis, Item, NeighboursRecord
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import TaskSpec, get_task
@@ -150,7 +150,7 @@ def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Hypoth
             if not found:
                 sentences_found = sentences(second) or sentences(reply)
                 if not sentences_found:
-                    raise AnswerError(f"no hypotheses after one repair: {exc}") from None
+                    raise AnswerError(f"no hypotheses after one repair: {exc}; last reply: {quoted_reply(second)}") from None
                 usable, degenerate = judge([{"statement": t} for t in sentences_found], task, example_ids,
                                            cfg.n_hypotheses, texts)
                 extraction = "sentences"

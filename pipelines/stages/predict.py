@@ -30,7 +30,7 @@ from pipelines.budget import fit_record_text, token_counter
 from pipelines.errors import ConfigError
 from pipelines.hypotheses import grounded
 from pipelines.models.llm import LLMConfig, Messages
-from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction
+from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction, quoted_reply
 from pipelines.prompts import injection_signals, load_prompt
 from pipelines.records import HypothesesRecord, Item, NeighboursRecord, PredictionRecord, SummaryRecord
 from pipelines.stages.registry import StageConfig, StageContext, stage
@@ -156,6 +156,7 @@ def quotes_found(quotes: list[str], text: str) -> list[bool]:
 CONTENT_FREE = "N/A"
 
 
+
 def score_labels(llm: Any, messages: Messages, content_free: Messages,
                  task: TaskSpec) -> tuple[str, float, dict[str, float], dict[str, float], dict[str, float]]:
     """The label by *contextual calibration* (Zhao et al., "Calibrate Before Use", ICML 2021).
@@ -247,7 +248,8 @@ def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionReco
             answer, extraction, reply = parse_prediction(second_reply, task), "repair", second_reply
         except AnswerError as second:
             if not llm.can_score:
-                raise AnswerError(f"no valid answer after one repair ({second}); first answer: {first}") from None
+                raise AnswerError(f"no valid answer after one repair ({second}); first answer: {first}; "
+                                  f"last reply: {quoted_reply(second_reply)}") from None
             content_free = render_predict(item, cfg, ctx, video_text=CONTENT_FREE)
             label, confidence, scores, raw_scores, prior = score_labels(llm, messages, content_free, task)
             return PredictionRecord(**provenance, mode=cfg.mode, label=label, confidence=confidence,

@@ -97,6 +97,7 @@ def test_bad_answers_without_label_scoring_become_item_errors(tmp_path: Path):
         error = outcomes[bad].error
         assert error is not None and error.error_type == "AnswerError"
         assert "no valid answer after one repair" in error.reason and why in error.reason
+        assert "last reply: " in error.reason and "\n" not in error.reason
 
 
 def test_local_models_fall_back_to_calibrated_label_scoring(tmp_path: Path):
@@ -162,5 +163,5 @@ def test_server_down_or_slow_gives_item_errors(tmp_path: Path, situation: str):
             server.close()
     assert [o.error.error_type for o in outcomes] == ["LLMError", "LLMError"]
     reason = outcomes[0].error.reason
-    assert "openai model 'm' did not answer" in reason and "\n" not in reason
+    assert f"openai model 'm' at http://127.0.0.1:{port}/v1 did not answer" in reason and "\n" not in reason
     assert ("timed out" in reason.lower() or "timeout" in reason.lower()) if situation == "timeout" else "connect" in reason.lower()
