@@ -243,6 +243,7 @@ class Runner:
                 self.store.write_manifest(manifest)
                 raise
             self.warnings += outcome_warnings(self.config, stats, records)
+            self.warnings += [note for model in self.models.loaded().values() for note in getattr(model, "notes", [])]
             result = RunResult(
                 self.run_id, self.store.dir, "", items, load_errors, stats, records, errors,
                 time.perf_counter() - started, list(self.models.loads), list(self.warnings), hidden,

@@ -112,12 +112,25 @@ class CachedLLM:
         self.calls = 0
         self.hits = 0
         self.identity = cfg.cache_identity()  # once: it stamps the weights' files
+        self.schema_refused = False  # an openai server answered 400/422 to response_format
+        self.notes: list[str] = []  # what the run should tell the user once (the runner collects them)
 
     @property
     def chat(self) -> Any:
         if self._chat is None:
             self._chat = load_chat_model(self.cfg)
         return self._chat
+
+    def _schema_options(self, schema: dict[str, Any] | None) -> dict[str, Any]:
+        """How each backend is asked to constrain its answer to ``schema``: local and llama.cpp
+        take it directly; OpenAI-compatible servers (vLLM, llama.cpp server, SGLang, OpenAI)
+        take ``response_format`` of type ``json_schema``."""
+        if not schema:
+            return {}
+        if self.cfg.backend == "openai":
+            return {"response_format": {"type": "json_schema",
+                                        "json_schema": {"name": "answer", "schema": schema, "strict": False}}}
+        return {"json_schema": schema}
 
     @property
     def endpoint(self) -> str:
@@ -147,18 +160,25 @@ class CachedLLM:
         return value
 
     def complete(self, messages: Messages, schema: dict[str, Any] | None = None) -> str:
-        """The model's answer to ``messages`` (cached). With ``schema``, a backend that can
-        constrain decoding to a JSON schema (local transformers via xgrammar, llama.cpp) does so. Raises :class:`LLMError` when
+        """The model's answer to ``messages`` (cached). With ``schema``, the backend constrains
+        the answer to that JSON schema (local transformers via xgrammar, llama.cpp, and
+        ``response_format`` for OpenAI-compatible servers; a server that refuses it gets the
+        plain request and the run one note). Raises :class:`LLMError` when
         the model cannot answer (server down, timeout ...)."""
-        constrain = schema if schema and self.cfg.backend in ("llamacpp", "local") else None
+        constrain = schema if schema and (self.cfg.backend != "openai" or not self.schema_refused) else None
 
         def call() -> str:
             try:
-                extra = {"json_schema": constrain} if constrain else {}
-                reply = self.chat.invoke(to_langchain(messages), **extra)
+                reply = self.chat.invoke(to_langchain(messages), **self._schema_options(constrain))
             except (ConfigError, LLMError):
                 raise
             except Exception as exc:  # network and server errors of any client library
+                if constrain and self.cfg.backend == "openai" and getattr(exc, "status_code", None) in (400, 422):
+                    # the server does not take response_format: the plain request, one note per run
+                    self.schema_refused = True
+                    self.notes.append(f"{self.cfg.model!r} at {self.endpoint} refused response_format with a JSON "
+                                      f"schema ({describe_error(exc)}); answers are asked for without it")
+                    return self.complete(messages, None)
                 where = f" at {self.endpoint}" if self.cfg.backend == "openai" else ""
                 raise LLMError(f"{self.cfg.backend} model {self.cfg.model!r}{where} did not answer: "
                                f"{describe_error(exc)}") from None

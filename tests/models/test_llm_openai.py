@@ -10,6 +10,7 @@ answers (timeout), and a tiny HTTP server that records each request (what goes o
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import os
 import socket
@@ -304,3 +305,52 @@ def test_missing_key_for_a_remote_url_is_a_config_error(tmp_path: Path, monkeypa
 def test_bad_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="http"):
         load_openai_chat("m", base_url="127.0.0.1:8000/v1")
+
+
+SCHEMA = {"type": "object", "properties": {"label": {"type": "string", "enum": ["a", "b"]}}, "required": ["label"]}
+
+
+class _Refuser(_Recorder):
+    """Answers 400 to a request with ``response_format`` (as servers without structured output do)."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers["Content-Length"])
+        body = json.loads(self.rfile.read(length))
+        if "response_format" not in body:
+            self.rfile = io.BytesIO(json.dumps(body).encode())
+            self.headers.replace_header("Content-Length", str(len(json.dumps(body).encode())))
+            return _Recorder.do_POST(self)
+        self.seen.append({"path": self.path, "body": body})
+        reply = json.dumps({"error": {"message": "response_format is not supported", "type": "invalid_request"}}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+
+def test_a_schema_goes_out_as_response_format(recorder: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    url, seen = recorder
+    llm = CachedLLM(LLMConfig(backend="openai", model="m", base_url=url), cache_dir=tmp_path)
+    assert llm.complete(HELLO, SCHEMA) == "recorded"
+    sent = seen[0]["body"]["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == SCHEMA
+    assert llm.notes == []
+
+
+def test_a_server_that_refuses_response_format_gets_the_plain_request_and_one_note(tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    handler = type("Handler", (_Refuser,), {"seen": seen})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        llm = CachedLLM(LLMConfig(backend="openai", model="m", base_url=url), cache_dir=tmp_path)
+        assert llm.complete(HELLO, SCHEMA) == "recorded"
+        assert llm.complete([("user", "Say hello again.")], SCHEMA) == "recorded"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert ["response_format" in s["body"] for s in seen] == [True, False, False]  # refused once, then plain
+    (note,) = llm.notes
+    assert "refused response_format" in note and url in note
