@@ -337,26 +337,30 @@ def render(
         _fail(str(exc))
 
 
+PromptsDir = Annotated[Optional[Path], typer.Option(
+    "--dir", help="a study's own prompt folder (the config's prompts_dir); default: the bundled prompts/")]
+
+
 @prompts_app.command("check")
-def prompts_check() -> None:
+def prompts_check(folder: PromptsDir = None) -> None:
     """Fail when a prompt body changed without a version bump (what the tests check)."""
     from pipelines.prompts import all_prompts, check_lock
 
-    problems = check_lock()
+    problems = check_lock(folder)
     for problem in problems:
         err.print(f"[red]{problem}[/]", highlight=False)
     if problems:
         raise typer.Exit(1)
-    out.print(f"{len(all_prompts())} prompts match prompts/LOCK.json")
+    out.print(f"{len(all_prompts(folder))} prompts match {(folder or Path('prompts')) / 'LOCK.json'}", highlight=False)
 
 
 @prompts_app.command("lock")
-def prompts_lock() -> None:
+def prompts_lock(folder: PromptsDir = None) -> None:
     """Record the current prompt bodies in LOCK.json (after raising the version of any you changed)."""
     from pipelines.prompts import write_lock
 
     try:
-        path = write_lock()
+        path = write_lock(folder)
     except M2TError as exc:
         _fail(str(exc))
         return

@@ -49,6 +49,8 @@ class CaseStudyConfig(BaseModel):
     description: str = ""
     dataset: DatasetConfig
     stages: dict[str, dict[str, Any]] = Field(description="stage name -> its config, run in this order")
+    prompts_dir: str | None = Field(None, description="a folder of your own prompts (same layout, its own LOCK.json), "
+                                                      "searched before the bundled prompts/; relative to this file")
     run: RunOptions = Field(default_factory=RunOptions)
 
     def stage_config(self, name: str) -> BaseModel:
@@ -64,7 +66,10 @@ class CaseStudyConfig(BaseModel):
 
     def hash(self) -> str:
         """Hash of everything that changes results (the run options do not)."""
-        return sha256_json({"task": self.task, "dataset": self.dataset, "stages": self.resolved_stages()})
+        identity = {"task": self.task, "dataset": self.dataset, "stages": self.resolved_stages()}
+        if self.prompts_dir:
+            identity["prompts_dir"] = self.prompts_dir
+        return sha256_json(identity)
 
     def resolved_stages(self) -> dict[str, dict[str, Any]]:
         """Each stage's config with its defaults filled in."""
@@ -262,6 +267,12 @@ def validate_config(data: dict[str, Any], source: str = "config") -> CaseStudyCo
         raise ConfigError(f"{source}: {_describe(exc, model=CaseStudyConfig)}") from None
     if not config.stages:
         raise ConfigError(f"{source}: 'stages' is empty; list at least one stage")
+    from pipelines.prompts import use_study_prompts
+
+    try:
+        use_study_prompts(config.prompts_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     from pipelines.tasks import get_task
 
     try:
@@ -309,5 +320,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> CaseStu
     data = _read_yaml(path)
     for assignment in overrides or []:
         data = apply_override(data, assignment)
+    if isinstance(data.get("prompts_dir"), str):  # relative to the config file, like include:
+        data["prompts_dir"] = str((path.parent / data["prompts_dir"]).resolve())
     source = path.name + (" with --set " + " ".join(overrides) if overrides else "")
     return validate_config(data, source=source)

@@ -65,6 +65,27 @@ def prompts_dir() -> Path:
     return Path(os.environ.get("M2T_PROMPTS_DIR") or Path(__file__).resolve().parents[1] / "prompts")
 
 
+# A study's own prompt folder (the config's ``prompts_dir``), searched before the bundled one.
+_STUDY_DIR: Path | None = None
+
+
+def use_study_prompts(folder: str | Path | None) -> None:
+    """Search ``folder`` (same layout and front matter, with its own ``LOCK.json``) before the
+    bundled prompts; ``None`` searches the bundled ones only. Refuses a folder whose files do
+    not match its lock, so a study's prompt cannot change without a version bump either."""
+    global _STUDY_DIR
+    if folder is None:
+        _STUDY_DIR = None
+        return
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"prompts_dir {folder}: no such folder")
+    problems = check_lock(path)
+    if problems:
+        raise ConfigError(f"prompts_dir {folder}: {problems[0]} (m2t prompts lock --dir {folder})")
+    _STUDY_DIR = path
+
+
 @dataclass(frozen=True)
 class Prompt:
     id: str
@@ -139,31 +160,37 @@ def _load(path: str, mtime_ns: int) -> Prompt:
 
 
 def load_prompt(name: str) -> Prompt:
-    """Load ``<task>/<name>`` (e.g. ``describe_frames/neutral``) from the prompts folder."""
-    path = prompts_dir() / f"{name}.md"
-    if not path.is_file():
-        known = ", ".join(p.relative_to(prompts_dir()).with_suffix("").as_posix() for p in sorted(prompts_dir().rglob("*.md"))
-                          if p.name != "README.md")
-        raise ConfigError(f"no prompt {name!r} in {prompts_dir()}; available: {known or 'none'}")
-    return _load(str(path), path.stat().st_mtime_ns)
+    """Load ``<task>/<name>`` (e.g. ``describe_frames/neutral``): from the study's prompt
+    folder when it has that file (:func:`use_study_prompts`), else from the bundled one."""
+    folders = [f for f in (_STUDY_DIR, prompts_dir()) if f is not None]
+    for folder in folders:
+        path = folder / f"{name}.md"
+        if path.is_file():
+            return _load(str(path), path.stat().st_mtime_ns)
+    known = sorted({p.relative_to(f).with_suffix("").as_posix() for f in folders for p in f.rglob("*.md")
+                    if p.name != "README.md"})
+    raise ConfigError(f"no prompt {name!r} in {' or '.join(map(str, folders))}; available: {', '.join(known) or 'none'}")
 
 
-def all_prompts() -> list[Prompt]:
-    return [parse_prompt(p) for p in sorted(prompts_dir().rglob("*.md")) if p.name != "README.md"]
+def all_prompts(folder: Path | None = None) -> list[Prompt]:
+    folder = folder or prompts_dir()
+    return [parse_prompt(p) for p in sorted(folder.rglob("*.md")) if p.name != "README.md"]
 
 
-def lock_entries() -> dict[str, str]:
-    return {f"{p.id}@{p.version}": p.sha256 for p in all_prompts()}
+def lock_entries(folder: Path | None = None) -> dict[str, str]:
+    return {f"{p.id}@{p.version}": p.sha256 for p in all_prompts(folder)}
 
 
-def check_lock() -> list[str]:
-    """Problems between the prompt files and ``LOCK.json`` (empty when all is well)."""
-    path = prompts_dir() / "LOCK.json"
+def check_lock(folder: Path | None = None) -> list[str]:
+    """Problems between a prompt folder's files (default: the bundled one) and its
+    ``LOCK.json`` (empty when all is well)."""
+    folder = folder or prompts_dir()
+    path = folder / "LOCK.json"
     locked = json.loads(path.read_text()) if path.is_file() else {}
     problems = []
-    ids = [p.id for p in all_prompts()]
+    ids = [p.id for p in all_prompts(folder)]
     problems += [f"prompt id {i!r} is used by more than one file" for i in sorted({i for i in ids if ids.count(i) > 1})]
-    for key, sha in lock_entries().items():
+    for key, sha in lock_entries(folder).items():
         if key not in locked:
             problems.append(f"{key} is not in LOCK.json (run `m2t prompts lock` after reviewing it)")
         elif locked[key] != sha:
@@ -171,11 +198,11 @@ def check_lock() -> list[str]:
     return problems
 
 
-def write_lock() -> Path:
+def write_lock(folder: Path | None = None) -> Path:
     """Record the current bodies in ``LOCK.json``, keeping entries of older versions."""
-    path = prompts_dir() / "LOCK.json"
+    path = (folder or prompts_dir()) / "LOCK.json"
     locked = json.loads(path.read_text()) if path.is_file() else {}
-    current = lock_entries()
+    current = lock_entries(folder)
     changed = [k for k in current if k in locked and locked[k] != current[k]]
     if changed:
         raise ConfigError(f"{', '.join(changed)} changed without a version bump; raise the version first")

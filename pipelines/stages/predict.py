@@ -42,6 +42,7 @@ Mode = Literal["zero_shot", "cot", "icl", "hypotheses", "hypotheses_nn"]
 class PredictConfig(StageConfig):
     task: str = "popularity"
     mode: Mode = "hypotheses"
+    prompt: str | None = Field(None, description="prompt file (<folder>/<name>); default <task>/predict_<mode>")
     llm: LLMConfig = Field(default_factory=LLMConfig)
     splits: list[str] | None = Field(["test"], description="items that are predicted (null: all)")
     icl_examples: int = Field(4, ge=1, le=20, description="icl: neighbours shown as examples")
@@ -53,7 +54,7 @@ class PredictConfig(StageConfig):
 
 
 def prompt_name(cfg: PredictConfig) -> str:
-    return f"{cfg.task}/predict_{cfg.mode}"
+    return cfg.prompt or f"{cfg.task}/predict_{cfg.mode}"
 
 
 def _nn_table(path: str) -> dict[str, tuple[str, float | None]]:
