@@ -354,3 +354,12 @@ def test_a_server_that_refuses_response_format_gets_the_plain_request_and_one_no
     assert ["response_format" in s["body"] for s in seen] == [True, False, False]  # refused once, then plain
     (note,) = llm.notes
     assert "refused response_format" in note and url in note
+
+
+def test_the_real_server_accepts_the_response_format_request(server: dict[str, str], tmp_path: Path) -> None:
+    """`transformers serve` validates the request body: a malformed response_format would be
+    refused (400/422) and noted. It takes ours (it does not constrain decoding itself; vLLM,
+    SGLang and llama.cpp's server do), and the answer comes back through the same path."""
+    llm = _llm(server, tmp_path, max_tokens=24)
+    reply = llm.complete([("user", 'Reply with JSON like {"label": "a"}.')], SCHEMA)
+    assert reply.strip() and llm.notes == [] and not llm.schema_refused
