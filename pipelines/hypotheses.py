@@ -12,7 +12,7 @@ hit. 2. The video is a global hit." — sentences that restate a class and expla
 * **cites no example** — ``based_on`` names none of the labelled neighbours it was formed
   from (each hypothesis must be drawn from the examples);
 * **not in its examples** — it shares fewer than :data:`MIN_GROUNDED_WORDS` content words
-  with the texts of the examples it cites: a property none of them shows (a small model
+  (compared by a crude stem: "galaxies" is "galaxy") with the texts of the examples it cites: a property none of them shows (a small model
   readily copies the wording of its instructions instead);
 * **favours no label** — ``favours`` is not one of the task's labels.
 
@@ -46,10 +46,25 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", str(text).casefold())
 
 
+def stem(word: str) -> str:
+    """A crude English stem (plural and -ing endings cut), so that "galaxies" meets "galaxy"
+    and "sleeping" meets "sleeps"."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 def content_words(text: str, ignore: Iterable[str] = ()) -> set[str]:
-    """Words of ``text`` that carry content: not generic, not in ``ignore``, not one letter."""
+    """Stems of the words of ``text`` that carry content: not generic, not in ``ignore``, not
+    one letter."""
     skip = GENERIC | set(ignore)
-    return {w for w in words(text) if w not in skip and len(w) > 1}
+    return {stem(w) for w in words(text) if w not in skip and len(w) > 1} - {stem(w) for w in skip}
 
 
 def task_words(task: Any) -> set[str]:

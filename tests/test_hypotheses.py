@@ -1,7 +1,7 @@
 """Structured hypotheses: degenerate ones (restating a class, duplicates, citing no example)
 are detected, repaired once, then recorded apart — never shown to predict. The rules are
-unit logic; the repair flow runs with a scripted chat model; the real bundled LLM runs in
-tests/stages/test_predict_real.py."""
+unit logic; the repair flow runs with a scripted chat model; the real bundled LLMs run in
+tests/stages/test_predict_real.py and tests/stages/test_hypothesize_real.py."""
 
 from __future__ import annotations
 
@@ -57,24 +57,20 @@ def test_grounded_means_the_explanation_names_the_videos_own_content():
     assert grounded("", video, TASK) is None
 
 
-DEGENERATE = {"hypotheses": [
-    {"statement": "The video is a local hit.", "favours": "local-hit", "based_on": [1]},
-    {"statement": "Videos about football matches with famous players tend to be global big hits.",
-     "favours": "global-big-hit", "based_on": [2]},
-    {"statement": "Videos about football matches with famous players tend to be global big hits.",
-     "favours": "global-big-hit", "based_on": [2]},
-]}
-REPAIRED = {"hypotheses": [
-    {"statement": "Videos about football matches with famous players tend to be global big hits.",
-     "favours": "global-big-hit", "based_on": [2]},
-    {"statement": "Recordings of small town meetings about parking rules stay local hits.",
-     "favours": "local-hit", "based_on": [1, 7]},
-    {"statement": "The video is a global big hit.", "favours": "global-big-hit", "based_on": [2]},
-]}
+GOOD = {"statement": "Videos that show football highlights with famous players", "based_on": [2]}
+ANSWERS = {  # (examples shown, aspect round, repair?) -> answer
+    ("football", 0, False): GOOD,
+    ("council", 0, False): {"statement": "The video is a local hit.", "based_on": [1]},
+    ("council", 0, True): {"statement": "Videos of a small town council meeting about parking rules",
+                           "based_on": [1, 7]},  # example 7 does not exist
+    ("football", 1, False): GOOD,
+    ("football", 1, True): GOOD,  # still a duplicate after the repair
+}
 
 
 class ScriptedChat(BaseChatModel):
-    """First answer: degenerate hypotheses; the repair request (a third message) gets better ones."""
+    """Answers each hypothesis question by the examples it shows, its aspect and whether it
+    is the repair request (a question, an answer, then the repair: two more messages)."""
 
     seen: list[str] = []
 
@@ -84,7 +80,11 @@ class ScriptedChat(BaseChatModel):
 
     def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
         self.seen.append(str(messages[-1].content))
-        answer = REPAIRED if len(messages) > 2 else DEGENERATE
+        repair = messages[-2].type == "ai" and "could not be used" in str(messages[-1].content)
+        question = str(messages[-3 if repair else -1].content)
+        shown = "football" if "Football match" in question else "council"
+        round_ = 0 if "Name their topic" in question else 1
+        answer = ANSWERS[(shown, round_, repair)]
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=json.dumps(answer)))])
 
 
@@ -103,11 +103,27 @@ def test_degenerate_hypotheses_are_repaired_once_then_recorded_apart(tmp_path: P
     ctx = make_ctx("hypothesize", tmp_path, {"retrieve_similar": neighbours}, models=pool)
     ctx.cache_dir = tmp_path / "cache"
     record = get_stage("hypothesize").fn(Item(item_id="q", split="test"), cfg, ctx)
-    repair_request = chat.seen[-1]
-    assert "restates a class" in repair_request and "duplicates hypothesis 1" in repair_request
+    repairs = [m for m in chat.seen if "could not be used" in m]
+    assert len(repairs) == 2  # the class restatement and the duplicate, each asked again once
+    assert any("restates a class" in m for m in repairs)
+    assert any(f'duplicates hypothesis 1 ("{GOOD["statement"]}")' in m or
+               f'duplicates hypothesis 2 ("{GOOD["statement"]}")' in m for m in repairs)
     assert record.repaired and record.extraction == "repair+json"
-    assert [(h.number, h.favours, h.based_on) for h in record.hypotheses] == [
-        (1, "global-big-hit", ["football"]), (2, "local-hit", ["council"])]  # example 7 does not exist
+    assert sorted((h.favours, tuple(h.based_on)) for h in record.hypotheses) == [
+        ("global-big-hit", ("football",)), ("local-hit", ("council",))]
+    assert [h.number for h in record.hypotheses] == [1, 2]
     (dropped,) = record.degenerate
-    assert dropped.text == "The video is a global big hit."
-    assert dropped.problems == ["restates a class", "not in its examples"]
+    assert dropped.text == GOOD["statement"] and dropped.problems[0].startswith("duplicates hypothesis")
+
+
+def test_the_plan_takes_classes_in_turn_with_no_class_first_by_name():
+    from pipelines.stages.hypothesize import plan
+
+    def neighbours(labels: dict[str, str]) -> list[Neighbour]:
+        return [Neighbour(item_id=i, score=0.5, label=label, split="train", text="t") for i, label in labels.items()]
+
+    majority = plan(neighbours({"a": "local-hit", "b": "local-hit", "c": "global-big-hit"}), 3)
+    assert majority == [("local-hit", 0), ("global-big-hit", 0), ("local-hit", 1)]
+    # ties: which class goes first depends on the neighbour set, and both orders occur
+    firsts = {plan(neighbours({f"x{k}": "local-hit", f"y{k}": "global-big-hit"}), 3)[0][0] for k in range(20)}
+    assert firsts == {"local-hit", "global-big-hit"}

@@ -268,7 +268,9 @@ class LocalChatModel(BaseChatModel):
             self._grammar_compiler = xgr.GrammarCompiler(info)
         text = json.dumps(schema)  # property order matters: the grammar writes them in this order
         if text not in self._grammars:
-            self._grammars[text] = self._grammar_compiler.compile_json_schema(text)
+            # no free whitespace: a small model otherwise pads a string's end with spaces or
+            # pretty-prints until its token budget runs out (JSON cut mid-answer)
+            self._grammars[text] = self._grammar_compiler.compile_json_schema(text, any_whitespace=False)
         return LogitsProcessor(self._grammars[text])
 
     # ------------------------------------------------------------------ scoring

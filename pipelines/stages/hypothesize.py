@@ -1,19 +1,30 @@
-"""hypothesize: structured hypotheses formed by the LLM from an item's labelled neighbours.
+"""hypothesize: hypotheses formed by the LLM from an item's labelled neighbours.
 
-Each hypothesis is ``{statement, favours: <label>, based_on: [example numbers]}`` (the
-neighbours are numbered in the prompt; the record stores their ids). A hypothesis that only
-restates a class, duplicates another, cites no example or names a property none of its
-examples shows is *degenerate*
-(``pipelines/hypotheses.py``): the answer is sent back once with the problems named, and what
-is still degenerate after that is recorded apart (``degenerate``), never shown to predict.
+A hypothesis is ``{statement, favours: <label>, based_on: [neighbour ids]}``. The model is
+asked one question per hypothesis, a question a small model answers well: *what do these
+examples (the neighbours of one class) have in common?*, on one aspect a round (topic; speech
+and on-screen text; look and sound — the aspects are the prompt's). Its answer is
+``{"statement": "Videos that ...", "based_on": [example numbers]}``; the class it favours is
+the class of the examples it was shown. Asked for all hypotheses in one JSON list, the
+bundled 0.5B model copied one example's title into every hypothesis (3 usable of 15 on the
+demo); asked this way it names what the examples share.
 
-The prompt depends only on the neighbour *set* (texts and labels, in id order — not on the
-query item nor on the similarity order), so items with the same neighbours share one cached
-LLM call.
+Which class each question is about (:func:`plan`): the classes among the neighbours take
+turns, the most frequent first; a tie is broken by a hash of the neighbour set and the label,
+so no class is always first. A hypothesis that only restates a class, duplicates an earlier
+one, cites no example or names a property none of its examples shows is *degenerate*
+(``pipelines/hypotheses.py``): that question is asked again once with the problems named,
+and what is still degenerate is recorded apart (``degenerate``), never shown to predict.
+
+Each question depends only on the examples it shows (texts, labels, their numbers in id
+order) and the round, not on the query item, so items with the same neighbours share cached
+LLM calls.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from typing import Any
 
 from pydantic import Field
@@ -23,72 +34,81 @@ from pipelines.errors import LLMError
 from pipelines.hypotheses import hypothesis_problems
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, json_objects, parse_hypotheses, quoted_reply, sentences
-from pipelines.records import HypothesesRecord, Hypothesis, Item, NeighboursRecord
+from pipelines.records import HypothesesRecord, Hypothesis, Item, Neighbour, NeighboursRecord
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import TaskSpec, get_task
 
+STATEMENT_PATTERN = r"^Videos (that|with|about|showing|featuring|where|of|in) [^\"\\]{15,200}$"
 
-STATEMENT_PATTERN = r"^Videos (that|with|about|showing|featuring|where|of|in) [^\"\\]{20,220}$"
 
-
-def answer_schema(task: TaskSpec, n_hypotheses: int, n_examples: int) -> dict[str, Any]:
-    """JSON schema of the answer, for backends that constrain decoding; bounded, so that a
-    model that repeats itself still closes the JSON within its token budget."""
-    item = {"type": "object",
-            # a statement about a property of videos ("Videos that ..."), not about "the video"
-            "properties": {"statement": {"type": "string", "pattern": STATEMENT_PATTERN},
-                           "favours": {"type": "string", "enum": list(task.labels)},
-                           "based_on": {"type": "array", "items": {"type": "integer",
-                                                                   "enum": list(range(1, n_examples + 1))},
-                                        "minItems": 1, "maxItems": n_examples}},
-            "required": ["statement", "favours", "based_on"]}
+def answer_schema(numbers: list[int]) -> dict[str, Any]:
+    """JSON schema of one answer, for backends that constrain decoding: a statement about a
+    property of videos ("Videos that ...", bounded, so that a model that repeats itself still
+    closes the JSON) and the numbers of the shown examples it rests on."""
     return {"type": "object",
-            "properties": {"hypotheses": {"type": "array", "items": item, "minItems": n_hypotheses,
-                                          "maxItems": n_hypotheses}},
-            "required": ["hypotheses"]}
+            "properties": {"statement": {"type": "string", "pattern": STATEMENT_PATTERN},
+                           "based_on": {"type": "array", "items": {"type": "integer", "enum": list(numbers)},
+                                        "minItems": 1, "maxItems": len(numbers)}},
+            "required": ["statement", "based_on"]}
 
 
-def read_answer(text: str) -> tuple[list[dict[str, Any]], str]:
-    """The hypotheses of an answer as dicts (``statement``, ``favours``, ``based_on``), and how
-    they were read; plain strings (an older or free-form answer) become statements citing nothing."""
+def plan(neighbours: list[Neighbour], n_hypotheses: int) -> list[tuple[str, int]]:
+    """``(label, round)`` of each question: the neighbours' classes in turn, most frequent
+    first (ties by a hash of the neighbour set and label: no class is favoured by its name)."""
+    counts = Counter(n.label for n in neighbours if n.label is not None)
+    if not counts:
+        raise LLMError("the retrieved neighbours carry no labels")
+    key = ",".join(sorted(n.item_id for n in neighbours))
+    order = sorted(counts, key=lambda label: (-counts[label], hashlib.sha256(f"{key}|{label}".encode()).hexdigest()))
+    return [(order[k % len(order)], k // len(order)) for k in range(n_hypotheses)]
+
+
+def read_answer(text: str) -> tuple[dict[str, Any], str]:
+    """The hypothesis of an answer (``statement``, ``based_on``) and how it was read: the last
+    JSON object with a statement (a ``{"hypotheses": [...]}`` list gives its first), else the
+    first numbered line or sentence (citing nothing)."""
     for obj in reversed(json_objects(text)):
-        items = obj.get("hypotheses")
-        if isinstance(items, list) and items and all(isinstance(h, dict) for h in items):
-            found = [h for h in items if str(h.get("statement") or h.get("text") or "").strip()]
-            if found:
-                return found, "json"
-    texts, how = parse_hypotheses(text)  # raises AnswerError when nothing is there
-    return [{"statement": t} for t in texts], how
+        listed = obj.get("hypotheses")
+        if isinstance(listed, list) and listed and isinstance(listed[0], dict):
+            obj = listed[0]
+        if str(obj.get("statement") or obj.get("text") or "").strip():
+            return obj, "json"
+    try:
+        texts, how = parse_hypotheses(text)
+    except AnswerError:
+        texts, how = sentences(text), "sentences"
+        if not texts:
+            raise AnswerError(f"no hypothesis in the answer; last reply: {quoted_reply(text)}") from None
+    return {"statement": texts[0]}, how
 
 
-def judge(found: list[dict[str, Any]], task: TaskSpec, example_ids: list[str], limit: int,
-          example_texts: dict[str, str] | None = None) -> tuple[list[Hypothesis], list[Hypothesis]]:
-    """Usable and degenerate hypotheses, in answer order (usable ones numbered 1..n)."""
-    usable: list[Hypothesis] = []
-    degenerate: list[Hypothesis] = []
-    for raw in found[:limit]:
-        statement = " ".join(str(raw.get("statement") or raw.get("text") or "").split())
-        favours = task.normalise_label(raw.get("favours"))
-        cited = raw.get("based_on") or []
-        cited = cited if isinstance(cited, list) else [cited]
-        ids = []
-        for ref in cited:
-            index = int(ref) - 1 if str(ref).strip().isdigit() else -1
-            if 0 <= index < len(example_ids) and example_ids[index] not in ids:
-                ids.append(example_ids[index])
-        texts = None if example_texts is None else [example_texts[i] for i in ids]
-        problems = hypothesis_problems(statement, favours, ids, task, [(h.number, h.text) for h in usable], texts)
-        hypothesis = Hypothesis(number=len(usable) + 1 if not problems else len(degenerate) + 1, text=statement,
-                                favours=favours, based_on=ids, problems=problems)
-        (degenerate if problems else usable).append(hypothesis)
-    return usable, degenerate
+def judge(raw: dict[str, Any], label: str, numbers: dict[int, Neighbour], task: TaskSpec,
+          usable: list[Hypothesis]) -> Hypothesis:
+    """The answer as a hypothesis favouring ``label``; its ``problems`` empty if usable.
+    ``numbers`` maps the example numbers the question showed to their neighbours."""
+    statement = " ".join(str(raw.get("statement") or raw.get("text") or "").split())
+    cited = raw.get("based_on") or []
+    ids: list[str] = []
+    for ref in cited if isinstance(cited, list) else [cited]:
+        number = int(ref) if str(ref).strip().isdigit() else -1
+        if number in numbers and numbers[number].item_id not in ids:
+            ids.append(numbers[number].item_id)
+    texts = [n.text for n in numbers.values() if n.item_id in ids]
+    problems = hypothesis_problems(statement, label, ids, task, [(h.number, h.text) for h in usable], texts)
+    return Hypothesis(number=0, text=statement, favours=label, based_on=ids, problems=problems)
 
 
-def describe_problems(degenerate: list[Hypothesis], found: int, wanted: int) -> str:
-    parts = [f"the hypothesis \"{h.text[:80]}\" {' and '.join(h.problems)}" for h in degenerate]
-    if found < wanted:
-        parts.append(f"{wanted} hypotheses were asked for, {found} given")
-    return "; ".join(parts)
+def describe_problems(hypothesis: Hypothesis, usable: list[Hypothesis]) -> str:
+    """What the repair request says is wrong ("" when nothing is); a duplicate quotes the
+    hypothesis it repeats."""
+    if not hypothesis.problems:
+        return ""
+    parts = []
+    for problem in hypothesis.problems:
+        if problem.startswith("duplicates hypothesis "):
+            problem += f' ("{usable[int(problem.rsplit(" ", 1)[1]) - 1].text}")'
+        parts.append(problem)
+    return f'the hypothesis "{hypothesis.text[:120]}" ' + " and ".join(parts)
 
 
 class HypothesizeConfig(StageConfig):
@@ -97,11 +117,11 @@ class HypothesizeConfig(StageConfig):
     prompt: str = Field("popularity/hypothesize", description="prompt file")
     n_hypotheses: int = Field(5, ge=1, le=20)
     splits: list[str] | None = Field(["test"], description="items that get hypotheses (null: all)")
-    example_tokens: int = Field(200, ge=20, description="each neighbour's text is fitted into this many tokens of the "
+    example_tokens: int = Field(120, ge=20, description="each neighbour's text is fitted into this many tokens of the "
                                                          "LLM (every section keeps a share; pipelines/budget.py)")
 
 
-def _ordered(ctx: StageContext) -> list[Any]:
+def _ordered(ctx: StageContext) -> list[Neighbour]:
     neighbours = ctx.inputs["retrieve_similar"]
     assert isinstance(neighbours, NeighboursRecord)
     if not neighbours.neighbours:
@@ -109,54 +129,72 @@ def _ordered(ctx: StageContext) -> list[Any]:
     return sorted(neighbours.neighbours, key=lambda n: n.item_id)
 
 
-def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Messages:
+def _questions(cfg: HypothesizeConfig, ctx: StageContext) -> list[tuple[str, dict[int, Neighbour], Messages]]:
+    """``(label, {example number: neighbour}, messages)`` of each question, in plan order."""
     from pipelines.prompts import load_prompt
 
     measure, _ = token_counter(cfg.llm)
-    examples = [{"label": n.label, "text": fit_record_text(n, cfg.example_tokens, measure)} for n in _ordered(ctx)]
-    return load_prompt(cfg.prompt).messages(labels=get_task(cfg.task).label_descriptions, examples=examples,
-                                            n_hypotheses=cfg.n_hypotheses)
+    neighbours = _ordered(ctx)
+    prompt = load_prompt(cfg.prompt)
+    out = []
+    for label, round_ in plan(neighbours, cfg.n_hypotheses):
+        shown = {i: n for i, n in enumerate(neighbours, 1) if n.label == label}
+        examples = [{"number": i, "text": fit_record_text(n, cfg.example_tokens, measure)} for i, n in shown.items()]
+        out.append((label, shown, prompt.messages(label=label, examples=examples, round=round_)))
+    return out
 
 
-@stage("hypothesize", version=5, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
+def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Messages:
+    """The messages of every question, one after the other (``m2t render`` prints them)."""
+    return [message for _, _, messages in _questions(cfg, ctx) for message in messages]
+
+
+@stage("hypothesize", version=6, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
        reads=(), prompts=lambda cfg: [cfg.prompt, f"{cfg.task}/repair_hypothesize"],
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize)
 def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> HypothesesRecord:
     from pipelines.prompts import load_prompt
 
     task = get_task(cfg.task)
-    example_ids = [n.item_id for n in _ordered(ctx)]
-    texts = {n.item_id: n.text for n in _ordered(ctx)}
-    messages = render_hypothesize(item, cfg, ctx)
     llm = ctx.llm(cfg.llm)
-    schema = answer_schema(task, cfg.n_hypotheses, len(example_ids))
-    reply = llm.complete(messages, schema)
-    try:
-        found, extraction = read_answer(reply)
-        usable, degenerate = judge(found, task, example_ids, cfg.n_hypotheses, texts)
-        problem = describe_problems(degenerate, len(found), cfg.n_hypotheses) if degenerate else ""
-    except AnswerError as first:
-        found, extraction, usable, degenerate, problem = [], "", [], [], str(first)
-    repaired = bool(problem)
-    if repaired:  # one repair request that names what was wrong
-        repair = load_prompt(f"{cfg.task}/repair_hypothesize").render(error=problem)
-        second = llm.complete([*messages, ("assistant", reply), ("user", repair)], schema)
+    repair_prompt = load_prompt(f"{cfg.task}/repair_hypothesize")
+    usable: list[Hypothesis] = []
+    degenerate: list[Hypothesis] = []
+    ways: list[str] = []
+    replies: list[str] = []
+    repaired = False
+    for label, shown, messages in _questions(cfg, ctx):
+        schema = answer_schema(list(shown))
+        reply = llm.complete(messages, schema)
         try:
-            found2, how = read_answer(second)
-            usable2, degenerate2 = judge(found2, task, example_ids, cfg.n_hypotheses, texts)
-            if len(usable2) >= len(usable):
-                usable, degenerate, extraction, reply = usable2, degenerate2, f"repair+{how}", second
+            raw, how = read_answer(reply)
+            hypothesis = judge(raw, label, shown, task, usable)
+            problem = describe_problems(hypothesis, usable)
         except AnswerError as exc:
-            if not found:
-                sentences_found = sentences(second) or sentences(reply)
-                if not sentences_found:
-                    raise AnswerError(f"no hypotheses after one repair: {exc}; last reply: {quoted_reply(second)}") from None
-                usable, degenerate = judge([{"statement": t} for t in sentences_found], task, example_ids,
-                                           cfg.n_hypotheses, texts)
-                extraction = "sentences"
+            hypothesis, how, problem = None, "", str(exc)
+        if problem:  # one repair request that names what was wrong
+            repaired = True
+            second = llm.complete([*messages, ("assistant", reply), ("user", repair_prompt.render(error=problem))],
+                                  schema)
+            try:
+                raw2, how2 = read_answer(second)
+                retry = judge(raw2, label, shown, task, usable)
+                if hypothesis is None or len(retry.problems) <= len(hypothesis.problems):
+                    hypothesis, how, reply = retry, f"repair+{how2}", second
+            except AnswerError:
+                pass
+        replies.append(reply)
+        if hypothesis is None:
+            continue
+        ways.append(how)
+        group = degenerate if hypothesis.problems else usable
+        group.append(hypothesis.model_copy(update={"number": len(group) + 1}))
+    if not ways:
+        raise AnswerError(f"no hypothesis in any answer, even after a repair; last reply: {quoted_reply(replies[-1])}")
     prompt = load_prompt(cfg.prompt)
     return HypothesesRecord(
         **{**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version},
-        hypotheses=usable, degenerate=degenerate, neighbour_ids=example_ids, extraction=extraction,
-        repaired=repaired, raw=reply,
+        hypotheses=usable, degenerate=degenerate, neighbour_ids=[n.item_id for n in _ordered(ctx)],
+        extraction=next((w for w in ways if w != "json"), "json"), repaired=repaired,
+        raw="\n".join(replies),
     )

@@ -211,14 +211,18 @@ def answer_schema(task: TaskSpec, n_hypotheses: int = 0) -> dict[str, Any]:
         properties["hypotheses_used"] = {"type": "array", "items": {"type": "integer",
                                                                     "enum": list(range(1, n_hypotheses + 1))},
                                          "minItems": 1, "maxItems": n_hypotheses}
-        required.append("hypotheses_used")
-        # cite before explaining: the explanation then follows the hypotheses chosen
-        properties = {k: properties[k] for k in ("label", "scale", "confidence", "hypotheses_used", "explanation",
-                                                 "evidence")}
+        properties["evidence"] = {**properties["evidence"], "minItems": 1}
+        required += ["hypotheses_used", "evidence"]
+        # Reason before the verdict: quotes of this video first (the explanation then starts
+        # from its own text, not from the hypotheses' wording), the hypotheses they match,
+        # the explanation, and only then the label. With the label first, the bundled 0.5B
+        # model wrote explanations that restated a hypothesis as if the video showed it.
+        properties = {k: properties[k] for k in ("evidence", "hypotheses_used", "explanation", "label", "scale",
+                                                 "confidence")}
     return {"type": "object", "properties": properties, "required": required}
 
 
-@stage("predict", version=5, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
+@stage("predict", version=6, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize"), reads=("metadata",),
        prompts=lambda cfg: [prompt_name(cfg), f"{cfg.task}/repair_predict"],
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.prompts import load_prompt
 from pipelines.config import validate_config
 from pipelines.runner import Runner
 from pipelines.store import RunStore
@@ -61,7 +62,8 @@ def test_real_llm_predicts_every_test_item_with_a_recorded_path(reasoning_run):
         assert record.label in ("local-hit", "global-big-hit")
         assert record.extraction.removesuffix("+partial") in ("json", "repair", "label_scores")
         assert record.model == "bundled:smollm2-135m-instruct"
-        assert record.prompt_id == "popularity.predict_hypotheses" and record.prompt_version == 2
+        assert record.prompt_id == "popularity.predict_hypotheses"
+        assert record.prompt_version == load_prompt("popularity/predict_hypotheses").version
         if record.extraction == "label_scores":
             assert set(record.label_scores) == {"local-hit", "global-big-hit"} and 0.5 <= record.confidence <= 1
     hypotheses = result.records["hypothesize"]
@@ -119,7 +121,8 @@ def test_render_prints_the_fenced_prompt_without_a_model(reasoning_run):
 
 
 def test_hypotheses_are_cached_per_neighbour_set(reasoning_run, tmp_path: Path):
-    """With k = all train items, every test item has the same neighbour set: one LLM call."""
+    """With k = all train items, every test item has the same neighbour set: the second item's
+    hypothesis questions are all answered from the cache."""
     from pipelines.models.llm import CachedLLM
 
     tmp, _ = reasoning_run
