@@ -46,6 +46,9 @@ class LLMConfig(BaseModel):
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
         "float32", description="local: weights' dtype; bfloat16 is about 2x faster on CPU for a 0.5B model")
+    batch_size: int = Field(1, ge=1, description="local: up to this many answers generated together (left-padded); "
+                                                 "faster, but a padded answer may differ in rare tokens from "
+                                                 "the one-at-a-time answer (bench/llm_throughput.py counts)")
     tokenizer: str | None = Field(None, description="a tokenizer.json (or its folder) to count prompt budgets in "
                                                      "this model's tokens; default: the local model's own, else "
                                                      "characters / 4")
@@ -146,14 +149,10 @@ class CachedLLM:
         return self.cfg.backend == "local" if self._chat is None else hasattr(self._chat, "score_continuations")
 
     def _cached(self, kind: str, payload: dict[str, Any], compute: Any) -> Any:
-        key = sha256_json({"kind": kind, "llm": self.identity, **payload})
-        path = self.cache_dir / key[:2] / f"{key}.json"
-        if path.is_file():
-            try:
-                self.hits += 1
-                return read_json(path)["value"]
-            except (OSError, ValueError, KeyError):
-                self.hits -= 1
+        path = self._path(kind, payload)
+        cached = self._read(path)
+        if cached is not None:
+            return cached
         value = compute()
         self.calls += 1
         atomic_write_json(path, {"kind": kind, "llm": self.identity, **payload, "value": value})
@@ -185,10 +184,65 @@ class CachedLLM:
             content = reply.content
             return content if isinstance(content, str) else str(content)
 
+        return self._cached("complete", self._payload(messages, constrain), call)
+
+    def complete_many(self, requests: list[tuple[Messages, dict[str, Any] | None]]) -> list[str]:
+        """Answers to several ``(messages, schema)`` requests, as :meth:`complete` gives them
+        one by one (same cache entries). The ones not cached are generated together, up to
+        ``batch_size`` at a time, when the backend can (local transformers); otherwise one
+        by one."""
+        replies: list[str | None] = []
+        missing: list[int] = []
+        for messages, schema in requests:
+            path = self._path("complete", self._payload(messages, schema))
+            cached = self._read(path)
+            replies.append(cached)
+            if cached is None:
+                missing.append(len(replies) - 1)
+        batch = self.cfg.batch_size if self.cfg.backend == "local" else 1
+        for start in range(0, len(missing), batch):
+            chunk = missing[start:start + batch]
+            if len(chunk) == 1 or not hasattr(self.chat, "generate_batch"):
+                for i in chunk:
+                    replies[i] = self.complete(*requests[i])
+                continue
+            try:
+                texts = self.chat.generate_batch([to_langchain(requests[i][0]) for i in chunk],
+                                                 [requests[i][1] for i in chunk])
+            except (ConfigError, LLMError):
+                raise
+            except Exception as exc:
+                raise LLMError(f"local model {self.cfg.model!r} did not answer: {describe_error(exc)}") from None
+            for i, text in zip(chunk, texts):
+                messages, schema = requests[i]
+                payload = self._payload(messages, schema)
+                self.calls += 1
+                atomic_write_json(self._path("complete", payload),
+                                  {"kind": "complete", "llm": self.identity, **payload, "value": text})
+                replies[i] = text
+        return [str(r) for r in replies]
+
+    def _payload(self, messages: Messages, schema: dict[str, Any] | None) -> dict[str, Any]:
+        constrain = schema if schema and (self.cfg.backend != "openai" or not self.schema_refused) else None
         payload: dict[str, Any] = {"messages": messages}
         if constrain:
             payload["schema"] = constrain
-        return self._cached("complete", payload, call)
+        return payload
+
+    def _path(self, kind: str, payload: dict[str, Any]) -> Path:
+        key = sha256_json({"kind": kind, "llm": self.identity, **payload})
+        return self.cache_dir / key[:2] / f"{key}.json"
+
+    def _read(self, path: Path) -> Any:
+        """The cached value at ``path`` (a hit counted), or ``None``."""
+        if not path.is_file():
+            return None
+        try:
+            value = read_json(path)["value"]
+        except (OSError, ValueError, KeyError):
+            return None
+        self.hits += 1
+        return value
 
     def score_labels(self, messages: Messages, labels: list[str]) -> dict[str, float]:
         """Log-likelihood of each label as the start of the answer (cached; local models only)."""

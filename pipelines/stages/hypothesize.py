@@ -149,52 +149,62 @@ def render_hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) ->
     return [message for _, _, messages in _questions(cfg, ctx) for message in messages]
 
 
+def _read_and_judge(reply: str, label: str, shown: dict[int, Neighbour], task: TaskSpec,
+                    usable: list[Hypothesis]) -> tuple[Hypothesis | None, str, str]:
+    """The reply's hypothesis (``None`` if there is none), how it was read, and what a
+    repair request should say is wrong ("" when it is usable)."""
+    try:
+        raw, how = read_answer(reply)
+    except AnswerError as exc:
+        return None, "", str(exc)
+    hypothesis = judge(raw, label, shown, task, usable)
+    return hypothesis, how, describe_problems(hypothesis, usable)
+
+
 @stage("hypothesize", version=6, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
        reads=(), prompts=lambda cfg: [cfg.prompt, f"{cfg.task}/repair_hypothesize"],
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize)
 def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> HypothesesRecord:
+    """Asks every question (together, when the backend batches), judges the answers in plan
+    order, asks the degenerate ones again once (together), and numbers the usable hypotheses
+    in the order they were accepted (the numbers "duplicates hypothesis N" refers to)."""
     from pipelines.prompts import load_prompt
 
     task = get_task(cfg.task)
     llm = ctx.llm(cfg.llm)
     repair_prompt = load_prompt(f"{cfg.task}/repair_hypothesize")
+    questions = _questions(cfg, ctx)
+    schemas = [answer_schema(list(shown)) for _, shown, _ in questions]
+    replies = llm.complete_many([(messages, schema) for (_, _, messages), schema in zip(questions, schemas)])
     usable: list[Hypothesis] = []
-    degenerate: list[Hypothesis] = []
-    ways: list[str] = []
-    replies: list[str] = []
-    repaired = False
-    for label, shown, messages in _questions(cfg, ctx):
-        schema = answer_schema(list(shown))
-        reply = llm.complete(messages, schema)
-        try:
-            raw, how = read_answer(reply)
-            hypothesis = judge(raw, label, shown, task, usable)
-            problem = describe_problems(hypothesis, usable)
-        except AnswerError as exc:
-            hypothesis, how, problem = None, "", str(exc)
-        if problem:  # one repair request that names what was wrong
-            repaired = True
-            second = llm.complete([*messages, ("assistant", reply), ("user", repair_prompt.render(error=problem))],
-                                  schema)
-            try:
-                raw2, how2 = read_answer(second)
-                retry = judge(raw2, label, shown, task, usable)
-                if hypothesis is None or len(retry.problems) <= len(hypothesis.problems):
-                    hypothesis, how, reply = retry, f"repair+{how2}", second
-            except AnswerError:
-                pass
-        replies.append(reply)
-        if hypothesis is None:
-            continue
-        ways.append(how)
-        group = degenerate if hypothesis.problems else usable
-        group.append(hypothesis.model_copy(update={"number": len(group) + 1}))
+    found: list[tuple[Hypothesis | None, str, str]] = []
+    for (label, shown, _), reply in zip(questions, replies):
+        hypothesis, how, problem = _read_and_judge(reply, label, shown, task, usable)
+        if hypothesis is not None and not problem:
+            usable.append(hypothesis.model_copy(update={"number": len(usable) + 1}))
+        found.append((hypothesis, how, problem))
+    again = [i for i, (_, _, problem) in enumerate(found) if problem]
+    repairs = llm.complete_many([
+        ([*questions[i][2], ("assistant", replies[i]), ("user", repair_prompt.render(error=found[i][2]))], schemas[i])
+        for i in again])
+    for i, second in zip(again, repairs):
+        label, shown, _ = questions[i]
+        retry, how, problem = _read_and_judge(second, label, shown, task, usable)
+        first = found[i][0]
+        if retry is not None and (first is None or len(retry.problems) <= len(first.problems)):
+            found[i], replies[i] = (retry, f"repair+{how}", problem), second
+            if not problem:
+                usable.append(retry.model_copy(update={"number": len(usable) + 1}))
+    degenerate = [h for h, _, problem in found if h is not None and problem]
+    ways = [how for h, how, _ in found if h is not None]
     if not ways:
         raise AnswerError(f"no hypothesis in any answer, even after a repair; last reply: {quoted_reply(replies[-1])}")
     prompt = load_prompt(cfg.prompt)
     return HypothesesRecord(
         **{**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version},
-        hypotheses=usable, degenerate=degenerate, neighbour_ids=[n.item_id for n in _ordered(ctx)],
-        extraction=next((w for w in ways if w != "json"), "json"), repaired=repaired,
+        hypotheses=usable,
+        degenerate=[h.model_copy(update={"number": n}) for n, h in enumerate(degenerate, 1)],
+        neighbour_ids=[n.item_id for n in _ordered(ctx)],
+        extraction=next((w for w in ways if w != "json"), "json"), repaired=bool(again),
         raw="\n".join(replies),
     )

@@ -222,26 +222,63 @@ def answer_schema(task: TaskSpec, n_hypotheses: int = 0) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
+def _request(item: Item, cfg: PredictConfig, ctx: StageContext) -> tuple[Messages, dict[str, Any], int]:
+    """The messages, the answer's JSON schema and the number of hypotheses it may cite."""
+    hypotheses = ctx.inputs.get("hypothesize")
+    n_hypotheses = len(hypotheses.hypotheses) if cfg.mode in ("hypotheses", "hypotheses_nn") and isinstance(
+        hypotheses, HypothesesRecord) else 0
+    return render_predict(item, cfg, ctx), answer_schema(get_task(cfg.task), n_hypotheses), n_hypotheses
+
+
 @stage("predict", version=6, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize"), reads=("metadata",),
        prompts=lambda cfg: [prompt_name(cfg), f"{cfg.task}/repair_predict"],
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
-       applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict)
-def predict(item: Item, cfg: PredictConfig, ctx: StageContext) -> PredictionRecord:
+       applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict, batched=True)
+def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> list[PredictionRecord | Exception]:
+    """First answers of the whole batch in one request list (generated together when the
+    backend batches: ``llm.batch_size``), then each item's reading, repair and fallback."""
+    requests: list[tuple[Messages, dict[str, Any], int] | Exception] = []
+    for item, ctx in zip(items, ctxs):
+        try:
+            requests.append(_request(item, cfg, ctx))
+        except Exception as exc:  # one item's failure must never stop the batch
+            requests.append(exc)
+    ready = [i for i, r in enumerate(requests) if not isinstance(r, Exception)]
+    llm = ctxs[0].llm(cfg.llm) if ctxs else None
+    try:
+        replies: list[str | Exception] = list(llm.complete_many([requests[i][:2] for i in ready])) if ready else []
+    except Exception:  # e.g. a server error: ask one by one, so that each item keeps its own outcome
+        replies = []
+        for i in ready:
+            try:
+                replies.append(llm.complete(*requests[i][:2]))
+            except Exception as exc:
+                replies.append(exc)
+    out: list[PredictionRecord | Exception] = [r if isinstance(r, Exception) else RuntimeError("not answered")
+                                               for r in requests]
+    for i, reply in zip(ready, replies):
+        if isinstance(reply, Exception):
+            out[i] = reply
+            continue
+        try:
+            out[i] = _answer(items[i], cfg, ctxs[i], requests[i], reply)
+        except Exception as exc:
+            out[i] = exc
+    return out
+
+
+def _answer(item: Item, cfg: PredictConfig, ctx: StageContext, request: tuple[Messages, dict[str, Any], int],
+            reply: str) -> PredictionRecord:
+    """The record of one item from the model's first reply (repair and fallback included)."""
     task = get_task(cfg.task)
-    messages = render_predict(item, cfg, ctx)
+    messages, schema, n_hypotheses = request
     summary = ctx.inputs["summarize"]
     assert isinstance(summary, SummaryRecord)
     llm = ctx.llm(cfg.llm)
     prompt = load_prompt(prompt_name(cfg))
     provenance = {**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version}
     signals = injection_signals("\n".join([item.title, item.description, *untrusted_texts(cfg, ctx)]))
-
-    hypotheses = ctx.inputs.get("hypothesize")
-    n_hypotheses = len(hypotheses.hypotheses) if cfg.mode in ("hypotheses", "hypotheses_nn") and isinstance(
-        hypotheses, HypothesesRecord) else 0
-    schema = answer_schema(task, n_hypotheses)
-    reply = llm.complete(messages, schema)
     answer: PredictionAnswer | None = None
     extraction = "json"
     try:

@@ -169,3 +169,33 @@ def test_constrained_answers_always_parse(chat: LocalChatModel) -> None:
         reply = chat.invoke(to_langchain(messages), json_schema=schema, max_tokens=120)
         answer = json.loads(reply.content)  # complete JSON: the explanation ended within the cap
         assert answer["label"] in task.labels and set(schema["required"]) <= set(answer), (title, reply.content)
+
+
+def test_a_padded_batch_answers_each_row_under_its_own_schema(chat: LocalChatModel, tmp_path) -> None:
+    """generate_batch: rows of different lengths (left-padded) with different schemas each
+    give JSON valid under their own schema; CachedLLM.complete_many stores them where
+    complete() finds them."""
+    import json
+
+    from pipelines.models.llm import CachedLLM, LLMConfig
+    from pipelines.prompts import load_prompt
+    from pipelines.stages.hypothesize import answer_schema as hypothesis_schema
+    from pipelines.stages.predict import answer_schema
+    from pipelines.tasks import get_task
+
+    task = get_task("popularity")
+    prompt = load_prompt("popularity/predict_zero_shot")
+    requests = [(prompt.messages(video_text=f"Title: {title}\nDescription: a short video", labels=task.label_descriptions),
+                 answer_schema(task)) for title in HOSTILE_TITLES[:3]]
+    requests.append(([("user", "Name what these videos share: 1. a cat asleep on a sofa 2. a cat playing")],
+                     hypothesis_schema([1, 2])))
+    llm = CachedLLM(LLMConfig(model="bundled:smollm2-135m-instruct", max_tokens=120, batch_size=4), tmp_path,
+                    chat=load_local_chat("bundled:smollm2-135m-instruct", max_tokens=120))
+    replies = llm.complete_many(requests)
+    assert llm.calls == 4 and llm.hits == 0
+    for reply in replies[:3]:
+        answer = json.loads(reply)
+        assert answer["label"] in task.labels and {"label", "confidence", "explanation"} <= set(answer), reply
+    hypothesis = json.loads(replies[3])
+    assert hypothesis["statement"].startswith("Videos ") and set(hypothesis["based_on"]) <= {1, 2}, replies[3]
+    assert [llm.complete(*r) for r in requests] == replies and llm.hits == 4  # the same cache entries

@@ -125,8 +125,8 @@ def test_answers_are_cached(tmp_path: Path):
     pool.get(f"llm:{cfg.llm.model_dump_json()}", lambda: again)
     ctx = make_ctx("predict", tmp_path, {"summarize": summary("good", "good")}, models=pool)
     ctx.cache_dir = tmp_path / "cache"
-    get_stage("predict").fn(Item(item_id="good", title="good", split="test"), cfg, ctx)
-    assert again.calls == 0 and again.hits == 1
+    (record,) = get_stage("predict").fn([Item(item_id="good", title="good", split="test")], cfg, [ctx])
+    assert record.extraction == "json" and again.calls == 0 and again.hits == 1
 
 
 def silent_server() -> tuple[socket.socket, int]:
