@@ -7,7 +7,8 @@ and on-screen text; look and sound — the aspects are the prompt's). Its answer
 ``{"statement": "Videos that ...", "based_on": [example numbers]}``; the class it favours is
 the class of the examples it was shown. Asked for all hypotheses in one JSON list, the
 bundled 0.5B model copied one example's title into every hypothesis (3 usable of 15 on the
-demo); asked this way it names what the examples share.
+demo); asked this way it names what the examples share (9 usable of 15, every item with at
+least one).
 
 Which class each question is about (:func:`plan`): the classes among the neighbours take
 turns, the most frequent first; a tie is broken by a hash of the neighbour set and the label,
