@@ -1,0 +1,210 @@
+"""Classification metrics, each with a bootstrap 95 % confidence interval and the n it rests on.
+
+Every function takes the gold and predicted labels (any sequence of strings; ``None`` is a
+missing prediction and counts as wrong) and returns an :class:`Estimate`. Point values come
+from scikit-learn, intervals from SciPy's bootstrap (percentile method, resampling items with
+their gold and predicted labels together, a fixed seed so that a table is reproducible).
+
+* :func:`accuracy`, :func:`balanced_accuracy`, :func:`macro_f1`;
+* :func:`per_class` — precision, recall, F1 and support per label (a DataFrame);
+* :func:`confusion` — the confusion matrix as a DataFrame (rows gold, columns predicted);
+* :func:`reweighted_accuracy` — the accuracy expected under another class prior (the VPD test
+  set is balanced, the real prior is not): ``sum_c prior(c) * recall(c)``;
+* :func:`calibration` — expected calibration error and the reliability table;
+* :func:`majority_baseline` — the accuracy of always answering the most frequent train label;
+* :func:`mcnemar` — McNemar's exact test between two runs on the same items (statsmodels).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MISSING = "<none>"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric's value with its confidence interval and the number of items behind it."""
+
+    name: str
+    value: float
+    low: float
+    high: float
+    n: int
+    confidence: float = 0.95
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
+
+
+def _clean(gold: Sequence[str | None], predicted: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
+    g = np.array([MISSING if x is None else str(x) for x in gold], dtype=object)
+    p = np.array([MISSING if x is None else str(x) for x in predicted], dtype=object)
+    return g, p
+
+
+def _interval(statistic: Callable[[np.ndarray, np.ndarray], float], gold: np.ndarray, predicted: np.ndarray,
+              confidence: float, resamples: int, seed: int) -> tuple[float, float]:
+    from scipy.stats import bootstrap
+
+    if len(gold) < 2:
+        return float("nan"), float("nan")
+    index = np.arange(len(gold))
+    result = bootstrap((index,), lambda i: statistic(gold[i], predicted[i]), vectorized=False,
+                       confidence_level=confidence, n_resamples=resamples, method="percentile",
+                       random_state=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def _estimate(name: str, statistic: Callable[[np.ndarray, np.ndarray], float], gold: Sequence[str | None],
+              predicted: Sequence[str | None], confidence: float, resamples: int, seed: int) -> Estimate:
+    g, p = _clean(gold, predicted)
+    if len(g) == 0:
+        raise ValueError(f"{name}: no items")
+    low, high = _interval(statistic, g, p, confidence, resamples, seed)
+    return Estimate(name, float(statistic(g, p)), low, high, len(g), confidence)
+
+
+def accuracy(gold: Sequence[str | None], predicted: Sequence[str | None], *, confidence: float = 0.95,
+             resamples: int = 2000, seed: int = 0) -> Estimate:
+    """Share of items whose prediction equals the gold label."""
+    return _estimate("accuracy", lambda g, p: float(np.mean(g == p)), gold, predicted, confidence, resamples, seed)
+
+
+def balanced_accuracy(gold: Sequence[str | None], predicted: Sequence[str | None], *, confidence: float = 0.95,
+                      resamples: int = 2000, seed: int = 0) -> Estimate:
+    """Mean recall over the gold classes (scikit-learn's ``balanced_accuracy_score``)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    def statistic(g: np.ndarray, p: np.ndarray) -> float:
+        with warnings.catch_warnings():  # a missing prediction is a class gold never has: wrong, as meant
+            warnings.simplefilter("ignore", UserWarning)
+            return float(balanced_accuracy_score(g, p))
+
+    return _estimate("balanced accuracy", statistic, gold, predicted, confidence, resamples, seed)
+
+
+def macro_f1(gold: Sequence[str | None], predicted: Sequence[str | None], *, confidence: float = 0.95,
+             resamples: int = 2000, seed: int = 0) -> Estimate:
+    """Unweighted mean of the per-class F1 over the gold classes."""
+    from sklearn.metrics import f1_score
+
+    labels = sorted({str(x) for x in gold if x is not None})
+    return _estimate("macro F1", lambda g, p: float(f1_score(g, p, labels=labels, average="macro", zero_division=0)),
+                     gold, predicted, confidence, resamples, seed)
+
+
+def per_class(gold: Sequence[str | None], predicted: Sequence[str | None],
+              labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Precision, recall, F1 and support (gold count) per label."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    g, p = _clean(gold, predicted)
+    labels = list(labels) if labels is not None else sorted(set(g) - {MISSING})
+    precision, recall, f1, support = precision_recall_fscore_support(g, p, labels=labels, zero_division=0)
+    return pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": support},
+                        index=pd.Index(labels, name="label"))
+
+
+def confusion(gold: Sequence[str | None], predicted: Sequence[str | None],
+              labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Counts of (gold, predicted) pairs; a missing prediction is the column ``<none>``."""
+    from sklearn.metrics import confusion_matrix
+
+    g, p = _clean(gold, predicted)
+    labels = list(labels) if labels is not None else sorted(set(g) - {MISSING})
+    columns = labels + ([MISSING] if MISSING in set(p) else [])
+    matrix = confusion_matrix(g, p, labels=columns)[: len(labels)]
+    return pd.DataFrame(matrix, index=pd.Index(labels, name="gold"), columns=pd.Index(columns, name="predicted"))
+
+
+def reweighted_accuracy(gold: Sequence[str | None], predicted: Sequence[str | None], prior: dict[str, float], *,
+                        confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Estimate:
+    """Accuracy expected when the classes occur with ``prior`` (normalised to sum 1):
+    ``sum_c prior(c) * recall(c)``, recall measured per gold class on these items."""
+    total = sum(prior.values())
+    if total <= 0:
+        raise ValueError("the prior's weights must sum to more than 0")
+    weights = {label: w / total for label, w in prior.items()}
+
+    g, p = _clean(gold, predicted)
+    absent = [label for label, w in weights.items() if w > 0 and label not in set(g)]
+    if absent:
+        raise ValueError(f"no gold item of class {', '.join(absent)}: its recall, hence the reweighted accuracy, "
+                         "is unknown")
+    hits = {label: (p[g == label] == label).astype(float) for label, w in weights.items() if w > 0}
+    value = sum(weights[label] * float(h.mean()) for label, h in hits.items())
+    # the interval: recall resampled within each gold class (a stratified bootstrap), as the
+    # estimate is a fixed mix of per-class recalls
+    rng = np.random.default_rng(seed)
+    draws = sum(weights[label] * rng.choice(h, size=(resamples, len(h))).mean(axis=1) for label, h in hits.items())
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return Estimate("reweighted accuracy", value, float(low), float(high), len(g), confidence)
+
+
+def majority_baseline(train_labels: Sequence[str], gold: Sequence[str | None], *, confidence: float = 0.95,
+                      resamples: int = 2000, seed: int = 0) -> Estimate:
+    """Accuracy of always answering the most frequent train label (ties: the first in sorted
+    order), on the same items as the model."""
+    counts = Counter(str(x) for x in train_labels if x is not None)
+    if not counts:
+        raise ValueError("no train labels for the majority baseline")
+    top = max(sorted(counts), key=lambda label: counts[label])
+    estimate = accuracy(gold, [top] * len(gold), confidence=confidence, resamples=resamples, seed=seed)
+    return Estimate(f"majority baseline ({top})", estimate.value, estimate.low, estimate.high, estimate.n, confidence)
+
+
+def calibration(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> tuple[float, pd.DataFrame]:
+    """Expected calibration error (equal-width confidence bins, weighted by their share of
+    items) and the reliability table (per bin: items, mean confidence, accuracy)."""
+    conf = np.asarray(confidence, dtype=float)
+    hit = np.asarray(correct, dtype=float)
+    if conf.shape != hit.shape or conf.size == 0:
+        raise ValueError("confidence and correct need the same, non-zero length")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        if not mask.any():
+            continue
+        gap = abs(float(conf[mask].mean()) - float(hit[mask].mean()))
+        ece += mask.mean() * gap
+        rows.append({"bin": f"({edges[b]:.1f}, {edges[b + 1]:.1f}]", "items": int(mask.sum()),
+                     "confidence": float(conf[mask].mean()), "accuracy": float(hit[mask].mean())})
+    return float(ece), pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's exact test: ``a_only`` items right only in run A, ``b_only`` right only in B."""
+
+    a_only: int
+    b_only: int
+    statistic: float
+    pvalue: float
+    n: int
+
+
+def mcnemar(gold: Sequence[str | None], predicted_a: Sequence[str | None],
+            predicted_b: Sequence[str | None]) -> McNemar:
+    """Whether two runs on the same items differ in accuracy (exact binomial McNemar test)."""
+    from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+    g, a = _clean(gold, predicted_a)
+    _, b = _clean(gold, predicted_b)
+    right_a, right_b = a == g, b == g
+    table = [[int(np.sum(right_a & right_b)), int(np.sum(right_a & ~right_b))],
+             [int(np.sum(~right_a & right_b)), int(np.sum(~right_a & ~right_b))]]
+    result = sm_mcnemar(table, exact=True)
+    return McNemar(table[0][1], table[1][0], float(result.statistic), float(result.pvalue), len(g))

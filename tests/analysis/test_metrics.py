@@ -1,0 +1,86 @@
+"""analysis.metrics against the libraries that define them: point values equal
+scikit-learn's, McNemar equals statsmodels on a hand-made table, and the bootstrap interval of
+a known binomial case covers the truth at about its nominal rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, \
+    precision_recall_fscore_support
+from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+from analysis import metrics
+
+GOLD = ["local", "local", "global", "global", "global", "local", "global", "local", "local", "global", "global", "local"]
+PRED = ["local", "global", "global", "global", "local", "local", "global", "local", "global", "global", None, "local"]
+
+
+def test_point_values_equal_scikit_learn():
+    gold, pred = np.array(GOLD), np.array(["<none>" if p is None else p for p in PRED])
+    assert metrics.accuracy(GOLD, PRED).value == pytest.approx(accuracy_score(gold, pred))
+    assert metrics.balanced_accuracy(GOLD, PRED).value == pytest.approx(balanced_accuracy_score(gold, pred))
+    labels = ["global", "local"]
+    assert metrics.macro_f1(GOLD, PRED).value == pytest.approx(f1_score(gold, pred, labels=labels, average="macro"))
+    table = metrics.per_class(GOLD, PRED)
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+    assert table["precision"].tolist() == pytest.approx(list(p)) and table["recall"].tolist() == pytest.approx(list(r))
+    assert table["f1"].tolist() == pytest.approx(list(f)) and table["support"].tolist() == list(s)
+    matrix = metrics.confusion(GOLD, PRED)
+    assert list(matrix.columns) == ["global", "local", "<none>"]  # the missing prediction is shown, not dropped
+    assert matrix[labels].to_numpy().tolist() == confusion_matrix(gold, pred, labels=labels).tolist()
+    assert int(matrix.to_numpy().sum()) == len(GOLD)
+
+
+def test_every_estimate_has_an_interval_around_it_and_its_n():
+    estimate = metrics.accuracy(GOLD, PRED)
+    assert estimate.n == len(GOLD) and estimate.low <= estimate.value <= estimate.high
+    assert 0 < estimate.low < estimate.high < 1
+    assert metrics.accuracy(GOLD, PRED) == estimate  # a fixed seed: the same table twice
+
+
+def test_bootstrap_interval_covers_a_known_accuracy_at_about_the_nominal_rate():
+    rng = np.random.default_rng(7)
+    truth, n, draws = 0.7, 120, 200
+    covered = 0
+    for draw in range(draws):
+        right = rng.random(n) < truth
+        gold = ["a"] * n
+        pred = ["a" if r else "b" for r in right]
+        estimate = metrics.accuracy(gold, pred, resamples=500, seed=draw)
+        covered += estimate.low <= truth <= estimate.high
+    assert 0.89 <= covered / draws <= 0.99, covered / draws
+
+
+def test_reweighting_to_a_prior_weights_each_class_recall():
+    gold = ["local"] * 4 + ["global"] * 4
+    pred = ["local"] * 4 + ["global", "local", "local", "local"]  # recall: local 1.0, global 0.25
+    assert metrics.accuracy(gold, pred).value == pytest.approx(0.625)
+    assert metrics.reweighted_accuracy(gold, pred, {"local": 0.9, "global": 0.1}).value == pytest.approx(0.925)
+    assert metrics.reweighted_accuracy(gold, pred, {"local": 1, "global": 1}).value == pytest.approx(0.625)
+    with pytest.raises(ValueError, match="no gold item of class viral"):
+        metrics.reweighted_accuracy(gold, pred, {"viral": 1.0})
+
+
+def test_majority_baseline_answers_the_most_frequent_train_label():
+    baseline = metrics.majority_baseline(["local"] * 5 + ["global"] * 3, GOLD)
+    assert baseline.name == "majority baseline (local)"
+    assert baseline.value == pytest.approx(GOLD.count("local") / len(GOLD))
+
+
+def test_mcnemar_equals_statsmodels_on_a_fixed_table():
+    gold = ["x"] * 20
+    # A right on 12, B right on 7: both right 5, only A 7, only B 2, neither 6
+    a = ["x"] * 5 + ["x"] * 7 + ["y"] * 2 + ["y"] * 6
+    b = ["x"] * 5 + ["y"] * 7 + ["x"] * 2 + ["y"] * 6
+    result = metrics.mcnemar(gold, a, b)
+    expected = sm_mcnemar([[5, 7], [2, 6]], exact=True)
+    assert (result.a_only, result.b_only, result.n) == (7, 2, 20)
+    assert result.pvalue == pytest.approx(expected.pvalue) and result.statistic == pytest.approx(expected.statistic)
+
+
+def test_calibration_error_of_a_known_case():
+    # bin (0.8, 0.9]: 4 items at 0.85 confidence, 2 right -> gap 0.35; bin (0.5, 0.6]: 4 at 0.55, 2 right -> gap 0.05
+    ece, table = metrics.calibration([0.85] * 4 + [0.55] * 4, [1, 1, 0, 0, 1, 1, 0, 0])
+    assert ece == pytest.approx(0.5 * 0.35 + 0.5 * 0.05)
+    assert table["items"].tolist() == [4, 4] and table["accuracy"].tolist() == [0.5, 0.5]
