@@ -37,11 +37,14 @@ $(STAMP): pyproject.toml Makefile
 		|| { echo "m2t: the install above failed; see the pip messages"; exit 1; }
 	@touch $(STAMP)
 
-# Debian programs, needed only to generate media (m2t data synth, and the tests that do):
-# installed when running as root, otherwise one clear message.
+# Debian programs, needed to generate media (m2t data synth, and the tests that do) and, for
+# the report tests, a real headless browser (chromium + its driver): installed when running
+# as root, otherwise one clear message.
 system-deps:
 	@missing=""; \
 	for prog in espeak-ng ffmpeg; do command -v $$prog >/dev/null 2>&1 || missing="$$missing $$prog"; done; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -1,8 +1,14 @@
 """Runs as pandas DataFrames, for notebooks and reports.
 
-``load_run(path)`` reads a run directory (records of every stage, errors, manifest, stats)
-without importing any model library: one row per record, the provenance columns first, the
-payload's scalar fields flattened, list and object fields kept as Python objects.
+``load_run(path)`` reads a run directory (records of every stage, items with their gold
+labels, errors, manifest, stats) without importing any model library: one row per record, the
+provenance columns first, the payload's scalar fields flattened, list and object fields kept as
+Python objects. Records of items that left the dataset since (stale) are left out.
+
+Beside ``run[stage]`` (any stage's records), a :class:`RunData` offers the tables a study
+reads most: ``items``, ``predictions`` (gold beside predicted), ``hypotheses`` and
+``neighbours`` (one row each), ``errors`` and ``timings``; ``messages(item_id)`` renders the
+exact prompt a prediction was made from, from the run's own records (no model call).
 """
 
 from __future__ import annotations
@@ -17,25 +23,128 @@ from pipelines.store import RunStore
 
 PROVENANCE = ["item_id", "stage", "stage_version", "key", "input_hash", "config_hash", "model",
               "prompt_id", "prompt_version", "created_at", "seconds"]
+PREDICTION_COLUMNS = ["item_id", "split", "gold", "predicted", "correct", "confidence", "extraction", "explanation",
+                      "grounded", "cited_hypotheses", "evidence", "evidence_found", "mode", "model", "prompt_id",
+                      "prompt_version"]
 
 
 @dataclass
 class RunData:
+    """One run directory, loaded. ``task`` is the task whose labels are the gold column."""
+
     path: Path
     manifest: dict[str, Any]
     stats: dict[str, Any]
     stages: dict[str, pd.DataFrame] = field(default_factory=dict)
     errors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    items: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __getitem__(self, stage: str) -> pd.DataFrame:
+        if stage not in self.stages:
+            raise KeyError(f"run {self.run_id} has no {stage!r} records (stages: {', '.join(self.stages) or 'none'})")
         return self.stages[stage]
 
-    def predictions(self, items: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The predict records, joined with gold labels when ``items`` (item_id, gold) is given."""
-        frame = self.stages.get("predict", pd.DataFrame())
-        if items is not None and not frame.empty:
-            frame = frame.merge(items, on="item_id", how="left")
-        return frame
+    def __repr__(self) -> str:
+        predicted = len(self.stages.get("predict", ()))
+        return (f"<RunData {self.run_id}: {len(self.items)} items, {predicted} predictions, {len(self.errors)} errors, "
+                f"stages {', '.join(self.stages) or 'none'}; status {self.manifest.get('status', '?')}>")
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id") or self.path.name)
+
+    @property
+    def task(self) -> str:
+        config = self.manifest.get("config") or {}
+        return str(((config.get("stages") or {}).get("predict") or {}).get("task") or config.get("task") or "popularity")
+
+    @property
+    def labels(self) -> list[str]:
+        """The task's label set as the run's items and predictions show it (sorted)."""
+        seen = set(self.items.get("gold", pd.Series(dtype=object)).dropna())
+        if "predict" in self.stages:
+            seen |= set(self.stages["predict"]["label"].dropna())
+        return sorted(str(x) for x in seen)
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """One row per prediction: gold beside predicted (``correct`` is ``None`` without gold)."""
+        frame = self.stages.get("predict")
+        if frame is None or frame.empty:
+            return pd.DataFrame(columns=PREDICTION_COLUMNS)
+        out = frame.rename(columns={"label": "predicted"})
+        items = self.items[["item_id", "split", "gold"]] if not self.items.empty else pd.DataFrame(
+            columns=["item_id", "split", "gold"])
+        out = out.merge(items, on="item_id", how="left")
+        out["correct"] = [None if pd.isna(g) else p == g for g, p in zip(out["gold"], out["predicted"])]
+        return out[[c for c in PREDICTION_COLUMNS if c in out.columns]].reset_index(drop=True)
+
+    @property
+    def hypotheses(self) -> pd.DataFrame:
+        """One row per hypothesis, usable and degenerate (``usable`` tells them apart)."""
+        frame = self.stages.get("hypothesize")
+        rows = []
+        for record in [] if frame is None else frame.to_dict("records"):
+            for usable, key in ((True, "hypotheses"), (False, "degenerate")):
+                for h in record.get(key) or []:
+                    rows.append({"item_id": record["item_id"], "usable": usable, "number": h["number"],
+                                 "statement": h["text"], "favours": h.get("favours"), "based_on": h.get("based_on", []),
+                                 "problems": h.get("problems", [])})
+        return pd.DataFrame(rows, columns=["item_id", "usable", "number", "statement", "favours", "based_on",
+                                           "problems"])
+
+    @property
+    def neighbours(self) -> pd.DataFrame:
+        """One row per retrieved neighbour: rank 1 is the most similar."""
+        frame = self.stages.get("retrieve_similar")
+        rows = []
+        for record in [] if frame is None else frame.to_dict("records"):
+            for rank, n in enumerate(record.get("neighbours") or [], 1):
+                rows.append({"item_id": record["item_id"], "rank": rank, "neighbour_id": n["item_id"],
+                             "score": n["score"], "label": n.get("label")})
+        return pd.DataFrame(rows, columns=["item_id", "rank", "neighbour_id", "score", "label"])
+
+    @property
+    def timings(self) -> pd.DataFrame:
+        """Per stage: records, the seconds they cost when computed (summed from the records, so
+        a resumed or cached stage keeps what it cost), seconds per record, and the wall seconds
+        of the latest attempt (``stats.json``)."""
+        last = self.stats.get("stages") or {}
+        rows = []
+        for name, frame in self.stages.items():
+            seconds = float(frame["seconds"].fillna(0).sum()) if "seconds" in frame else 0.0
+            rows.append({"stage": name, "records": len(frame), "seconds": round(seconds, 4),
+                         "seconds_per_record": round(seconds / len(frame), 4) if len(frame) else None,
+                         "last_attempt_seconds": (last.get(name) or {}).get("seconds")})
+        order = list(last) + [n for n in self.stages if n not in last]
+        frame = pd.DataFrame(rows, columns=["stage", "records", "seconds", "seconds_per_record", "last_attempt_seconds"])
+        return frame.set_index("stage").reindex([n for n in order if n in self.stages]).reset_index()
+
+    def messages(self, item_id: str, stage: str = "predict") -> list[tuple[str, str]]:
+        """The exact messages ``stage`` sent for ``item_id``, rendered from this run's records
+        with the run's resolved config (the prompt files of this checkout; no model is called).
+        Imports the engine's config and stage code lazily (not any model library)."""
+        from pipelines.config import validate_config
+        from pipelines.records import Item
+        from pipelines.stages import get_stage
+        from pipelines.stages.registry import ModelPool, StageContext
+
+        cfg = validate_config(self.manifest["config"])
+        spec = get_stage(stage)
+        if spec.render is None:
+            raise ValueError(f"stage {stage!r} sends no prompt")
+        rows = self.items[self.items["item_id"] == item_id] if not self.items.empty else self.items
+        if rows.empty:
+            raise KeyError(f"no item {item_id!r} in run {self.run_id}")
+        item = Item.model_validate({k: v for k, v in rows.iloc[0]["item"].items()})
+        store = RunStore(self.path)
+        inputs = {}
+        for upstream in (*spec.needs, *spec.uses):
+            found = [r for r in store.current_records(upstream) if r.item_id == item_id]
+            if found:
+                inputs[upstream] = found[-1]
+        ctx = StageContext(models=ModelPool(), provenance={}, inputs=inputs)
+        return spec.render(item, cfg.stage_config(stage), ctx)
 
 
 def records_frame(records: list[Any]) -> pd.DataFrame:
@@ -45,6 +154,15 @@ def records_frame(records: list[Any]) -> pd.DataFrame:
         return frame
     first = [c for c in PROVENANCE if c in frame.columns]
     return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def items_frame(items: list[dict[str, Any]] | None, ids: set[str] | None, task: str) -> pd.DataFrame:
+    """One row per item: id, split, gold label of ``task``, title, metadata and the whole item."""
+    if items is None:  # a run written before items were kept: ids only
+        items = [{"item_id": i} for i in sorted(ids or ())]
+    rows = [{"item_id": i["item_id"], "split": i.get("split"), "gold": (i.get("labels") or {}).get(task),
+             "title": i.get("title", ""), "metadata": i.get("metadata") or {}, "item": i} for i in items]
+    return pd.DataFrame(rows, columns=["item_id", "split", "gold", "title", "metadata", "item"])
 
 
 def load_run(path: str | Path) -> RunData:
@@ -59,4 +177,11 @@ def load_run(path: str | Path) -> RunData:
     for path_ in sorted(store.dir.glob("*.errors.jsonl")):
         errors += [e.model_dump(mode="python") for e in store.errors(path_.name.removesuffix(".errors.jsonl"))]
     data.errors = pd.DataFrame(errors)
+    data.items = items_frame(store.items(), store.item_ids(), data.task)
     return data
+
+
+def load_runs(paths: list[str | Path]) -> dict[str, RunData]:
+    """Several runs by run id (in the order given)."""
+    runs = [load_run(p) for p in paths]
+    return {run.run_id: run for run in runs}

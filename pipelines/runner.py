@@ -396,7 +396,7 @@ class Runner:
                 f"the dataset changed since the last attempt of run {self.run_id}: items whose content changed "
                 f"are recomputed; {len(stale)} items no longer in it are stale and ignored by status and load_run"
             )
-        self.store.write_item_ids(now)
+        self.store.write_items(items)
         stage_cfgs = self.config.resolved_stages()
         manifest = {
             "run_id": self.run_id,

@@ -211,9 +211,16 @@ class RunStore:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_json(self.dir / MANIFEST, manifest)
 
-    def write_item_ids(self, ids: list[str]) -> None:
-        """The ids of the dataset's items at the latest attempt: records of other ids are stale."""
-        atomic_write_json(self.dir / ITEMS, {"item_ids": ids})
+    def write_items(self, items: list[Any]) -> None:
+        """The dataset's items at the latest attempt (records of other ids are stale), with what
+        analysis needs beside the records: split, gold labels, title, metadata (media by path)."""
+        atomic_write_json(self.dir / ITEMS, {"item_ids": [i.item_id for i in items],
+                                             "items": [i.model_dump(mode="json", exclude={"truth"}) for i in items]})
+
+    def items(self) -> list[dict[str, Any]] | None:
+        """The items written by :meth:`write_items` (``None`` for runs written before)."""
+        path = self.dir / ITEMS
+        return read_json(path).get("items") if path.is_file() else None
 
     def item_ids(self) -> set[str] | None:
         """The current items' ids (``None`` for runs written before ``items.json`` existed)."""
