@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from pipelines.cli_common import EXIT_USAGE, CacheDir, RunsDir, _fail, _resolve_run, err, out
 from pipelines.errors import M2TError
 
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
@@ -31,34 +30,6 @@ data_app = typer.Typer(help="Sample data: generate the bundled sample set.", no_
 app.add_typer(data_app, name="data")
 prompts_app = typer.Typer(help="Prompt files and their lock (prompts/LOCK.json).", no_args_is_help=True)
 app.add_typer(prompts_app, name="prompts")
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # a one-line error stays one line in logs
-
-RunsDir = Annotated[
-    Path, typer.Option("--runs-dir", envvar="M2T_RUNS_DIR", help="where run directories go")
-]
-CacheDir = Annotated[
-    Path, typer.Option("--cache-dir", envvar="M2T_CACHE_DIR", help="content-addressed cache of stage results")
-]
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _resolve_run(run: str, runs_dir: Path) -> Path:
-    path = Path(run)
-    if (path / "manifest.json").is_file():
-        return path
-    if (runs_dir / run / "manifest.json").is_file():
-        return runs_dir / run
-    known = sorted(p.parent.name for p in runs_dir.glob("*/manifest.json")) if runs_dir.is_dir() else []
-    hint = f"; runs in {runs_dir}: {', '.join(known)}" if known else ""
-    _fail(f"no run {run!r} (give a run id or a run directory){hint}")
-    raise AssertionError  # unreachable
-
 
 @app.command()
 def run(
@@ -219,12 +190,19 @@ def _print_predictions(result: Any, cfg: Any) -> None:
 
 @app.command()
 def status(
-    run: Annotated[str, typer.Argument(help="run id (in --runs-dir) or a run directory")],
+    run: Annotated[Optional[str], typer.Argument(help="run id (in --runs-dir) or a run directory; default: the "
+                                                     "latest run")] = None,
     runs_dir: RunsDir = Path("data/runs"),
 ) -> None:
-    """Show a run's status, per-stage counts and errors."""
+    """Show a run's status, per-stage counts and errors (the latest run when none is named)."""
+    from pipelines.cli_runs import run_dirs
     from pipelines.store import RunStore
 
+    if run is None:
+        dirs = run_dirs(runs_dir)
+        if not dirs:
+            _fail(f"no runs in {runs_dir} (start one with `m2t run CONFIG`)")
+        run = str(dirs[-1])
     store = RunStore(_resolve_run(run, runs_dir))
     manifest = store.read_manifest()
     stats = store.read_stats()
@@ -380,6 +358,11 @@ def stages() -> None:
         keys = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
         table.add_row(name, str(spec.version), keys)
     out.print(table)
+
+
+from pipelines.cli_runs import register  # noqa: E402  (the commands that read runs)
+
+register(app)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.budget import fit_sections
 from pipelines.records import (
@@ -37,6 +37,33 @@ SHARES = {"title": 1.0, "description": 2.0, "metadata": 1.0, "visual_facts": 2.0
           "onscreen_text": 2.0, "speech": 5.0}
 
 
+class Ablation(BaseModel):
+    """What the text representation leaves out or scrambles, to measure what the model uses
+    (``m2t ablate``). Part of summarize's config, so every downstream cache key changes.
+
+    * ``frames``: ``none`` drops the frame descriptions; ``shuffled`` keeps the timestamps but
+      deals the descriptions out in a random order (seeded by the item id); ``blank`` replaces
+      every description by "a blank frame";
+    * ``speech`` / ``onscreen_text`` / ``visual_facts``: ``none`` drops that section;
+    * ``metadata``: ``title_only`` drops the description and the metadata fields.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    frames: Literal["keep", "none", "shuffled", "blank"] = "keep"
+    speech: Literal["keep", "none"] = "keep"
+    onscreen_text: Literal["keep", "none"] = "keep"
+    visual_facts: Literal["keep", "none"] = "keep"
+    metadata: Literal["keep", "title_only"] = "keep"
+
+    def active(self) -> dict[str, str]:
+        """The switches set away from ``keep`` (empty: the full representation)."""
+        return {k: v for k, v in self.model_dump().items() if v != "keep"}
+
+
+BLANK_FRAME = "a blank frame"
+
+
 class SummarizeConfig(StageConfig):
     task: str | None = Field(None, description="the case study's task (filled in): its label-defining fields are refused")
     metadata_fields: list[str] = Field(
@@ -49,6 +76,7 @@ class SummarizeConfig(StageConfig):
                                      description="each section's share of max_chars when the text must be cut")
     timestamps: bool = Field(True, description="prefix frame descriptions and speech with [mm:ss.s]")
     max_chars: int = Field(20_000, ge=200, description="the whole text's budget, shared out by section")
+    ablation: Ablation = Field(default_factory=Ablation, description="modality ablations (default: none)")
 
 
 def clock(seconds: float) -> str:
@@ -107,7 +135,8 @@ def section_texts(item: Item, cfg: SummarizeConfig, inputs: dict[str, Any]) -> d
     if no_video:
         texts["frames"] = "(the file has no video stream: sound only)"
     elif getattr(described, "descriptions", None):
-        texts["frames"] = "\n".join(frame_lines(described.descriptions, cfg.timestamps))
+        texts["frames"] = "\n".join(frame_lines(ablated_frames(item, described.descriptions, cfg.ablation.frames),
+                                                cfg.timestamps))
     ocr = inputs.get("read_onscreen_text")
     if isinstance(ocr, OnscreenTextRecord) and ocr.texts:
         texts["onscreen_text"] = "; ".join(
@@ -116,7 +145,29 @@ def section_texts(item: Item, cfg: SummarizeConfig, inputs: dict[str, Any]) -> d
     transcript = inputs.get("transcribe_audio")
     if isinstance(transcript, TranscriptRecord):
         texts["speech"] = "\n".join(transcript_lines(transcript, cfg.timestamps))
-    return {k: v for k, v in texts.items() if v}
+    dropped = {name for name in ("speech", "onscreen_text", "visual_facts") if getattr(cfg.ablation, name) == "none"}
+    if cfg.ablation.frames == "none":
+        dropped.add("frames")
+    if cfg.ablation.metadata == "title_only":
+        dropped |= {"description", "metadata"}
+    return {k: v for k, v in texts.items() if v and k not in dropped}
+
+
+def ablated_frames(item: Item, descriptions: list[Any], how: str) -> list[Any]:
+    """The frame descriptions under the ``frames`` ablation: the same timestamps, the texts
+    dealt out in a seeded random order (``shuffled``) or all blank (``blank``)."""
+    if how not in ("shuffled", "blank"):
+        return descriptions
+    from types import SimpleNamespace
+
+    ordered = sorted(descriptions, key=lambda d: d.timestamp_s)
+    texts = [BLANK_FRAME if how == "blank" else d.text for d in ordered]
+    if how == "shuffled":
+        import hashlib
+        import random
+
+        random.Random(int(hashlib.sha256(item.item_id.encode()).hexdigest()[:16], 16)).shuffle(texts)
+    return [SimpleNamespace(timestamp_s=d.timestamp_s, text=t) for d, t in zip(ordered, texts)]
 
 
 def check_summarize(cfg: SummarizeConfig, stages: list[str]) -> None:

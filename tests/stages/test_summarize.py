@@ -90,3 +90,29 @@ def test_every_section_keeps_a_share_when_the_text_is_cut(tmp_path: Path):
 def test_clock():
     assert clock(0) == "00:00.0" and clock(59.96) == "01:00.0" and clock(-1) == "00:00.0"
     assert clock(125.4) == "02:05.4"
+
+
+def test_ablation_switches_drop_or_scramble_one_modality(tmp_path: Path):
+    from pipelines.stages.summarize import BLANK_FRAME, Ablation
+
+    transcript = TranscriptRecord(**PROV, segments=[TranscriptSegment(start_s=0.0, end_s=2.0, text="hello there")])
+    described = frames(*[(float(t), f"scene {t}") for t in range(8)])
+    inputs = {"transcribe_audio": transcript, "describe_frames": described}
+
+    def text(**switches: str) -> str:
+        cfg = SummarizeConfig(metadata_fields=["channel"], ablation=Ablation(**switches))
+        return summarize(ITEM, cfg, make_ctx("summarize", tmp_path, inputs)).text
+
+    full = text()
+    assert "Speech:" in full and "Frames:" in full and "Description:" in full
+    assert "Speech:" not in text(speech="none") and "Frames:" not in text(frames="none")
+    title_only = text(metadata="title_only")
+    assert "Title: My video" in title_only and "Description" not in title_only and "Metadata" not in title_only
+    blank = text(frames="blank")
+    assert blank.count(BLANK_FRAME) == 1 and "[00:00.0-00:07.0] " + BLANK_FRAME in blank  # runs merge as usual
+    shuffled = text(frames="shuffled", speech="none")
+    lines = [l for l in shuffled.splitlines() if l.startswith("[00:0")]
+    assert [l.split("] ")[0] for l in lines] == [f"[00:0{t}.0" for t in range(8)]  # the same timestamps, in order
+    assert sorted(l.split("] ")[1] for l in lines) == [f"scene {t}" for t in range(8)]
+    assert [l.split("] ")[1] for l in lines] != [f"scene {t}" for t in range(8)]  # dealt out in another order
+    assert text(frames="shuffled", speech="none") == shuffled  # seeded by the item id

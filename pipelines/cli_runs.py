@@ -1,0 +1,273 @@
+"""The ``m2t`` commands that read runs: ``runs``, ``export``, ``compare``, ``report``, ``ablate``,
+``baseline``.
+
+They read run directories through ``analysis`` (imported lazily, the one place ``pipelines``
+uses it) and print tables with rich; ``ablate`` also runs the ablation variants of a config.
+Registered on the main app by ``pipelines.cli`` (:func:`register`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from pipelines.cli_common import CacheDir, RunsDir, _fail, _resolve_run, err, out
+from pipelines.errors import M2TError
+
+# the variants `m2t ablate` runs by default: one switch of summarize.ablation each
+VARIANTS = {
+    "no frames": "frames=none",
+    "shuffled frames": "frames=shuffled",
+    "blank frames": "frames=blank",
+    "no speech": "speech=none",
+    "no on-screen text": "onscreen_text=none",
+    "no visual facts": "visual_facts=none",
+    "title only": "metadata=title_only",
+}
+
+
+def run_dirs(runs_dir: Path) -> list[Path]:
+    """Run directories under ``runs_dir``, oldest first (by start time, else folder time)."""
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for manifest in runs_dir.glob("*/manifest.json"):
+        try:
+            started = json.loads(manifest.read_text()).get("started_at") or ""
+        except (OSError, ValueError):
+            started = ""
+        found.append((started, manifest.stat().st_mtime, manifest.parent))
+    return [d for _, _, d in sorted(found)]
+
+
+def runs(runs_dir: RunsDir = Path("data/runs")) -> None:
+    """List the runs in --runs-dir: id, config, dataset, status, items, predictions, when."""
+    from pipelines.store import RunStore
+
+    dirs = run_dirs(runs_dir)
+    if not dirs:
+        _fail(f"no runs in {runs_dir} (start one with `m2t run CONFIG`)")
+    table = Table()
+    table.add_column("run", no_wrap=True)
+    for col in ("config", "dataset", "status", "items", "predictions", "started"):
+        table.add_column(col, overflow="fold")
+    for d in dirs:
+        store = RunStore(d)
+        m = store.read_manifest()
+        dataset = ((m.get("config") or {}).get("dataset") or {}).get("path") or "?"
+        predicted = len(store.current_records("predict")) if "predict" in store.stages_with_records() else 0
+        table.add_row(d.name, str(m.get("config_name", "?")), str(dataset), str(m.get("status", "?")),
+                      str(m.get("items", "?")), str(predicted), str(m.get("started_at", "?"))[:19])
+    out.print(table)
+
+
+def _metrics_rows(run: Any, baseline: bool = True) -> list[tuple[str, Any]]:
+    """(name, Estimate) rows of a run's labelled predictions: accuracy, balanced accuracy,
+    macro-F1, and the majority baseline on the same items."""
+    from analysis import metrics
+
+    preds = run.predictions
+    preds = preds[preds["gold"].notna()]
+    if preds.empty:
+        return []
+    gold, predicted = preds["gold"].tolist(), preds["predicted"].tolist()
+    rows = [("accuracy", metrics.accuracy(gold, predicted)),
+            ("balanced accuracy", metrics.balanced_accuracy(gold, predicted)),
+            ("macro F1", metrics.macro_f1(gold, predicted))]
+    if baseline:
+        train = run.items[run.items["split"] == "train"]["gold"].dropna().tolist()
+        rows.append(("majority baseline", metrics.majority_baseline(train or gold, gold)))
+    return rows
+
+
+def export(
+    run: Annotated[str, typer.Argument(help="run id (in --runs-dir) or a run directory")],
+    format_: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder (default: <run>/export)")] = None,
+    runs_dir: RunsDir = Path("data/runs"),
+) -> None:
+    """Write one table per stage, plus items, predictions, hypotheses and neighbours, as CSV or
+    Parquet. Nested fields (lists, objects) become JSON text so every table is flat."""
+    from analysis import load_run
+
+    if format_ not in ("csv", "parquet"):
+        _fail(f"unknown format {format_!r}; use csv or parquet")
+    data = load_run(_resolve_run(run, runs_dir))
+    target = out_dir or data.path / "export"
+    target.mkdir(parents=True, exist_ok=True)
+    tables = {**data.stages, "items": data.items.drop(columns=["item"], errors="ignore"),
+              "predictions": data.predictions, "hypotheses": data.hypotheses, "neighbours": data.neighbours,
+              "timings": data.timings, "errors": data.errors}
+    written = []
+    for name, frame in tables.items():
+        flat = frame.copy()
+        for col in flat.columns:
+            if flat[col].map(lambda v: isinstance(v, (list, dict, tuple))).any():
+                flat[col] = flat[col].map(lambda v: json.dumps(v, default=str) if isinstance(v, (list, dict, tuple))
+                                          else v)
+        path = target / f"{name}.{format_}"
+        if format_ == "csv":
+            flat.to_csv(path, index=False)
+        else:
+            flat.astype({c: "string" for c in flat.columns if flat[c].dtype == object}).to_parquet(path, index=False)
+        written.append(f"{name} ({len(flat)})")
+    out.print(f"wrote {len(written)} tables to {target}: {', '.join(written)}", highlight=False, soft_wrap=True)
+
+
+def compare(
+    run_a: Annotated[str, typer.Argument(help="first run (id or directory)")],
+    run_b: Annotated[str, typer.Argument(help="second run (id or directory)")],
+    runs_dir: RunsDir = Path("data/runs"),
+) -> None:
+    """Metrics of two runs on the items both predicted, with 95 % intervals, the majority
+    baseline, and McNemar's exact test of the difference in accuracy."""
+    from analysis import load_run, metrics
+
+    a, b = (load_run(_resolve_run(r, runs_dir)) for r in (run_a, run_b))
+    pa, pb = (r.predictions.dropna(subset=["gold"]).set_index("item_id") for r in (a, b))
+    common = sorted(set(pa.index) & set(pb.index))
+    if not common:
+        _fail(f"runs {a.run_id} and {b.run_id} have no labelled predicted item in common")
+    gold = pa.loc[common, "gold"].tolist()
+    table = Table(title=f"{len(common)} items predicted by both")
+    table.add_column("metric")
+    for col in (a.run_id, b.run_id):
+        table.add_column(col, no_wrap=True)
+    for name, fn in (("accuracy", metrics.accuracy), ("balanced accuracy", metrics.balanced_accuracy),
+                     ("macro F1", metrics.macro_f1)):
+        table.add_row(name, str(fn(gold, pa.loc[common, "predicted"].tolist())),
+                      str(fn(gold, pb.loc[common, "predicted"].tolist())))
+    train = a.items[a.items["split"] == "train"]["gold"].dropna().tolist()
+    base = metrics.majority_baseline(train or gold, gold)
+    table.add_row(base.name, str(base), str(base))
+    out.print(table)
+    test = metrics.mcnemar(gold, pa.loc[common, "predicted"].tolist(), pb.loc[common, "predicted"].tolist())
+    flips = sum(x != y for x, y in zip(pa.loc[common, "predicted"], pb.loc[common, "predicted"]))
+    out.print(f"McNemar exact: right only in {a.run_id}: {test.a_only}, only in {b.run_id}: {test.b_only}, "
+              f"p = {test.pvalue:.4g}; labels that differ: {flips}/{len(common)}", highlight=False, soft_wrap=True)
+
+
+def report(
+    runs_: Annotated[list[str], typer.Argument(metavar="RUN...", help="run ids or directories")],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder (default: <first run>/report)")] = None,
+    runs_dir: RunsDir = Path("data/runs"),
+) -> None:
+    """One self-contained HTML report of the runs (metrics with intervals, plots, every
+    predicted item with its frames, text, neighbours, hypotheses and explanation), plus the
+    tables as CSV and Markdown."""
+    from analysis.report import write_report
+
+    dirs = [_resolve_run(r, runs_dir) for r in runs_]
+    path = write_report(dirs, out_dir or dirs[0] / "report")
+    out.print(f"wrote {path} (and metrics.csv, metrics.md, predictions.csv beside it)", highlight=False)
+
+
+def ablate(
+    config: Annotated[Path, typer.Argument(help="case-study YAML")],
+    variant: Annotated[Optional[list[str]], typer.Option(
+        "--variant", help="only these variants (repeatable): " + ", ".join(f"'{k}'" for k in VARIANTS))] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a config key (repeatable)")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="first N items of each split")] = None,
+    runs_dir: RunsDir = Path("data/runs"),
+    cache_dir: CacheDir = Path("data/cache"),
+) -> None:
+    """Run CONFIG in full and under each modality ablation of its text representation
+    (summarize.ablation), then print per variant the metrics with 95 % intervals and the
+    share of predictions that flip against the full run. Every variant is a normal run
+    (resumable, cached); only stages downstream of summarize are recomputed."""
+    from analysis import load_run
+    from pipelines.config import load_config
+    from pipelines.runner import Runner
+
+    unknown = [v for v in variant or [] if v not in VARIANTS]
+    if unknown:
+        _fail(f"unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
+    chosen = {"full": None, **{k: v for k, v in VARIANTS.items() if not variant or k in variant}}
+    results: dict[str, Any] = {}
+    for name, switch in chosen.items():
+        overrides = [*(set_ or []), *([f"summarize.ablation.{switch}"] if switch else [])]
+        try:
+            cfg = load_config(config, overrides)
+            if "predict" not in cfg.stages:
+                _fail(f"{config.name} has no predict stage: nothing to ablate")
+            err.print(f"[bold]{name}[/] ({switch or 'the full text'})", highlight=False)
+            result = Runner(cfg, runs_dir=runs_dir, cache_dir=cache_dir, limit=limit, show_progress=False,
+                            console=err).run()
+        except M2TError as exc:
+            _fail(str(exc))
+            return
+        results[name] = load_run(result.run_dir)
+    import pandas as pd
+
+    from analysis.ablations import ablation_table
+
+    frame = ablation_table(list(results.values()))
+    names = {r.run_id: name for name, r in results.items()}
+    table = Table(title="modality ablations (95 % bootstrap intervals)")
+    table.add_column("variant", overflow="fold")
+    for col in ("n", "accuracy", "macro F1", "flips vs full"):
+        table.add_column(col, no_wrap=True)
+
+    def interval(row: dict[str, Any], name: str) -> str:
+        if pd.isna(row.get(name)):
+            return "-"
+        return f"{row[name]:.3f} [{row[name + '_low']:.3f}, {row[name + '_high']:.3f}]"
+
+    for row in frame.to_dict("records"):
+        run_id = None if pd.isna(row["run_id"]) else row["run_id"]
+        flips = "-" if not run_id or names.get(run_id) == "full" else \
+            f"{int(row['flips'])}/{int(row['compared'])} ({row['flips'] / max(row['compared'], 1):.0%})"
+        table.add_row(names.get(run_id, row["variant"]) if run_id else row["variant"], str(row["n"]),
+                      interval(row, "accuracy"), interval(row, "macro_f1"), flips)
+    out.print(table)
+    out.print("runs: " + "; ".join(f"{name} {r.run_id}" for name, r in results.items()), highlight=False,
+              soft_wrap=True)
+
+
+def baseline(
+    run: Annotated[str, typer.Argument(help="run id (in --runs-dir) or a run directory, with embed records")],
+    model: Annotated[str, typer.Option(help="classifier whose predictions are written: logreg or mlp")] = "logreg",
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="predictions CSV (default: "
+                                                                   "<run>/nn_predictions_<model>.csv)")] = None,
+    runs_dir: RunsDir = Path("data/runs"),
+) -> None:
+    """Fit classifiers on the text embeddings of the train split (logistic regression, a small
+    MLP), print them beside the LLM, the majority class and their vote with the LLM (accuracy
+    and macro-F1 with 95 % intervals), and write MODEL's predictions as the file
+    predict.nn_predictions reads (mode hypotheses_nn)."""
+    from analysis import load_run
+    from analysis.baselines import MODELS, comparison_table, fit_embedding_classifier, write_nn_predictions
+
+    if model not in MODELS:
+        _fail(f"unknown model {model!r}; use one of {', '.join(MODELS)}")
+    data = load_run(_resolve_run(run, runs_dir))
+    try:
+        fitted = fit_embedding_classifier(data, model)
+        table_frame = comparison_table(data) if not data.predictions.dropna(subset=["gold"]).empty else None
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    path = write_nn_predictions(fitted.predictions, out_file or data.path / f"nn_predictions_{model}.csv")
+    if table_frame is not None:
+        table = Table(title=f"{data.run_id}: the LLM and the baselines (95 % bootstrap intervals)")
+        table.add_column("method", no_wrap=True)
+        for col in ("n", "accuracy", "macro F1", "note"):
+            table.add_column(col, overflow="fold")
+        for r in table_frame.to_dict("records"):
+            table.add_row(r["method"], str(r["n"]), f"{r['accuracy']:.3f} [{r['accuracy_low']:.3f}, {r['accuracy_high']:.3f}]",
+                          f"{r['macro_f1']:.3f} [{r['macro_f1_low']:.3f}, {r['macro_f1_high']:.3f}]", r["note"])
+        out.print(table)
+    out.print(f"wrote {len(fitted.predictions)} {model} predictions to {path} "
+              f"(use: --set predict.mode=hypotheses_nn --set predict.nn_predictions={path})", highlight=False,
+              soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds these commands to the ``m2t`` app."""
+    for name, fn in (("runs", runs), ("export", export), ("compare", compare), ("report", report), ("ablate", ablate),
+                     ("baseline", baseline)):
+        app.command(name)(fn)
