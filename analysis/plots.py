@@ -1,85 +1,153 @@
-"""Plots of a run as PNG bytes (matplotlib, Agg backend, imported lazily), for reports and
-notebooks. Each function draws one figure, closes it, and returns the PNG."""
+"""Plots of runs as PNG bytes, for the HTML report and for notebooks
+(``IPython.display.Image(plots.confusion_heatmap(...))``).
+
+Every function takes the plain tables that :mod:`analysis.metrics` and :mod:`analysis.load`
+give and returns the PNG of one figure. matplotlib is imported inside the functions (``import
+analysis`` stays fast) and each figure is drawn on its own Agg canvas, not through pyplot: no
+global backend is switched under a notebook's feet, no figure is left registered, and the
+figure is closed (its memory freed) once the PNG is written.
+"""
 
 from __future__ import annotations
 
 import io
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+BAR = "#4c78a8"
+BASELINE = "#e45756"
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#eeca3b", "#9d755d", "#bab0ac")
 
-def _figure(width: float = 4.0, height: float = 3.0) -> tuple[Any, Any]:
-    import matplotlib
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    return plt.subplots(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
+    """The figure as PNG bytes; without the matplotlib version in the metadata, the same
+    data give the same bytes on any machine."""
     buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
+    try:
+        fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    finally:
+        fig.clear()
     return buffer.getvalue()
 
 
-def confusion_png(confusion: pd.DataFrame, title: str = "confusion matrix") -> bytes:
-    """Heat map of a confusion matrix (rows gold, columns predicted) with the counts."""
-    fig, ax = _figure()
-    values = confusion.to_numpy()
-    ax.imshow(values, cmap="Blues")
-    ax.set_xticks(range(len(confusion.columns)), [str(c) for c in confusion.columns], rotation=25, ha="right")
-    ax.set_yticks(range(len(confusion.index)), [str(i) for i in confusion.index])
-    for i in range(values.shape[0]):
-        for j in range(values.shape[1]):
-            ax.text(j, i, int(values[i, j]), ha="center", va="center",
-                    color="white" if values[i, j] > values.max() / 2 else "black")
+def confusion_heatmap(matrix: pd.DataFrame, title: str = "confusion matrix") -> bytes:
+    """Heat map of a confusion matrix (rows gold, columns predicted, as
+    :func:`analysis.metrics.confusion` gives it), each cell labelled with its count."""
+    values = matrix.to_numpy(dtype=float)
+    fig = _figure(1.4 + 0.9 * max(len(matrix.columns), 1), 1.1 + 0.6 * max(len(matrix.index), 1))
+    ax = fig.add_subplot()
+    ax.imshow(values, cmap="Blues", vmin=0, vmax=max(float(values.max(initial=0)), 1.0))
+    ax.set_xticks(range(len(matrix.columns)), [str(c) for c in matrix.columns], rotation=20, ha="right")
+    ax.set_yticks(range(len(matrix.index)), [str(i) for i in matrix.index])
+    top = values.max(initial=0)
+    for (i, j), count in pd.DataFrame(values).stack().items():
+        ax.text(j, i, f"{int(count)}", ha="center", va="center", color="white" if count > top / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     return _png(fig)
 
 
-def metrics_png(rows: pd.DataFrame) -> bytes:
-    """Bars with 95 % interval whiskers: ``rows`` has run_id, metric, value, low, high and
-    baseline (drawn as a dashed line over the accuracy bars)."""
-    fig, ax = _figure(5.0, 3.0)
-    labels = [f"{r.run_id}\n{r.metric}" for r in rows.itertuples()]
-    x = range(len(rows))
-    errors = [(rows["value"] - rows["low"]).clip(lower=0), (rows["high"] - rows["value"]).clip(lower=0)]
-    ax.bar(x, rows["value"], yerr=errors, capsize=4, color="#4c78a8")
-    for i, r in enumerate(rows.itertuples()):
-        if pd.notna(r.baseline):
-            ax.hlines(r.baseline, i - 0.4, i + 0.4, colors="#e45756", linestyles="dashed")
-    ax.set_xticks(list(x), labels, fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_title("metrics, 95 % intervals (dashed: majority baseline)")
+def metric_bars(table: pd.DataFrame) -> bytes:
+    """One bar per run per metric with its 95 % interval as an error bar, and the majority
+    baseline of that run and metric as a dashed line across its bar.
+
+    Args:
+        table: the report's metrics table (columns ``run_id``, ``metric``, ``value``, ``low``,
+            ``high``, ``baseline``); a missing interval (n < 2) draws no error bar.
+    """
+    metric_names = list(dict.fromkeys(table["metric"]))
+    run_ids = list(dict.fromkeys(table["run_id"]))
+    width = 0.8 / max(len(run_ids), 1)
+    fig = _figure(max(4.5, 1.6 * len(metric_names) * max(1, len(run_ids) / 2)), 3.2)
+    ax = fig.add_subplot()
+    baseline_drawn = False
+    for r, run_id in enumerate(run_ids):
+        rows = table[table["run_id"] == run_id].set_index("metric")
+        xs, values, errors = [], [], [[], []]
+        for m, name in enumerate(metric_names):
+            if name not in rows.index:
+                continue
+            row = rows.loc[name]
+            x = m - 0.4 + width * (r + 0.5)
+            xs.append(x)
+            values.append(row["value"])
+            has_interval = not (pd.isna(row["low"]) or pd.isna(row["high"]))
+            errors[0].append(max(row["value"] - row["low"], 0) if has_interval else 0)
+            errors[1].append(max(row["high"] - row["value"], 0) if has_interval else 0)
+            if not pd.isna(row["baseline"]):
+                ax.hlines(row["baseline"], x - width / 2, x + width / 2, colors=BASELINE, linestyles="dashed",
+                          linewidth=1.5, label=None if baseline_drawn else "majority baseline", zorder=3)
+                baseline_drawn = True
+        ax.bar(xs, values, width=width * 0.9, yerr=errors, capsize=3, color=PALETTE[r % len(PALETTE)],
+               label=str(run_id))
+    ax.set_xticks(range(len(metric_names)), [str(m).replace("_", " ") for m in metric_names])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("value (95 % interval)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(run_ids) + 1, 4),
+              frameon=False)
+    ax.set_title("metrics per run", fontsize=10)
     return _png(fig)
 
 
-def reliability_png(table: pd.DataFrame) -> bytes:
-    """Reliability diagram: accuracy against mean confidence per bin, sized by items."""
-    fig, ax = _figure(3.5, 3.0)
-    ax.plot([0, 1], [0, 1], ls="--", c="grey")
+def reliability_diagram(table: pd.DataFrame, ece: float | None = None, title: str = "reliability") -> bytes:
+    """Accuracy against mean confidence per confidence bin (bars at the bins' mean confidence,
+    their width the bin's share of items), beside the diagonal of perfect calibration.
+
+    Args:
+        table: :func:`analysis.metrics.calibration`'s reliability table (``confidence``,
+            ``accuracy``, ``items`` per bin).
+        ece: the expected calibration error, shown in the title.
+    """
+    fig = _figure(3.8, 3.4)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
     if not table.empty:
-        ax.scatter(table["confidence"], table["accuracy"], s=20 + 10 * table["items"], color="#4c78a8")
+        share = table["items"] / table["items"].sum()
+        ax.bar(table["confidence"], table["accuracy"], width=0.02 + 0.08 * share / share.max(), color=BAR,
+               alpha=0.85, label="accuracy in bin")
+        ax.plot(table["confidence"], table["accuracy"], "o", color=BAR, markersize=3)
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy")
-    ax.set_title("reliability")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("mean confidence in bin")
+    ax.set_ylabel("accuracy in bin")
+    suffix = "" if ece is None or math.isnan(ece) else f" (ECE {ece:.3f})"
+    ax.set_title(f"{title}{suffix}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
     return _png(fig)
 
 
-def timings_png(timings: pd.DataFrame) -> bytes:
-    """Seconds each stage cost when computed (horizontal bars)."""
-    fig, ax = _figure(4.5, 0.6 + 0.3 * max(len(timings), 1))
-    ax.barh(timings["stage"][::-1], timings["seconds"][::-1], color="#72b7b2")
-    ax.set_xlabel("seconds (as computed)")
-    ax.set_title("time per stage")
+def stage_seconds(timings: Mapping[str, pd.DataFrame]) -> bytes:
+    """Seconds each stage cost when computed, per run (horizontal bars grouped by stage).
+
+    Args:
+        timings: run id -> :attr:`analysis.load.RunData.timings` (``stage``, ``seconds``).
+    """
+    stages = list(dict.fromkeys(s for frame in timings.values() for s in frame["stage"]))
+    runs = list(timings)
+    height = 0.8 / max(len(runs), 1)
+    fig = _figure(5.5, 0.9 + 0.35 * max(len(stages), 1) * max(1, len(runs) / 1.5))
+    ax = fig.add_subplot()
+    for r, run_id in enumerate(runs):
+        seconds = timings[run_id].set_index("stage")["seconds"]
+        ys = [len(stages) - 1 - s + 0.4 - height * (r + 0.5) for s in range(len(stages))]
+        ax.barh(ys, [float(seconds.get(stage, 0.0) or 0.0) for stage in stages], height=height * 0.9,
+                color=PALETTE[r % len(PALETTE)], label=str(run_id))
+    ax.set_yticks([len(stages) - 1 - s for s in range(len(stages))], stages)
+    ax.set_xlabel("seconds (as computed, summed over records)")
+    ax.set_title("time per stage", fontsize=10)
+    if len(runs) > 1:
+        ax.legend(fontsize=7)
     return _png(fig)

@@ -1,168 +1,380 @@
-"""``m2t report``: one self-contained HTML file of one or more runs, and the same tables as
-CSV and Markdown.
+"""The report of one or more runs: one self-contained HTML file a reviewer opens offline,
+and the same metrics table as CSV and Markdown, with every prediction as CSV.
 
-The HTML holds, per run: what it is (config, model, status, counts), the metrics with their
-95 % intervals beside the majority baseline, the confusion matrix, calibration (ECE and the
-reliability table), the time per stage, the plots (embedded PNG), and one section per
-predicted item: its sampled frames as thumbnails (embedded JPEG), the text representation,
-neighbours, hypotheses, and the prediction with its explanation and evidence. Everything
-taken from a run is untrusted text: one Jinja2 environment with autoescape renders it, only
-the images this module encodes itself are marked safe, and the page loads nothing from the
-network and runs no script.
+``write_report(runs, out_dir)`` writes into ``out_dir``:
+
+* ``report.html`` — per run what it is (config, models, status, counts), the metrics with
+  their 95 % intervals beside the majority-class baseline, the confusion matrix, calibration
+  (ECE and the reliability table), the time per stage, plots embedded as PNG data URIs, and
+  one section per predicted item: its sampled frames as small embedded JPEGs, the text
+  representation, neighbours, hypotheses and the prediction with its evidence;
+* ``metrics.csv`` / ``metrics.md`` — one row per run and metric (run_id, metric, value, low,
+  high, n, and the baseline: the same metric of always answering the majority label, with its
+  interval, that label, and where it was taken from);
+* ``predictions.csv`` — every run's :attr:`~analysis.load.RunData.predictions` with a run_id.
+
+Everything that comes from a run (titles, transcripts, hypotheses, model output) is untrusted:
+the one Jinja2 environment escapes it everywhere and nothing is marked safe (the image data
+URIs built here need no exemption: base64 has no character to escape), and a
+Content-Security-Policy lets the page load nothing but its own ``data:`` images and run no
+script at all, so even a missed escape could not run code.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import io
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis import metrics
-from analysis.load import RunData, load_run
+from analysis.load import PREDICTION_COLUMNS, RunData, load_run
 
 TEMPLATES = Path(__file__).parent / "templates"
-THUMB_WIDTH = 160
+THUMBNAIL_WIDTH = 160
+METRICS: tuple[tuple[str, Callable[..., metrics.Estimate]], ...] = (
+    ("accuracy", metrics.accuracy), ("balanced_accuracy", metrics.balanced_accuracy), ("macro_f1", metrics.macro_f1))
+METRIC_COLUMNS = ["run_id", "metric", "value", "low", "high", "n", "baseline", "baseline_low", "baseline_high",
+                  "baseline_label", "baseline_from"]
+CALIBRATION_BINS = 10
+
+TrainLabels = Sequence[str] | Mapping[str, Sequence[str]] | None
 
 
-def _environment() -> Any:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+@functools.cache
+def environment() -> Any:
+    """The report's one Jinja2 environment: autoescape on for every template (run text is
+    untrusted), and a missing variable is an error rather than an empty cell."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"], default=True),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _number
+    return env
 
 
-def _data_uri(png: bytes, kind: str = "png") -> str:
-    return f"data:image/{kind};base64,{base64.b64encode(png).decode('ascii')}"
+def _number(value: Any, digits: int = 3) -> str:
+    if _missing(value):
+        return "–"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return f"{float(value):.{digits}f}"
 
 
-def _thumbnail(path: str) -> str | None:
-    """A frame as a small embedded JPEG (``None`` when the file is gone)."""
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _plain(value: Any) -> Any:
+    """A DataFrame cell as a plain Python value: NaN/NA become ``None``, numpy scalars Python's."""
+    if _missing(value):
+        return None
+    return value.item() if hasattr(value, "item") and not isinstance(value, (list, dict, str)) else value
+
+
+def _list(value: Any) -> list[Any]:
+    """A list-valued cell as a list (a row from a record without the field holds NaN)."""
+    return list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
+
+
+def _data_uri(data: bytes, kind: str) -> str:
+    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _majority(labels: Sequence[Any]) -> str:
+    """The most frequent label, ties to the first in sorted order (as
+    :func:`analysis.metrics.majority_baseline` breaks them)."""
+    counts = Counter(str(x) for x in labels if not _missing(x))
+    return max(sorted(counts), key=lambda label: counts[label])
+
+
+def _train_labels(run: RunData, train_labels: TrainLabels) -> tuple[list[str], str]:
+    """The labels the majority baseline is taken from, and a phrase saying where they come from."""
+    if isinstance(train_labels, Mapping):
+        given = train_labels.get(run.run_id)
+    else:
+        given = train_labels
+    if given is not None and len([x for x in given if not _missing(x)]):
+        labels = [str(x) for x in given if not _missing(x)]
+        return labels, f"given train labels (n={len(labels)})"
+    if not run.items.empty and "split" in run.items:
+        labels = [str(x) for x in run.items.loc[run.items["split"] == "train", "gold"] if not _missing(x)]
+        if labels:
+            return labels, f"train split (n={len(labels)})"
+    return [], "gold labels of the predicted items (no train labels)"
+
+
+def metrics_table(run: RunData, *, train_labels: TrainLabels = None) -> tuple[pd.DataFrame, list[str]]:
+    """The run's metrics on its predictions with a gold label, one row per metric, each with
+    the same metric of always answering the majority label (the baseline), and notes on what
+    was left out.
+
+    Args:
+        run: a loaded run.
+        train_labels: the labels the majority is taken from: one list for every run, or run id
+            -> list; by default the gold labels of the run's train split, and without any the
+            gold labels of the predicted items themselves (``baseline_from`` says which).
+
+    Returns:
+        The table (columns :data:`METRIC_COLUMNS`; empty without labelled predictions) and
+        notes for the reader.
+    """
+    preds = run.predictions
+    notes: list[str] = []
+    if preds.empty:
+        return pd.DataFrame(columns=METRIC_COLUMNS), ["This run has no predictions: no metrics."]
+    labelled = preds[preds["gold"].map(lambda g: not _missing(g))]
+    if len(labelled) < len(preds):
+        left = len(preds) - len(labelled)
+        verb = "has no gold label and is" if left == 1 else "have no gold label and are"
+        notes.append(f"{left} of {len(preds)} predicted items {verb} left out of the metrics.")
+    if labelled.empty:
+        notes.append("No predicted item has a gold label: no metrics.")
+        return pd.DataFrame(columns=METRIC_COLUMNS), notes
+    gold = [str(g) for g in labelled["gold"]]
+    predicted = [None if _missing(p) else str(p) for p in labelled["predicted"]]
+    train, source = _train_labels(run, train_labels)
+    top = _majority(train or gold)
+    rows = []
+    for name, fn in METRICS:
+        estimate = fn(gold, predicted)
+        baseline = fn(gold, [top] * len(gold))
+        rows.append({"run_id": run.run_id, "metric": name, "value": estimate.value, "low": estimate.low,
+                     "high": estimate.high, "n": estimate.n, "baseline": baseline.value, "baseline_low": baseline.low,
+                     "baseline_high": baseline.high, "baseline_label": top, "baseline_from": source})
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS), notes
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A DataFrame as a GitHub Markdown table (pipes in cells escaped, newlines folded), without
+    needing ``tabulate``."""
+
+    def cell(value: Any) -> str:
+        value = _plain(value)
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
+             "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists and objects as JSON text, so that a CSV cell reads back as data, not as a repr."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, (list, dict, tuple))).any():
+            out[col] = out[col].map(lambda v: json.dumps(v, default=str) if isinstance(v, (list, dict, tuple)) else v)
+    return out
+
+
+def _thumbnail(path: Path) -> str | None:
+    """A frame as an embedded JPEG at most :data:`THUMBNAIL_WIDTH` px wide; ``None`` when the
+    file is gone or unreadable (a cleaned cache must not break the report)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
-            image.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 4))
+            if image.width > THUMBNAIL_WIDTH:
+                height = max(1, round(image.height * THUMBNAIL_WIDTH / image.width))
+                image = image.resize((THUMBNAIL_WIDTH, height), Image.Resampling.LANCZOS)
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=80)
-    except OSError:
+    except (OSError, ValueError):
         return None
     return _data_uri(buffer.getvalue(), "jpeg")
 
 
-def metric_rows(run: RunData) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The run's metrics (one row each, with the majority baseline) and what they rest on."""
-    preds = run.predictions
-    labelled = preds.dropna(subset=["gold"])
-    notes = {"predictions": len(preds), "unlabelled": len(preds) - len(labelled)}
-    if labelled.empty:
-        return pd.DataFrame(columns=["run_id", "metric", "value", "low", "high", "n", "baseline"]), notes
-    gold, predicted = labelled["gold"].tolist(), labelled["predicted"].tolist()
-    train = run.items[run.items["split"] == "train"]["gold"].dropna().tolist()
-    notes["baseline_from"] = "the train split" if train else "the gold labels of these items (no train split)"
-    base = metrics.majority_baseline(train or gold, gold)
+def _frame_path(run: RunData, path: str) -> Path:
+    """A frame's file: relative paths are taken from the directory the run was started in."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate
+    base = Path(str(run.manifest.get("cwd") or "."))
+    return base / candidate if (base / candidate).exists() else Path.cwd() / candidate
+
+
+def _by_item(frame: pd.DataFrame | None, column: str) -> dict[str, Any]:
+    if frame is None or frame.empty or column not in frame:
+        return {}
+    return dict(zip(frame["item_id"], frame[column]))
+
+
+def _models(run: RunData) -> list[str]:
+    refs = []
+    for entries in (run.manifest.get("models") or {}).values():
+        refs += [str(e.get("ref") if isinstance(e, Mapping) else e) for e in entries or []]
+    if not refs and "model" in run.predictions:
+        refs = [str(m) for m in run.predictions["model"].dropna()]
+    return list(dict.fromkeys(refs))
+
+
+def _table(frame: pd.DataFrame, digits: dict[str, int] | None = None) -> dict[str, Any]:
+    """A DataFrame as header and rows of plain values for the template's generic table."""
+    digits = digits or {}
     rows = []
-    for estimate in (metrics.accuracy(gold, predicted), metrics.balanced_accuracy(gold, predicted),
-                     metrics.macro_f1(gold, predicted)):
-        rows.append({"run_id": run.run_id, "metric": estimate.name, "value": estimate.value, "low": estimate.low,
-                     "high": estimate.high, "n": estimate.n, "baseline": base.value if estimate.name == "accuracy"
-                     else None})
-    rows.append({"run_id": run.run_id, "metric": base.name, "value": base.value, "low": base.low, "high": base.high,
-                 "n": base.n, "baseline": None})
-    return pd.DataFrame(rows), notes
+    for record in frame.to_dict("records"):
+        row = []
+        for col in frame.columns:
+            value = _plain(record[col])
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            row.append({"text": _number(value, digits.get(col, 3)) if numeric or value is None else str(value),
+                        "numeric": numeric})
+        rows.append(row)
+    return {"columns": [str(c) for c in frame.columns], "rows": rows}
 
 
-def _items(run: RunData) -> list[dict[str, Any]]:
-    """One dict per predicted item: everything its section shows."""
-    summaries = run.stages.get("summarize", pd.DataFrame(columns=["item_id", "text"])).set_index("item_id")["text"]
-    frames = run.stages.get("extract_frames", pd.DataFrame(columns=["item_id", "frames"])).set_index("item_id")
-    hypotheses, neighbours = run.hypotheses, run.neighbours
-    titles = run.items.set_index("item_id")["title"] if not run.items.empty else pd.Series(dtype=object)
-    out = []
-    for p in run.predictions.to_dict("records"):
-        item_id = p["item_id"]
+def _item_views(run: RunData, number: int) -> list[dict[str, Any]]:
+    """One dict per predicted item with everything its section shows."""
+    frames = _by_item(run.stages.get("extract_frames"), "frames")
+    has_frames = "extract_frames" in run.stages
+    texts = _by_item(run.stages.get("summarize"), "text")
+    raw = _by_item(run.stages.get("predict"), "raw")
+    injection = _by_item(run.stages.get("predict"), "injection_signals")
+    titles = _by_item(run.items, "title")
+    neighbours = {k: g.to_dict("records") for k, g in run.neighbours.groupby("item_id", sort=False)}
+    hypotheses = {k: g.to_dict("records") for k, g in run.hypotheses.groupby("item_id", sort=False)}
+    views = []
+    for row_no, p in enumerate(run.predictions.to_dict("records"), 1):
+        item_id = str(p["item_id"])
         thumbs = []
-        for frame in (frames.loc[item_id, "frames"] if item_id in frames.index else None) or []:
-            thumbs.append({"uri": _thumbnail(frame["path"]), "time": f"{frame['timestamp_s']:.1f} s"})
-        evidence = list(zip(p.get("evidence") or [], p.get("evidence_found") or []))
-        out.append({
-            "id": item_id, "anchor": "item-" + hashlib.sha1(item_id.encode()).hexdigest()[:12], "title": titles.get(item_id, ""),
-            "gold": p.get("gold"), "predicted": p.get("predicted"), "correct": p.get("correct"),
-            "confidence": p.get("confidence"), "extraction": p.get("extraction"),
-            "explanation": p.get("explanation") or "", "grounded": p.get("grounded"),
-            "cited": p.get("cited_hypotheses") or [], "evidence": evidence, "frames": thumbs,
-            "text": summaries.get(item_id, ""),
-            "neighbours": neighbours[neighbours["item_id"] == item_id].to_dict("records"),
-            "hypotheses": hypotheses[hypotheses["item_id"] == item_id].to_dict("records"),
+        for frame in _list(frames.get(item_id)):
+            uri = _thumbnail(_frame_path(run, str(frame.get("path", ""))))
+            thumbs.append({"uri": uri, "time": _number(frame.get("timestamp_s"), 1)})
+        cited = [int(c) for c in _list(p.get("cited_hypotheses"))]
+        views.append({
+            "anchor": f"item-{number}-{row_no}-{re.sub(r'[^A-Za-z0-9_-]+', '-', item_id)[:60]}",
+            "item_id": item_id,
+            "title": str(_plain(titles.get(item_id)) or ""),
+            "split": _plain(p.get("split")),
+            "frames": thumbs,
+            "frames_note": None if has_frames else "no extract_frames stage in this run",
+            "text": _plain(texts.get(item_id)),
+            "neighbours": [{"id": n["neighbour_id"], "label": _plain(n["label"]), "score": _plain(n["score"])}
+                           for n in neighbours.get(item_id, [])],
+            "hypotheses": [{"number": h["number"], "statement": h["statement"], "favours": _plain(h["favours"]),
+                            "usable": bool(h["usable"]), "problems": _list(h["problems"]),
+                            "cited": bool(h["usable"]) and h["number"] in cited}
+                           for h in hypotheses.get(item_id, [])],
+            "gold": _plain(p.get("gold")),
+            "predicted": _plain(p.get("predicted")),
+            "correct": _plain(p.get("correct")),
+            "confidence": _plain(p.get("confidence")),
+            "extraction": _plain(p.get("extraction")),
+            "explanation": _plain(p.get("explanation")) or "",
+            "grounded": _plain(p.get("grounded")),
+            "evidence": [{"quote": str(q), "found": None if f is None else bool(f)}
+                         for q, f in zip_longest(_list(p.get("evidence")), _list(p.get("evidence_found")))
+                         if q is not None],
+            "cited": cited,
+            "injection": [str(s) for s in _list(injection.get(item_id))],
+            "raw": _plain(raw.get(item_id)),
         })
-    return out
+    return views
 
 
-def _run_view(run: RunData) -> tuple[dict[str, Any], pd.DataFrame]:
+def _run_view(run: RunData, number: int, notes: list[str]) -> dict[str, Any]:
+    """Everything the report shows of one run, as plain values (the template only lays out)."""
     from analysis import plots
 
-    rows, notes = metric_rows(run)
-    labelled = run.predictions.dropna(subset=["gold"])
-    view: dict[str, Any] = {"id": run.run_id, "config": run.manifest.get("config_name", "?"),
-                            "status": run.manifest.get("status", "?"), "n_items": len(run.items),
-                            "errors": len(run.errors), "notes": notes,
-                            "metrics": [{**m, "baseline": None if pd.isna(m["baseline"]) else m["baseline"]}
-                                        for m in rows.to_dict("records")],
-                            "models": sorted({str(m) for m in run.predictions.get("model", pd.Series()).dropna()}),
-                            "timings": run.timings.to_dict("records"), "plots": [], "confusion": None,
-                            "ece": None, "reliability": [], "items_view": _items(run)}
+    preds = run.predictions
+    labelled = preds[preds["gold"].map(lambda g: not _missing(g))] if not preds.empty else preds
+    view: dict[str, Any] = {
+        "number": number, "run_id": run.run_id, "config": str(run.manifest.get("config_name") or "?"),
+        "status": str(run.manifest.get("status") or "?"), "models": _models(run),
+        "item_count": len(run.items) if not run.items.empty else int(run.stats.get("items") or 0),
+        "predictions": len(preds), "errors": len(run.errors), "task": run.task,
+        "started": str(run.manifest.get("started_at") or run.manifest.get("created_at") or "?")[:19],
+        "git_sha": str(run.manifest.get("git_sha") or "?"),
+        "notes": notes, "confusion": None, "confusion_png": None, "calibration": None,
+        "errors_table": None, "timings": None, "items_view": _item_views(run, number),
+    }
     if not labelled.empty:
-        confusion = metrics.confusion(labelled["gold"].tolist(), labelled["predicted"].tolist())
-        view["confusion"] = {"columns": [str(c) for c in confusion.columns],
-                             "rows": [(str(i), [int(v) for v in r]) for i, r in zip(confusion.index, confusion.to_numpy())]}
-        ece, reliability = metrics.calibration(labelled["confidence"].astype(float).tolist(),
-                                               labelled["correct"].astype(bool).tolist(), bins=5)
-        view["ece"], view["reliability"] = ece, reliability.to_dict("records")
-        view["plots"] += [("confusion matrix", _data_uri(plots.confusion_png(confusion))),
-                          ("reliability", _data_uri(plots.reliability_png(reliability)))]
+        gold = [str(g) for g in labelled["gold"]]
+        predicted = [None if _missing(p) else str(p) for p in labelled["predicted"]]
+        labels = sorted(set(gold) | {p for p in predicted if p is not None})
+        matrix = metrics.confusion(gold, predicted, labels=labels)
+        view["confusion"] = {"columns": [str(c) for c in matrix.columns],
+                             "rows": [(str(g), [int(v) for v in counts]) for g, counts in
+                                      zip(matrix.index, matrix.to_numpy())]}
+        view["confusion_png"] = _data_uri(plots.confusion_heatmap(matrix, f"confusion matrix, {run.run_id}"), "png")
+        scored = labelled[labelled["confidence"].map(lambda c: not _missing(c))]
+        if scored.empty:
+            view["calibration"] = {"note": "no prediction has a confidence: no calibration"}
+        else:
+            ece, reliability = metrics.calibration(scored["confidence"].astype(float).tolist(),
+                                                   scored["correct"].astype(bool).tolist(), bins=CALIBRATION_BINS)
+            view["calibration"] = {
+                "note": None, "ece": ece, "n": len(scored), "table": _table(reliability),
+                "bin_width": 1 / CALIBRATION_BINS,
+                "png": _data_uri(plots.reliability_diagram(reliability, ece, f"reliability, {run.run_id}"), "png")}
+    if not run.errors.empty:
+        shown = [c for c in ("stage", "item_id", "error_type", "reason") if c in run.errors]
+        view["errors_table"] = _table(run.errors[shown].head(200))
     if not run.timings.empty:
-        view["plots"].append(("time per stage", _data_uri(plots.timings_png(run.timings))))
-    return view, rows
+        view["timings"] = _table(run.timings, {"seconds": 2, "seconds_per_record": 3, "last_attempt_seconds": 2})
+    return view
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return "" if pd.isna(v) else f"{v:.4f}"
-        return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+def write_report(runs: Sequence[str | Path | RunData], out_dir: str | Path, *,
+                 train_labels: TrainLabels = None) -> Path:
+    """Write the report of ``runs`` into ``out_dir`` (created if needed).
 
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    Args:
+        runs: run directories or loaded runs, shown in this order.
+        out_dir: where ``report.html``, ``metrics.csv``, ``metrics.md`` and ``predictions.csv``
+            go (existing files of those names are replaced).
+        train_labels: what the majority baseline is taken from (see :func:`metrics_table`).
 
-
-def write_report(runs: list[str | Path | RunData], out_dir: str | Path) -> Path:
-    """Writes ``report.html``, ``metrics.csv``, ``metrics.md`` and ``predictions.csv`` of
-    ``runs`` into ``out_dir``; returns the HTML's path."""
+    Returns:
+        The path of ``report.html``.
+    """
     from analysis import plots
 
     loaded = [r if isinstance(r, RunData) else load_run(r) for r in runs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    views, tables = [], []
-    for run in loaded:
-        view, rows = _run_view(run)
-        views.append(view)
-        tables.append(rows)
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    summary_plot = None
-    if not table.empty:
-        bars = table[~table["metric"].str.startswith("majority")]
-        summary_plot = _data_uri(plots.metrics_png(bars))
-    html = _environment().get_template("report.html.j2").render(runs=views, summary_plot=summary_plot)
+
+    tables, views = [], []
+    for number, run in enumerate(loaded, 1):
+        table, notes = metrics_table(run, train_labels=train_labels)
+        tables.append(table)
+        views.append(_run_view(run, number, notes))
+    filled = [t for t in tables if not t.empty]
+    table = pd.concat(filled, ignore_index=True) if filled else pd.DataFrame(columns=METRIC_COLUMNS)
+    timed = {r.run_id: r.timings for r in loaded if not r.timings.empty}
+    summary = {
+        "metrics": [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")],
+        "metrics_png": _data_uri(plots.metric_bars(table), "png") if filled else None,
+        "timings_png": _data_uri(plots.stage_seconds(timed), "png") if timed else None,
+    }
+    html = environment().get_template("report.html.j2").render(
+        runs=views, summary=summary, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     path = out / "report.html"
     path.write_text(html, encoding="utf-8")
+
     table.to_csv(out / "metrics.csv", index=False)
-    (out / "metrics.md").write_text(_markdown(table) if not table.empty else "(no labelled predictions)\n")
-    predictions = pd.concat([r.predictions.assign(run_id=r.run_id) for r in loaded], ignore_index=True)
-    predictions.to_csv(out / "predictions.csv", index=False)
+    (out / "metrics.md").write_text(markdown_table(table), encoding="utf-8")
+    frames = [r.predictions.assign(run_id=r.run_id) for r in loaded if not r.predictions.empty]
+    predictions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PREDICTION_COLUMNS)
+    predictions = predictions.reindex(columns=["run_id"] + [c for c in predictions.columns if c != "run_id"])
+    _flat(predictions).to_csv(out / "predictions.csv", index=False)
     return path
