@@ -65,25 +65,6 @@ def runs(runs_dir: RunsDir = Path("data/runs")) -> None:
     out.print(table)
 
 
-def _metrics_rows(run: Any, baseline: bool = True) -> list[tuple[str, Any]]:
-    """(name, Estimate) rows of a run's labelled predictions: accuracy, balanced accuracy,
-    macro-F1, and the majority baseline on the same items."""
-    from analysis import metrics
-
-    preds = run.predictions
-    preds = preds[preds["gold"].notna()]
-    if preds.empty:
-        return []
-    gold, predicted = preds["gold"].tolist(), preds["predicted"].tolist()
-    rows = [("accuracy", metrics.accuracy(gold, predicted)),
-            ("balanced accuracy", metrics.balanced_accuracy(gold, predicted)),
-            ("macro F1", metrics.macro_f1(gold, predicted))]
-    if baseline:
-        train = run.items[run.items["split"] == "train"]["gold"].dropna().tolist()
-        rows.append(("majority baseline", metrics.majority_baseline(train or gold, gold)))
-    return rows
-
-
 def export(
     run: Annotated[str, typer.Argument(help="run id (in --runs-dir) or a run directory")],
     format_: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
