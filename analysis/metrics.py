@@ -152,14 +152,19 @@ def reweighted_accuracy(gold: Sequence[str | None], predicted: Sequence[str | No
     return Estimate("reweighted accuracy", value, float(low), float(high), len(g), confidence)
 
 
+def majority_label(labels: Sequence[str | None]) -> str:
+    """The most frequent label (ties: the first in sorted order); missing ones are ignored."""
+    counts = Counter(str(x) for x in labels if x is not None and x == x)
+    if not counts:
+        raise ValueError("no labels for the majority baseline")
+    return max(sorted(counts), key=lambda label: counts[label])
+
+
 def majority_baseline(train_labels: Sequence[str], gold: Sequence[str | None], *, confidence: float = 0.95,
                       resamples: int = 2000, seed: int = 0) -> Estimate:
     """Accuracy of always answering the most frequent train label (ties: the first in sorted
     order), on the same items as the model."""
-    counts = Counter(str(x) for x in train_labels if x is not None)
-    if not counts:
-        raise ValueError("no train labels for the majority baseline")
-    top = max(sorted(counts), key=lambda label: counts[label])
+    top = majority_label(train_labels)
     estimate = accuracy(gold, [top] * len(gold), confidence=confidence, resamples=resamples, seed=seed)
     return Estimate(f"majority baseline ({top})", estimate.value, estimate.low, estimate.high, estimate.n, confidence)
 

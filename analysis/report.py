@@ -28,7 +28,6 @@ import io
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import zip_longest
@@ -94,13 +93,6 @@ def _data_uri(data: bytes, kind: str) -> str:
     return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _majority(labels: Sequence[Any]) -> str:
-    """The most frequent label, ties to the first in sorted order (as
-    :func:`analysis.metrics.majority_baseline` breaks them)."""
-    counts = Counter(str(x) for x in labels if not _missing(x))
-    return max(sorted(counts), key=lambda label: counts[label])
-
-
 def _train_labels(run: RunData, train_labels: TrainLabels) -> tuple[list[str], str]:
     """The labels the majority baseline is taken from, and a phrase saying where they come from."""
     if isinstance(train_labels, Mapping):
@@ -147,7 +139,7 @@ def metrics_table(run: RunData, *, train_labels: TrainLabels = None) -> tuple[pd
     gold = [str(g) for g in labelled["gold"]]
     predicted = [None if _missing(p) else str(p) for p in labelled["predicted"]]
     train, source = _train_labels(run, train_labels)
-    top = _majority(train or gold)
+    top = metrics.majority_label(train or gold)
     rows = []
     for name, fn in METRICS:
         estimate = fn(gold, predicted)
