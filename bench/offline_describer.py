@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     from pipelines.datasets.manifest import load_manifest
     from pipelines.media import load_frame
-    from pipelines.models.faces import FaceDetector, shot_scale
+    from pipelines.models.faces import FaceDetector
+    from pipelines.vision.framing import scale_from_face
     from pipelines.models.imagenet import ImageNetClassifier
     from pipelines.models.ocr import TextReader
     from pipelines.stages.describe_frames import compose_sentence, merge_labels
@@ -77,7 +78,7 @@ def main() -> int:
                     times["ocr_no_text"].append(elapsed)
                 colour = timed("colour", measure_colour, rgb)
                 found = timed("faces", faces.detect, rgb)
-                facts = {"shot_scale": shot_scale(found), "faces": len(found), "lighting_key": colour.lighting_key,
+                facts = {"shot_scale": scale_from_face(found[0].height_share) if found else None, "faces": len(found), "lighting_key": colour.lighting_key,
                          "dominant_colour": colour.dominant_colour, "colour_temperature": colour.colour_temperature}
                 timed("compose", compose_sentence, merge_labels(frame_labels, 0.1), [l.text for l in ocr.lines], facts)
 

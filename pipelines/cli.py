@@ -240,13 +240,20 @@ def _pid_alive(pid: Any) -> bool:
 
 @data_app.command("synth")
 def data_synth(
-    out_dir: Annotated[Path, typer.Option("--out", help="folder for the clips and manifest.jsonl")] = Path("data/samples"),
+    out_dir: Annotated[Optional[Path], typer.Option(
+        "--out", help="folder for the clips and manifest.jsonl (default data/samples, or data/samples/film with --film)",
+    )] = None,
+    film: Annotated[bool, typer.Option("--film", help="the film set: shot scales, camera movements, light and sound "
+                                                      "known by construction")] = False,
 ) -> None:
-    """Generate the sample clips (speech, real photos, on-screen text) and their manifest."""
+    """Generate sample clips with known truth and their manifest: the popularity set (speech,
+    real photos, on-screen text), or with --film the film set."""
     from pipelines.datasets.synthetic import generate_samples
+    from pipelines.datasets.synthetic_film import generate_film_samples
 
+    target = out_dir or (Path("data/samples/film") if film else Path("data/samples"))
     try:
-        manifest = generate_samples(out_dir, console=err)
+        manifest = (generate_film_samples if film else generate_samples)(target, console=err)
     except M2TError as exc:
         _fail(str(exc))
         return

@@ -195,15 +195,30 @@ class FrameVisuals(BaseModel):
     colour_temperature_k: float
     colour_temperature: str
     faces: list[FaceBox]
-    shot_scale: str | None = Field(description="from the largest face; None without a face")
+    people: int = Field(0, description="COCO person boxes found (0 when people are not detected)")
+    shot_scale: str | None = Field(description="one of the five MovieShots scales, from the largest face or the "
+                                               "tallest person (pipelines/vision/framing.py); None without either")
     motion: float | None = Field(description="mean in-shot frame difference within 0.5 s of the frame (0..1)")
     motion_level: str
 
 
 class Shot(BaseModel):
+    """One shot between hard cuts, with what was measured on its own frames
+    (``pipelines/vision/per_shot.py``)."""
+
     index: int
     start_s: float
     end_s: float
+    shot_scale: str | None = Field(None, description="majority of the shot's measured frames; None: no face or person")
+    scale_basis: str = Field("none", description="face | person | none: what decided the scale")
+    scale_share: float | None = Field(None, description="the deciding face's or person's height / frame height "
+                                                        "(middle measured frame)")
+    camera_movement: str = Field("unknown", description="static, pan left/right, tilt up/down, zoom in/out, or unknown "
+                                                        "(pipelines/vision/camera.py)")
+    camera_dx: float | None = Field(None, description="picture motion, frame widths per second (+: right)")
+    camera_dy: float | None = Field(None, description="picture motion, frame widths per second (+: down)")
+    camera_zoom: float | None = Field(None, description="log scale change per second (+: the picture grows)")
+    flow_pairs: int = Field(0, description="frame pairs whose global motion could be measured")
 
 
 class VisualsRecord(Record):
@@ -222,8 +237,32 @@ class VisualsRecord(Record):
     dominant_colour: str
     colour_temperature: str
     frames_with_faces: int
-    shot_scales: dict[str, int] = Field(description="shot scale -> number of sampled frames")
+    shot_scales: dict[str, int] = Field(description="shot scale -> number of shots (shots of unknown scale left out)")
+    camera_movements: dict[str, int] = Field(default_factory=dict, description="camera movement -> number of shots")
     text: str = Field(description="the facts as a few short sentences")
+
+
+class DetectedObject(BaseModel):
+    label: str = Field(description="COCO class name")
+    score: float
+    box: list[float] = Field(description="x1, y1, x2, y2 in 0..1 frame coordinates")
+    position: str = Field(description="left | centre | right: the third of the width holding the box's centre")
+
+
+class FrameObjects(BaseModel):
+    frame_index: int
+    timestamp_s: float
+    objects: list[DetectedObject] = Field(description="best score first")
+
+
+class ObjectsRecord(Record):
+    """COCO objects with boxes per sampled frame: the evidence for "there is a cup" claims."""
+
+    stage_name: ClassVar[str] = "detect_objects"
+
+    frames: list[FrameObjects]
+    counts: dict[str, int] = Field(description="object label -> number of sampled frames it was detected in")
+    text: str = Field(description="the objects as one short sentence")
 
 
 class ImageLabel(BaseModel):
@@ -349,7 +388,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     cls.stage_name: cls
     for cls in (
         FramesRecord, TranscriptRecord, SummaryRecord, OnscreenTextRecord, VisualsRecord, FrameDescriptionsRecord,
-        EmbeddingRecord, NeighboursRecord, HypothesesRecord, PredictionRecord,
+        ObjectsRecord, EmbeddingRecord, NeighboursRecord, HypothesesRecord, PredictionRecord,
     )
 }
 

@@ -1,24 +1,12 @@
-"""Frontal faces with OpenCV's bundled Haar cascades, and the shot scale they imply.
+"""Frontal faces with OpenCV's bundled Haar cascades.
 
 A face is kept only when two cascades agree on it (``frontalface_default`` and
 ``frontalface_alt`` boxes overlapping with IoU ≥ :data:`AGREEMENT_IOU`): one cascade alone
 fires on text cards, coins and fur; the pair rarely does. Profiles and faces smaller than
 ``min_face_share`` of the frame height are missed.
 
-Shot scale from the height of the largest face relative to the frame height, following the
-usual framing of a person (CineScale-style classes; thresholds are ours and approximate):
-
-=========================  ==========================
-largest face / frame h     shot scale
-=========================  ==========================
-≥ 0.60                     extreme close-up
-0.30 – 0.60                close-up
-0.18 – 0.30                medium close-up
-0.10 – 0.18                medium shot
-0.05 – 0.10                medium long shot
-< 0.05                     long shot
-no face                    ``None`` (unknown: landscapes and objects have no person scale)
-=========================  ==========================
+The shot scale a face implies (with the person box when the face is small or missing) is
+defined in ``pipelines/vision/framing.py``.
 """
 
 from __future__ import annotations
@@ -32,14 +20,6 @@ from pipelines.errors import ConfigError
 CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt.xml")
 AGREEMENT_IOU = 0.3
 DETECT_SIDE = 640  # frames are searched at this longer side
-SHOT_SCALES: list[tuple[float, str]] = [
-    (0.60, "extreme close-up"),
-    (0.30, "close-up"),
-    (0.18, "medium close-up"),
-    (0.10, "medium shot"),
-    (0.05, "medium long shot"),
-    (0.0, "long shot"),
-]
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -58,13 +38,6 @@ class Face:
     w: int
     h: int
     height_share: float  # face height / frame height
-
-
-def shot_scale(faces: list[Face]) -> str | None:
-    if not faces:
-        return None
-    share = max(f.height_share for f in faces)
-    return next(name for bound, name in SHOT_SCALES if share >= bound)
 
 
 class FaceDetector:

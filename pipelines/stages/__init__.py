@@ -1,18 +1,23 @@
-"""Pipeline stages: one file and one registered function each (see ``registry.py``)."""
+"""Pipeline stages: one file and one registered function each (see ``registry.py``).
+
+Every module in this package is imported here, so a new stage file registers itself (and
+its record class) for every reader — the runner, ``m2t status`` and ``analysis.load_run``
+alike — without editing this file.
+"""
+
+import importlib
+import pkgutil
 
 from pipelines.stages.registry import STAGES, BadInputError, StageConfig, StageContext, StageSpec, stage
-from pipelines.stages import (  # noqa: F401  (importing registers each stage)
-    describe_frames,
-    embed,
-    extract_frames,
-    hypothesize,
-    measure_visuals,
-    predict,
-    read_onscreen_text,
-    retrieve_similar,
-    summarize,
-    transcribe_audio,
-)
+
+
+def _import_stage_modules() -> None:
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module.name != "registry" and not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_stage_modules()
 
 
 def get_stage(name: str) -> StageSpec:

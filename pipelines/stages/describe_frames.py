@@ -4,6 +4,7 @@ Backends (``backend`` in the config):
 
 * ``offline`` (default, no download): a deterministic sentence per frame composed from real
   small models and measurements — EfficientNet-Lite0 ImageNet labels (bundled weights), the
+  COCO objects with their place found by ``detect_objects`` (when the config runs it), the
   on-screen text read by ``read_onscreen_text``, faces and shot scale, light and colour from
   ``measure_visuals`` (measured here when that stage is not in the config).
 * ``hf``: any transformers image-text-to-text model from an id in the local HF cache or a
@@ -30,7 +31,8 @@ from pydantic import Field, model_validator
 from pipelines.errors import ConfigError
 from pipelines.media import load_frame
 from pipelines.records import (
-    FrameDescription, FrameDescriptionsRecord, FramesRecord, ImageLabel, Item, OnscreenTextRecord, VisualsRecord,
+    FrameDescription, FrameDescriptionsRecord, FramesRecord, ImageLabel, Item, ObjectsRecord, OnscreenTextRecord,
+    VisualsRecord,
 )
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
@@ -72,9 +74,10 @@ def merge_labels(labels: list[Any], min_score: float) -> list[ImageLabel]:
     return [ImageLabel(name=n, score=round(s, 4)) for n, s in merged if s >= min_score]
 
 
-def compose_sentence(labels: list[ImageLabel], texts: list[str], facts: dict[str, Any]) -> str:
+def compose_sentence(labels: list[ImageLabel], texts: list[str], facts: dict[str, Any], objects: str = "") -> str:
     """The offline description of one frame; same inputs, same sentence. Label scores stay in
-    the record, not the sentence, so that frames showing the same thing read the same."""
+    the record, not the sentence, so that frames showing the same thing read the same.
+    ``objects`` is the detector's phrase for the frame ("a person in the centre, a cup")."""
     scale = facts.get("shot_scale")
     n_faces = facts.get("faces", 0)
     head = (scale[0].upper() + scale[1:]) if scale else "Frame"
@@ -84,6 +87,8 @@ def compose_sentence(labels: list[ImageLabel], texts: list[str], facts: dict[str
         parts.append("looks like " + ", ".join(label.name for label in labels))
     else:
         parts.append("no confident object label")
+    if objects:
+        parts.append("objects: " + objects)
     if texts:
         parts.append("on-screen text " + ", ".join(f'"{t}"' for t in texts))
     parts.append(
@@ -99,13 +104,22 @@ def _frame_facts(visuals: VisualsRecord | None, index: int, rgb: Any, ctx: Stage
             if f.frame_index == index:
                 return {"shot_scale": f.shot_scale, "faces": len(f.faces), "lighting_key": f.lighting_key,
                         "dominant_colour": f.dominant_colour, "colour_temperature": f.colour_temperature}
-    from pipelines.models.faces import FaceDetector, shot_scale
+    from pipelines.models.faces import FaceDetector
     from pipelines.vision.color import measure_colour
+    from pipelines.vision.framing import scale_from_face
 
     colour = measure_colour(rgb)
     faces = ctx.models.get("faces:haar:0.04", FaceDetector).detect(rgb)
-    return {"shot_scale": shot_scale(faces), "faces": len(faces), "lighting_key": colour.lighting_key,
+    return {"shot_scale": scale_from_face(faces[0].height_share) if faces else None, "faces": len(faces), "lighting_key": colour.lighting_key,
             "dominant_colour": colour.dominant_colour, "colour_temperature": colour.colour_temperature}
+
+
+def _frame_objects(record: ObjectsRecord | None, index: int) -> str:
+    from pipelines.models.objects import object_phrase
+
+    if record is None:
+        return ""
+    return next((object_phrase(f.objects) for f in record.frames if f.frame_index == index), "")
 
 
 def _frames_text(ocr: OnscreenTextRecord | None, index: int) -> list[str]:
@@ -117,8 +131,8 @@ def _frames_text(ocr: OnscreenTextRecord | None, index: int) -> list[str]:
     return []
 
 
-@stage("describe_frames", version=2, config=DescribeFramesConfig, record=FrameDescriptionsRecord,
-       needs=("extract_frames",), uses=("read_onscreen_text", "measure_visuals"), reads=(),
+@stage("describe_frames", version=3, config=DescribeFramesConfig, record=FrameDescriptionsRecord,
+       needs=("extract_frames",), uses=("read_onscreen_text", "measure_visuals", "detect_objects"), reads=(),
        batched=True, prompts=_prompts, models=lambda cfg: [str(cfg.model)] if cfg.model else [])
 def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[StageContext]) -> list[Any]:
     # load and check every item's frames first: a bad frame fails its item only
@@ -170,7 +184,9 @@ def _describe_offline(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfi
         visuals = ctx.inputs.get("measure_visuals")
         facts = _frame_facts(visuals if isinstance(visuals, VisualsRecord) else None, index, rgb, ctx)
         texts = _frames_text(ocr if isinstance(ocr, OnscreenTextRecord) else None, index)
-        out.append((compose_sentence(kept, texts, facts), kept))
+        found = ctx.inputs.get("detect_objects")
+        objects = _frame_objects(found if isinstance(found, ObjectsRecord) else None, index)
+        out.append((compose_sentence(kept, texts, facts, objects), kept))
     return out
 
 

@@ -1,10 +1,13 @@
-"""measure_visuals: measured facts about light, colour, shots, motion and faces.
+"""measure_visuals: measured facts about light, colour, shots, motion, faces, framing and camera.
 
 Per sampled frame: luminance, contrast and lighting key, colour palette and dominant colour,
-saturation, colour temperature (``pipelines/vision/color.py``); frontal faces and the shot
-scale they imply (``pipelines/models/faces.py``); motion around the frame. Per video: hard
-cuts with timestamps, the shots between them, motion intensity (``pipelines/vision/shots.py``)
-and summaries of the frame facts, plus ``text``: the facts in a few plain sentences.
+saturation, colour temperature (``pipelines/vision/color.py``); frontal faces
+(``pipelines/models/faces.py``), COCO people (``pipelines/models/objects.py``) and the shot
+scale they imply (``pipelines/vision/framing.py``); motion around the frame. Per video: hard
+cuts with timestamps, the shots between them, motion intensity (``pipelines/vision/shots.py``);
+per shot, measured on the shot's own frames, its scale and its camera movement
+(``pipelines/vision/per_shot.py``, ``camera.py``); summaries of all these, plus ``text``: the
+facts in a few plain sentences.
 
 These facts are the evidence that the hallucination audit checks generated text against;
 every definition and threshold is documented in the modules named above. Faces are listed
@@ -40,6 +43,10 @@ class MeasureVisualsConfig(StageConfig):
     min_shot_s: float = Field(0.4, ge=0, description="shortest shot kept")
     detect_faces: bool = True
     min_face_share: float = Field(0.04, gt=0, lt=1, description="smallest face searched, share of frame height")
+    detect_people: bool = Field(True, description="COCO person boxes (SSD-MobileNet-v2) for the shot scale when "
+                                                  "there is no face")
+    person_min_score: float = Field(0.5, gt=0, lt=1, description="lowest detector score of a person box")
+    per_shot: bool = Field(True, description="measure each shot's scale and camera movement on its own frames")
 
 
 def shot_params(cfg: MeasureVisualsConfig) -> "ShotParams":
@@ -50,6 +57,18 @@ def shot_params(cfg: MeasureVisualsConfig) -> "ShotParams":
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+MAX_SHOTS_LISTED = 8
+
+
+def _shot_phrase(shot: Shot) -> str:
+    parts = [p for p in (shot.shot_scale, shot.camera_movement if shot.camera_movement != "unknown" else None) if p]
+    return f"{shot.start_s:.1f}–{shot.end_s:.1f} s " + (", ".join(parts) if parts else "unmeasured")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} ({v})" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def render_facts(record_fields: dict) -> str:
@@ -63,29 +82,49 @@ def render_facts(record_fields: dict) -> str:
         f"{f['colour_temperature']} colour temperature.",
     ]
     if f["frames_with_faces"]:
-        scales = ", ".join(f"{k} ({v})" for k, v in sorted(f["shot_scales"].items(), key=lambda kv: -kv[1]))
-        parts.append(f"Faces in {f['frames_with_faces']} of {f['n_frames']} sampled frames; shot scales: {scales}.")
+        parts.append(f"Faces in {f['frames_with_faces']} of {f['n_frames']} sampled frames.")
     else:
         parts.append(f"No faces in the {f['n_frames']} sampled frames.")
+    shots = f["shots"]
+    measured = [s for s in shots if s.shot_scale or s.camera_movement != "unknown"]
+    if measured and len(shots) <= MAX_SHOTS_LISTED:
+        parts.append("Shots: " + "; ".join(_shot_phrase(s) for s in shots) + ".")
+    elif measured:
+        if f["shot_scales"]:
+            parts.append(f"Shot scales: {_counts(f['shot_scales'])}.")
+        if f["camera_movements"]:
+            parts.append(f"Camera: {_counts(f['camera_movements'])}.")
     return " ".join(parts)
 
 
 def no_video_record(ctx: StageContext) -> VisualsRecord:
     """The record of an audio-only file: nothing was measured, and nothing is claimed."""
     return VisualsRecord(
-        **{**ctx.provenance, "model": "opencv haarcascade_frontalface_default"}, frames=[], shots=[], cuts_s=[],
+        **{**ctx.provenance, "model": MODEL}, frames=[], shots=[], cuts_s=[],
         shot_count=0, motion=None, motion_level="unknown", luminance=0.0, lighting_key="unknown",
         dominant_colour="unknown", colour_temperature="unknown", frames_with_faces=0, shot_scales={},
-        text="No video stream: no visual facts.",
+        camera_movements={}, text="No video stream: no visual facts.",
     )
 
 
-@stage("measure_visuals", version=2, config=MeasureVisualsConfig, record=VisualsRecord,
-       needs=("extract_frames",), reads=("video",),
-       models=lambda cfg: ["pkg:opencv-python-headless (Haar face cascades)"] if cfg.detect_faces else [])
+def _models(cfg: MeasureVisualsConfig) -> list[str]:
+    from pipelines.models.objects import MODEL_NAME
+
+    return ((["pkg:opencv-python-headless (Haar face cascades)"] if cfg.detect_faces else [])
+            + ([MODEL_NAME] if cfg.detect_people else []))
+
+
+MODEL = "opencv haarcascade_frontalface_default"
+
+
+@stage("measure_visuals", version=3, config=MeasureVisualsConfig, record=VisualsRecord,
+       needs=("extract_frames",), reads=("video",), models=_models)
 def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) -> VisualsRecord:
-    from pipelines.models.faces import FaceDetector, shot_scale
+    from pipelines.models.faces import FaceDetector
+    from pipelines.models.objects import POOL_KEY, ObjectDetector
     from pipelines.vision.color import lighting_key, measure_colour
+    from pipelines.vision.framing import frame_scale
+    from pipelines.vision.per_shot import measure_shots
     from pipelines.vision.shots import motion_level, scan_video
 
     frames_record = ctx.inputs["extract_frames"]
@@ -99,11 +138,16 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
     except Exception as exc:  # decord's errors carry C++ context; keep the first line
         raise BadInputError(f"cannot scan {item.video} for shots: {str(exc).splitlines()[0][:200]}") from None
     detector = ctx.models.get(f"faces:haar:{cfg.min_face_share}", lambda: FaceDetector(cfg.min_face_share))
+    objects = ctx.models.get(POOL_KEY, ObjectDetector) if cfg.detect_people else None
+
+    def people(rgb) -> list[tuple[float, float, float, float]]:
+        return [d.box for d in objects.detect(rgb, cfg.person_min_score) if d.label == "person"] if objects else []
 
     frames: list[FrameVisuals] = []
     for ref, rgb in zip(frames_record.frames, images):
         colour = measure_colour(rgb)
         faces = sorted(detector.detect(rgb) if cfg.detect_faces else [], key=lambda f: (-f.h, f.y, f.x, f.w))
+        persons = people(rgb)
         scale = ref.width / rgb.shape[1]  # frames are >= 16 px (load_frame)
         motion = scan.motion_between(ref.timestamp_s - MOTION_WINDOW_S, ref.timestamp_s + MOTION_WINDOW_S)
         frames.append(FrameVisuals(
@@ -115,14 +159,31 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
             colour_temperature=colour.colour_temperature,
             faces=[FaceBox(x=round(f.x * scale), y=round(f.y * scale), w=round(f.w * scale), h=round(f.h * scale),
                            height_share=f.height_share) for f in faces],
-            shot_scale=shot_scale(faces), motion=motion, motion_level=motion_level(motion),
+            people=len(persons), shot_scale=frame_scale([f.height_share for f in faces], persons).scale,
+            motion=motion, motion_level=motion_level(motion),
         ))
+
+    shots = [Shot(index=i, start_s=s, end_s=e) for i, (s, e) in enumerate(scan.shots)]
+    if cfg.per_shot and frames_record.video is not None:
+        try:
+            measured = measure_shots(path, scan.shots, (frames_record.video.width, frames_record.video.height),
+                                     detector.detect if cfg.detect_faces else None,
+                                     people if cfg.detect_people else None)
+        except Exception as exc:  # decord's errors carry C++ context; keep the first line
+            raise BadInputError(f"cannot measure the shots of {item.video}: {str(exc).splitlines()[0][:200]}") from None
+        for shot, m in zip(shots, measured):
+            middle = m.framings[len(m.framings) // 2] if m.framings else None
+            shot.shot_scale, shot.camera_movement = m.scale, m.camera.movement
+            shot.scale_basis = next((f.basis for f in m.framings if f.scale == m.scale), "none")
+            shot.scale_share = middle.share if middle is not None and middle.scale == m.scale else None
+            shot.camera_dx, shot.camera_dy, shot.camera_zoom = m.camera.dx, m.camera.dy, m.camera.zoom
+            shot.flow_pairs = m.camera.pairs
 
     motion = scan.motion_between(0.0, scan.duration_s + 1.0)
     luminance = round(sum(f.luminance for f in frames) / len(frames), 4) if frames else 0.0
 
     summary = {
-        "shots": [Shot(index=i, start_s=s, end_s=e) for i, (s, e) in enumerate(scan.shots)],
+        "shots": shots,
         "cuts_s": scan.cuts_s,
         "shot_count": len(scan.shots),
         "motion": motion,
@@ -132,8 +193,8 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
         "dominant_colour": Counter(f.dominant_colour for f in frames).most_common(1)[0][0] if frames else "unknown",
         "colour_temperature": Counter(f.colour_temperature for f in frames).most_common(1)[0][0] if frames else "unknown",
         "frames_with_faces": sum(1 for f in frames if f.faces),
-        "shot_scales": dict(Counter(f.shot_scale for f in frames if f.shot_scale)),
+        "shot_scales": dict(Counter(s.shot_scale for s in shots if s.shot_scale)),
+        "camera_movements": dict(Counter(s.camera_movement for s in shots if s.camera_movement != "unknown")),
     }
     text = render_facts({**summary, "n_frames": len(frames)})
-    return VisualsRecord(**{**ctx.provenance, "model": "opencv haarcascade_frontalface_default"}, frames=frames,
-                         text=text, **summary)
+    return VisualsRecord(**{**ctx.provenance, "model": MODEL}, frames=frames, text=text, **summary)

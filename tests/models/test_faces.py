@@ -1,32 +1,23 @@
 import numpy as np
 from skimage import data
 
-from pipelines.models.faces import Face, FaceDetector, shot_scale
+from pipelines.models.faces import FaceDetector
+from pipelines.vision.framing import scale_from_face
 from tests.media import stroop_frame
 
 
-def test_astronaut_has_a_face_and_a_close_or_medium_shot_scale():
+def test_astronaut_has_a_face_and_a_medium_shot_scale():
     faces = FaceDetector().detect(data.astronaut())
     assert len(faces) == 1
     face = faces[0]
     assert 150 < face.x + face.w / 2 < 300 and 50 < face.y + face.h / 2 < 180  # Eileen Collins' face
-    assert shot_scale(faces) in {"close-up", "medium close-up", "medium shot"}
+    assert scale_from_face(face.height_share) == "medium"  # waist up
 
 
 def test_no_faces_in_text_cards_and_objects():
     detector = FaceDetector()
     assert detector.detect(stroop_frame()) == []
     assert detector.detect(data.coffee()) == []
-    assert shot_scale([]) is None
-
-
-def test_shot_scale_thresholds():
-    def at(share: float) -> str | None:
-        return shot_scale([Face(0, 0, 10, 10, share)])
-
-    assert [at(s) for s in (0.7, 0.4, 0.2, 0.12, 0.07, 0.02)] == [
-        "extreme close-up", "close-up", "medium close-up", "medium shot", "medium long shot", "long shot",
-    ]
 
 
 def test_boxes_are_in_original_pixels_for_large_frames():
