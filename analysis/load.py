@@ -59,6 +59,12 @@ class RunData:
         return str(((config.get("stages") or {}).get("predict") or {}).get("task") or config.get("task") or "popularity")
 
     @property
+    def label_key(self) -> str:
+        """Where the items keep the task's gold label (the run manifest says; older runs: the
+        task's name)."""
+        return str((self.manifest.get("task_spec") or {}).get("label_key") or self.task)
+
+    @property
     def labels(self) -> list[str]:
         """The task's label set as the run's items and predictions show it (sorted)."""
         seen = set(self.items.get("gold", pd.Series(dtype=object)).dropna())
@@ -156,11 +162,12 @@ def records_frame(records: list[Any]) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]
 
 
-def items_frame(items: list[dict[str, Any]] | None, ids: set[str] | None, task: str) -> pd.DataFrame:
-    """One row per item: id, split, gold label of ``task``, title, metadata and the whole item."""
+def items_frame(items: list[dict[str, Any]] | None, ids: set[str] | None, label_key: str) -> pd.DataFrame:
+    """One row per item: id, split, gold label (``labels[label_key]``), title, metadata and the
+    whole item."""
     if items is None:  # a run written before items were kept: ids only
         items = [{"item_id": i} for i in sorted(ids or ())]
-    rows = [{"item_id": i["item_id"], "split": i.get("split"), "gold": (i.get("labels") or {}).get(task),
+    rows = [{"item_id": i["item_id"], "split": i.get("split"), "gold": (i.get("labels") or {}).get(label_key),
              "title": i.get("title", ""), "metadata": i.get("metadata") or {}, "item": i} for i in items]
     return pd.DataFrame(rows, columns=["item_id", "split", "gold", "title", "metadata", "item"])
 
@@ -177,7 +184,7 @@ def load_run(path: str | Path) -> RunData:
     for path_ in sorted(store.dir.glob("*.errors.jsonl")):
         errors += [e.model_dump(mode="python") for e in store.errors(path_.name.removesuffix(".errors.jsonl"))]
     data.errors = pd.DataFrame(errors)
-    data.items = items_frame(store.items(), store.item_ids(), data.task)
+    data.items = items_frame(store.items(), store.item_ids(), data.label_key)
     return data
 
 

@@ -165,8 +165,8 @@ def _print_predictions(result: Any, cfg: Any) -> None:
     out.print(table)
     if total:
         mode = next(iter(predictions.values())).mode
-        acc = Table(title="accuracy (illustrative labels on the sample set)" if "samples" in cfg.dataset.path
-                    else "accuracy", title_justify="left")
+        acc = Table(title=f"accuracy ({cfg.dataset.labels_note})" if cfg.dataset.labels_note else "accuracy",
+                    title_justify="left")
         for col in ("mode", "items", "correct", "accuracy", "grounded", "quotes", "cites"):
             acc.add_column(col)
         records = list(predictions.values())

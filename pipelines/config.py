@@ -31,6 +31,8 @@ class DatasetConfig(BaseModel):
     videos_dir: str | None = Field(None, description="vpd: folder of <video_id>.mp4 (and captions/<id>.json)")
     require_video: bool = Field(True, description="vpd: rows whose video is missing are load errors (else text-only)")
     split: str | None = Field(None, description="keep only rows of this split")
+    labels_note: str | None = Field(None, description="shown with every accuracy, e.g. 'illustrative labels' for "
+                                                      "a sample set whose labels are made up")
 
 
 class RunOptions(BaseModel):
@@ -66,7 +68,9 @@ class CaseStudyConfig(BaseModel):
 
     def hash(self) -> str:
         """Hash of everything that changes results (the run options do not)."""
-        identity = {"task": self.task, "dataset": self.dataset, "stages": self.resolved_stages()}
+        # the dataset by its fields (a note for readers changes no result)
+        identity = {"task": self.task, "dataset": self.dataset.model_dump(mode="json", exclude={"labels_note"}),
+                    "stages": self.resolved_stages()}
         if self.prompts_dir:
             identity["prompts_dir"] = self.prompts_dir
         return sha256_json(identity)

@@ -5,8 +5,9 @@ hit. 2. The video is a global hit." — sentences that restate a class and expla
 :func:`hypothesis_problems` names what is wrong with a hypothesis, by these rules:
 
 * **restates a class** — fewer than :data:`MIN_CONTENT_WORDS` content words once the words of
-  the label names, of the class descriptions and a list of generic words (``video``,
-  ``popular``, ``views`` …) are removed: nothing is said about a *property* of videos;
+  the label names, of the class descriptions, the task's own generic words (popularity:
+  ``popular``, ``views`` …) and a list of generic words (``video``, ``likely`` …) are removed:
+  nothing is said about a *property* of videos;
 * **duplicates hypothesis N** — its content words overlap an earlier usable hypothesis's by
   a Jaccard index of at least :data:`DUPLICATE_JACCARD`;
 * **cites no example** — ``based_on`` names none of the labelled neighbours it was formed
@@ -34,8 +35,7 @@ MIN_GROUNDED_WORDS = 2
 GENERIC = frozenset("""
 a an the this that these those it its is are was were be been being has have had do does did will would can could
 may might should of in on at to for from by with and or but not no nor as than then so such very more most less
-video videos clip clips class classes label labels hit hits popular popularity viral views view viewers watch
-watched trending country countries local global big grand likely probably because since therefore thus which who
+video videos clip clips class classes label labels likely probably because since therefore thus which who
 whom whose what when where why how also often usually tend tends they them their there here i you we he she one
 about at least most many much some any all each every other another into out up down over under again
 hypothesis hypotheses example examples similar same property properties
@@ -68,8 +68,9 @@ def content_words(text: str, ignore: Iterable[str] = ()) -> set[str]:
 
 
 def task_words(task: Any) -> set[str]:
-    """Words of the task's label names and class descriptions (saying them explains nothing)."""
-    out: set[str] = set()
+    """Words of the task's label names, class descriptions and its own generic words (what the
+    labels are about: popularity's views and trending countries): saying them explains nothing."""
+    out: set[str] = set(getattr(task, "generic_words", ()))
     for label, description in task.label_descriptions.items():
         out |= set(words(label.replace("-", " "))) | set(words(description))
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,6 @@ INJECTION_PATTERNS = [
     r"\byou are now\b",
     r"\bsystem prompt\b",
     r"\bnew instructions?\b",
-    r"\b(answer|respond|reply|output|say)( with| only)? ['\"]?(local[- ]hit|global[- ]big[- ]hit)\b",
     r"</?untrusted",
 ]
 
@@ -48,12 +48,13 @@ def fence(text: object, kind: str = "data") -> str:
     return f'<untrusted kind="{kind}">\n{body}\n{FENCE_CLOSE}'
 
 
-def injection_signals(text: str) -> list[str]:
-    """The injection-like phrases found in ``text`` (empty when none)."""
+def injection_signals(text: str, extra_patterns: Sequence[str] = ()) -> list[str]:
+    """The injection-like phrases found in ``text`` (empty when none); ``extra_patterns`` are
+    the task's own (``TaskSpec.injection_pattern``: "answer <a label>")."""
     import re
 
     found = []
-    for pattern in INJECTION_PATTERNS:
+    for pattern in [*INJECTION_PATTERNS, *extra_patterns]:
         match = re.search(pattern, text, flags=re.IGNORECASE)
         if match:
             found.append(match.group(0))
@@ -157,6 +158,18 @@ def parse_prompt(path: Path) -> Prompt:
 @lru_cache(maxsize=64)
 def _load(path: str, mtime_ns: int) -> Prompt:
     return parse_prompt(Path(path))
+
+
+def prompt_exists(name: str) -> bool:
+    """Whether ``<folder>/<name>`` is a prompt file of the study's folder or the bundled one."""
+    return any((folder / f"{name}.md").is_file() for folder in (_STUDY_DIR, prompts_dir()) if folder is not None)
+
+
+def task_prompt(task: str, name: str) -> str:
+    """``<task>/<name>`` when the task has that prompt, else the shared ``common/<name>``: a
+    task brings the prompts it asks with, and borrows the generic repair requests."""
+    own = f"{task}/{name}"
+    return own if prompt_exists(own) or not prompt_exists(f"common/{name}") else f"common/{name}"
 
 
 def load_prompt(name: str) -> Prompt:

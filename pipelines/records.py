@@ -394,14 +394,26 @@ RECORD_TYPES: dict[str, type[Record]] = {
 
 
 def register_record_type(cls: type[Record]) -> type[Record]:
-    """Let a stage defined outside this module add its record class (decorator)."""
+    """Let a stage defined outside this module add its record class (decorator; ``@stage``
+    also registers the record class it is given)."""
     RECORD_TYPES[cls.stage_name] = cls
+    return cls
+
+
+def record_class(stage: str) -> type[Record]:
+    """The record class of ``stage``. Stages defined in their own files register their record
+    classes when imported, so an unknown name first imports every stage module (readers such
+    as ``m2t status`` and ``analysis.load_run`` never import stages themselves)."""
+    cls = RECORD_TYPES.get(stage)
+    if cls is None:
+        import pipelines.stages  # noqa: F401  (registers every stage and its record class)
+
+        cls = RECORD_TYPES.get(stage)
+    if cls is None:
+        raise ValueError(f"unknown record stage {stage!r}")
     return cls
 
 
 def parse_record(data: dict[str, Any]) -> Record:
     """Rebuild a typed record from its JSON object, choosing the class by ``stage``."""
-    cls = RECORD_TYPES.get(data.get("stage", ""))
-    if cls is None:
-        raise ValueError(f"unknown record stage {data.get('stage')!r}")
-    return cls.model_validate(data)
+    return record_class(str(data.get("stage", ""))).model_validate(data)

@@ -409,6 +409,9 @@ class Runner:
             "executor": self.executor.name,
             "config_name": self.config.name,
             "config_hash": self.config.hash(),
+            # what a reader needs of the task without importing it (a task may live in a plug-in)
+            "task_spec": {"name": (task := get_task(self.config.task)).name, "label_key": task.label_key,
+                          "labels": list(task.labels), "scale": {str(k): v for k, v in task.scale.items()}},
             "config": {**self.config.model_dump(mode="json"), "stages": stage_cfgs},
             "stages": [
                 {"name": n, "version": get_stage(n).version,

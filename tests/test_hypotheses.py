@@ -89,7 +89,7 @@ class ScriptedChat(BaseChatModel):
 
 
 def test_degenerate_hypotheses_are_repaired_once_then_recorded_apart(tmp_path: Path):
-    cfg = HypothesizeConfig(n_hypotheses=3, llm=LLMConfig(backend="openai", model="m"))
+    cfg = HypothesizeConfig(task="popularity", n_hypotheses=3, llm=LLMConfig(backend="openai", model="m"))
     chat = ScriptedChat()
     pool = ModelPool()
     pool.get(f"llm:{cfg.llm.model_dump_json()}", lambda: CachedLLM(cfg.llm, tmp_path / "cache", chat=chat))

@@ -2,8 +2,9 @@
 the ``transcribe_audio`` record does not depend on the backend.
 
 Implemented: ``faster-whisper`` (CTranslate2; the default, with the bundled Whisper tiny.en).
-Adding ``openai-whisper`` or transformers Whisper means one more class with ``transcribe``
-and an entry in :data:`BACKENDS`.
+Adding ``openai-whisper`` or transformers Whisper means one more class with ``transcribe``,
+registered in :data:`SPEECH_BACKENDS` (the ``transcribe_audio`` config accepts every
+registered name; nothing else to edit).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from pipelines.errors import ConfigError
 from pipelines.models.bundled import resolve_model
+from pipelines.registry import Registry
 
 
 @dataclass
@@ -108,10 +110,10 @@ class FasterWhisper:
         return Transcription(info.language, probability, duration, clamp_segments(out, duration))
 
 
-BACKENDS: dict[str, type] = {"faster-whisper": FasterWhisper}
+# name -> a class built as cls(model, device=, compute_type=, cpu_threads=) with ``transcribe``
+SPEECH_BACKENDS: Registry[type] = Registry("speech backend")
+SPEECH_BACKENDS.register("faster-whisper", FasterWhisper)
 
 
 def load_recognizer(backend: str, model: str, *, device: str, compute_type: str, cpu_threads: int) -> SpeechRecognizer:
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown speech backend {backend!r}; available: {', '.join(BACKENDS)}")
-    return BACKENDS[backend](model, device=device, compute_type=compute_type, cpu_threads=cpu_threads)
+    return SPEECH_BACKENDS.get(backend)(model, device=device, compute_type=compute_type, cpu_threads=cpu_threads)

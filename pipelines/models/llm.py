@@ -17,12 +17,14 @@ parameters (temperature, seed, max tokens) — never timeouts, URLs or keys.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.errors import ConfigError, LLMError
+from pipelines.registry import Registry
 from pipelines.store import atomic_write_json, read_json, sha256_json
 
 Messages = list[tuple[str, str]]  # (role, content), role in system / user / assistant
@@ -33,7 +35,8 @@ class LLMConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["local", "openai", "llamacpp"] = "local"
+    backend: str = Field("local", description="a name of LLM_BACKENDS: local (transformers), openai (any "
+                                              "OpenAI-compatible server), llamacpp")
     model: str = Field("bundled:smollm2-135m-instruct",
                        description="local: id or directory; openai: model name; llamacpp: a .gguf file "
                                    "(bundled:smollm2-135m-instruct-gguf)")
@@ -53,6 +56,11 @@ class LLMConfig(BaseModel):
                                                      "this model's tokens; default: the local model's own, else "
                                                      "characters / 4")
 
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return LLM_BACKENDS.check(value)
+
     def cache_identity(self) -> dict[str, Any]:
         from pipelines.models.bundled import model_fingerprint
 
@@ -64,24 +72,36 @@ class LLMConfig(BaseModel):
         return identity
 
 
+def _local(cfg: LLMConfig) -> Any:
+    from pipelines.models.llm_local import load_local_chat
+
+    return load_local_chat(cfg.model, device=cfg.device, dtype=cfg.dtype, temperature=cfg.temperature,
+                           seed=cfg.seed, max_tokens=cfg.max_tokens)
+
+
+def _openai(cfg: LLMConfig) -> Any:
+    from pipelines.models.llm_openai import load_openai_chat
+
+    return load_openai_chat(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+                            temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens,
+                            timeout_s=cfg.timeout_s)
+
+
+def _llamacpp(cfg: LLMConfig) -> Any:
+    from pipelines.models.llm_llamacpp import load_llamacpp_chat
+
+    return load_llamacpp_chat(cfg.model, temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens)
+
+
+# name -> a function building the LangChain chat model for an LLMConfig (heavy imports inside)
+LLM_BACKENDS: Registry[Callable[[LLMConfig], Any]] = Registry("LLM backend")
+for _name, _loader in (("local", _local), ("openai", _openai), ("llamacpp", _llamacpp)):
+    LLM_BACKENDS.register(_name, _loader)
+
+
 def load_chat_model(cfg: LLMConfig) -> Any:
     """A LangChain chat model for ``cfg`` (heavy imports happen here, not at module import)."""
-    if cfg.backend == "local":
-        from pipelines.models.llm_local import load_local_chat
-
-        return load_local_chat(cfg.model, device=cfg.device, dtype=cfg.dtype, temperature=cfg.temperature,
-                               seed=cfg.seed, max_tokens=cfg.max_tokens)
-    if cfg.backend == "openai":
-        from pipelines.models.llm_openai import load_openai_chat
-
-        return load_openai_chat(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-                                temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens,
-                                timeout_s=cfg.timeout_s)
-    if cfg.backend == "llamacpp":
-        from pipelines.models.llm_llamacpp import load_llamacpp_chat
-
-        return load_llamacpp_chat(cfg.model, temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens)
-    raise ConfigError(f"unknown LLM backend {cfg.backend!r}; use local, openai or llamacpp")
+    return LLM_BACKENDS.get(cfg.backend)(cfg)
 
 
 def to_langchain(messages: Messages) -> list[Any]:

@@ -24,9 +24,10 @@ the runner happened to batch it with (a resumed run, ``--limit``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipelines.errors import ConfigError
 from pipelines.media import load_frame
@@ -34,13 +35,15 @@ from pipelines.records import (
     FrameDescription, FrameDescriptionsRecord, FramesRecord, ImageLabel, Item, ObjectsRecord, OnscreenTextRecord,
     VisualsRecord,
 )
+from pipelines.registry import Registry
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
 OFFLINE_CLASSIFIER = "bundled:efficientnet-lite0"
 
 
 class DescribeFramesConfig(StageConfig):
-    backend: Literal["offline", "hf"] = "offline"
+    backend: str = Field("offline", description="a name of FRAME_DESCRIBERS: offline (composed from small real "
+                                                "models) or hf (a transformers image-text-to-text model)")
     model: str | None = Field(None, description="hf: model id or local directory; offline: ImageNet weights")
     prompt: str = Field("describe_frames/neutral", description="hf: prompt file, e.g. describe_frames/film")
     device: str = "cpu"
@@ -50,6 +53,11 @@ class DescribeFramesConfig(StageConfig):
     top_k: int = Field(3, ge=1, le=10, description="offline: ImageNet labels considered per frame")
     min_label_score: float = Field(0.10, ge=0, le=1, description="offline: labels below this are left out")
     max_side: int = Field(1024, ge=64, description="frames larger than this are downscaled first")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return FRAME_DESCRIBERS.check(value)
 
     @model_validator(mode="after")
     def _model_for_backend(self) -> "DescribeFramesConfig":
@@ -148,10 +156,8 @@ def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[Sta
     flat = [(i, j, rgb) for i, images in loaded for j, rgb in enumerate(images)]
     if not flat:  # only audio-only items: no model to load
         texts = []
-    elif cfg.backend == "offline":
-        texts = _describe_offline(flat, cfg, ctxs)
     else:
-        texts = _describe_hf(flat, cfg, ctxs)
+        texts = FRAME_DESCRIBERS.get(cfg.backend)(flat, cfg, ctxs)
 
     per_item: dict[int, list[FrameDescription]] = {i: [] for i, _ in loaded}
     for (i, j, _), (text, labels) in zip(flat, texts):
@@ -213,3 +219,9 @@ def _describe_hf(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfig,
     if len(texts) != len(images):
         raise ConfigError(f"model {model} returned {len(texts)} descriptions for {len(images)} frames")
     return [(" ".join(t.split()), []) for t in texts]
+
+
+# name -> fn(frames as (item position, frame position, rgb), config, contexts) -> (text, labels) per frame
+FRAME_DESCRIBERS: Registry[Callable[..., list[tuple[str, list[ImageLabel]]]]] = Registry("frame describer")
+FRAME_DESCRIBERS.register("offline", _describe_offline)
+FRAME_DESCRIBERS.register("hf", _describe_hf)

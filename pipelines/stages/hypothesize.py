@@ -35,6 +35,7 @@ from pipelines.errors import LLMError
 from pipelines.hypotheses import hypothesis_problems
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, json_objects, parse_hypotheses, quoted_reply, sentences
+from pipelines.prompts import task_prompt
 from pipelines.records import HypothesesRecord, Hypothesis, Item, Neighbour, NeighboursRecord
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import TaskSpec, get_task
@@ -113,13 +114,17 @@ def describe_problems(hypothesis: Hypothesis, usable: list[Hypothesis]) -> str:
 
 
 class HypothesizeConfig(StageConfig):
-    task: str = "popularity"
+    task: str = Field(description="the case study's task (filled in from the config's task:)")
     llm: LLMConfig = Field(default_factory=LLMConfig)
-    prompt: str = Field("popularity/hypothesize", description="prompt file")
+    prompt: str | None = Field(None, description="prompt file (<folder>/<name>); default <task>/hypothesize")
     n_hypotheses: int = Field(5, ge=1, le=20)
     splits: list[str] | None = Field(["test"], description="items that get hypotheses (null: all)")
     example_tokens: int = Field(120, ge=20, description="each neighbour's text is fitted into this many tokens of the "
                                                          "LLM (every section keeps a share; pipelines/budget.py)")
+
+
+def prompt_name(cfg: HypothesizeConfig) -> str:
+    return cfg.prompt or f"{cfg.task}/hypothesize"
 
 
 def _ordered(ctx: StageContext) -> list[Neighbour]:
@@ -136,7 +141,7 @@ def _questions(cfg: HypothesizeConfig, ctx: StageContext) -> list[tuple[str, dic
 
     measure, _ = token_counter(cfg.llm)
     neighbours = _ordered(ctx)
-    prompt = load_prompt(cfg.prompt)
+    prompt = load_prompt(prompt_name(cfg))
     out = []
     for label, round_ in plan(neighbours, cfg.n_hypotheses):
         shown = {i: n for i, n in enumerate(neighbours, 1) if n.label == label}
@@ -163,7 +168,7 @@ def _read_and_judge(reply: str, label: str, shown: dict[int, Neighbour], task: T
 
 
 @stage("hypothesize", version=6, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
-       reads=(), prompts=lambda cfg: [cfg.prompt, f"{cfg.task}/repair_hypothesize"],
+       reads=(), prompts=lambda cfg: [prompt_name(cfg), task_prompt(cfg.task, "repair_hypothesize")],
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize)
 def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> HypothesesRecord:
     """Asks every question (together, when the backend batches), judges the answers in plan
@@ -173,7 +178,7 @@ def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Hypoth
 
     task = get_task(cfg.task)
     llm = ctx.llm(cfg.llm)
-    repair_prompt = load_prompt(f"{cfg.task}/repair_hypothesize")
+    repair_prompt = load_prompt(task_prompt(cfg.task, "repair_hypothesize"))
     questions = _questions(cfg, ctx)
     schemas = [answer_schema(list(shown)) for _, shown, _ in questions]
     replies = llm.complete_many([(messages, schema) for (_, _, messages), schema in zip(questions, schemas)])
@@ -200,7 +205,7 @@ def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> Hypoth
     ways = [how for h, how, _ in found if h is not None]
     if not ways:
         raise AnswerError(f"no hypothesis in any answer, even after a repair; last reply: {quoted_reply(replies[-1])}")
-    prompt = load_prompt(cfg.prompt)
+    prompt = load_prompt(prompt_name(cfg))
     return HypothesesRecord(
         **{**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version},
         hypotheses=usable,

@@ -31,7 +31,7 @@ from pipelines.errors import ConfigError
 from pipelines.hypotheses import grounded
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction, quoted_reply
-from pipelines.prompts import injection_signals, load_prompt
+from pipelines.prompts import injection_signals, load_prompt, task_prompt
 from pipelines.records import HypothesesRecord, Item, NeighboursRecord, PredictionRecord, SummaryRecord
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import TaskSpec, get_task
@@ -40,7 +40,7 @@ Mode = Literal["zero_shot", "cot", "icl", "hypotheses", "hypotheses_nn"]
 
 
 class PredictConfig(StageConfig):
-    task: str = "popularity"
+    task: str = Field(description="the case study's task (filled in from the config's task:)")
     mode: Mode = "hypotheses"
     prompt: str | None = Field(None, description="prompt file (<folder>/<name>); default <task>/predict_<mode>")
     llm: LLMConfig = Field(default_factory=LLMConfig)
@@ -200,7 +200,8 @@ def answer_schema(task: TaskSpec, n_hypotheses: int = 0) -> dict[str, Any]:
     """
     properties: dict[str, Any] = {
         "label": {"type": "string", "enum": list(task.labels)},
-        "scale": {"type": "integer", "enum": sorted(task.scale)},
+        # a task without a finer scale has no such field (an empty enum is an error to grammars)
+        **({"scale": {"type": "integer", "enum": sorted(task.scale)}} if task.scale else {}),
         # confidence in the chosen label: never below chance (1 / number of labels)
         "confidence": {"type": "number", "minimum": round(1 / len(task.labels), 3), "maximum": 1},
         "explanation": {"type": "string", "maxLength": 300},
@@ -218,7 +219,7 @@ def answer_schema(task: TaskSpec, n_hypotheses: int = 0) -> dict[str, Any]:
         # the explanation, and only then the label. With the label first, the bundled 0.5B
         # model wrote explanations that restated a hypothesis as if the video showed it.
         properties = {k: properties[k] for k in ("evidence", "hypotheses_used", "explanation", "label", "scale",
-                                                 "confidence")}
+                                                 "confidence") if k in properties}
     return {"type": "object", "properties": properties, "required": required}
 
 
@@ -232,7 +233,7 @@ def _request(item: Item, cfg: PredictConfig, ctx: StageContext) -> tuple[Message
 
 @stage("predict", version=6, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize"), reads=("metadata",),
-       prompts=lambda cfg: [prompt_name(cfg), f"{cfg.task}/repair_predict"],
+       prompts=lambda cfg: [prompt_name(cfg), task_prompt(cfg.task, "repair_predict")],
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict, batched=True)
 def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> list[PredictionRecord | Exception]:
@@ -278,13 +279,15 @@ def _answer(item: Item, cfg: PredictConfig, ctx: StageContext, request: tuple[Me
     llm = ctx.llm(cfg.llm)
     prompt = load_prompt(prompt_name(cfg))
     provenance = {**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version}
-    signals = injection_signals("\n".join([item.title, item.description, *untrusted_texts(cfg, ctx)]))
+    signals = injection_signals("\n".join([item.title, item.description, *untrusted_texts(cfg, ctx)]),
+                                [task.injection_pattern()])
     answer: PredictionAnswer | None = None
     extraction = "json"
     try:
         answer = parse_prediction(reply, task)
     except AnswerError as first:
-        repair = load_prompt(f"{cfg.task}/repair_predict").render(error=str(first))
+        repair = load_prompt(task_prompt(cfg.task, "repair_predict")).render(
+            error=str(first), labels=list(task.labels), scale=sorted(task.scale))
         second_reply = llm.complete([*messages, ("assistant", reply), ("user", repair)], schema)
         try:
             answer, extraction, reply = parse_prediction(second_reply, task), "repair", second_reply

@@ -107,9 +107,10 @@ class StageSpec:
     Attributes:
         needs: stages whose record for the item is required (the item fails without it).
         uses: stages whose record is used when the config runs them, ignored otherwise.
-        reads: parts of the item the stage looks at (``video``, ``metadata``); they, with the
-            upstream records, make the stage's input hash, so e.g. a new title does not
-            re-transcribe the audio.
+        reads: parts of the item the stage looks at (``video``, ``metadata``; default none: a
+            stage of text from upstream records); they, with the upstream records, make the
+            stage's input hash, so e.g. a new title does not re-transcribe the audio, and a
+            text-only stage never hashes the video file.
         batched: ``fn`` takes the whole batch (``BatchStageFn``), so a model can process the
             frames of several items in one call.
         prompts: names the prompt files the config uses (``<task>/<name>``); their ids,
@@ -136,7 +137,7 @@ class StageSpec:
     record_cls: type[Record]
     needs: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
-    reads: tuple[str, ...] = ("video",)
+    reads: tuple[str, ...] = ()
     batched: bool = False
     prompts: Callable[[Any], list[str]] | None = None
     corpus: tuple[str, ...] = ()
@@ -176,7 +177,7 @@ def stage(
     record: type[Record],
     needs: tuple[str, ...] = (),
     uses: tuple[str, ...] = (),
-    reads: tuple[str, ...] = ("video",),
+    reads: tuple[str, ...] = (),
     batched: bool = False,
     prompts: Callable[[Any], list[str]] | None = None,
     corpus: tuple[str, ...] = (),
@@ -186,11 +187,17 @@ def stage(
     extra_key: Callable[[Any], Any] | None = None,
     models: Callable[[Any], list[str]] | None = None,
 ) -> Callable[[T], T]:
-    """Register ``fn`` as stage ``name``; bump ``version`` whenever its output changes."""
+    """Register ``fn`` as stage ``name`` and ``record`` as the class of its records (so that
+    every reader parses them); bump ``version`` whenever its output changes."""
 
     def register(fn: T) -> T:
+        from pipelines.records import register_record_type
+
         if name in STAGES and STAGES[name].fn is not fn:
             raise ValueError(f"stage {name!r} is registered twice")
+        if record.stage_name != name:
+            raise ValueError(f"stage {name!r}: its record class {record.__name__} has stage_name {record.stage_name!r}")
+        register_record_type(record)
         STAGES[name] = StageSpec(
             name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render, check,
             extra_key, models,

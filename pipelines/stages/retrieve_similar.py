@@ -21,7 +21,7 @@ from pipelines.tasks import get_task
 
 
 class RetrieveSimilarConfig(StageConfig):
-    task: str = "popularity"
+    task: str = Field(description="the case study's task (filled in from the config's task:)")
     k: int = Field(10, ge=1, le=200, description="neighbours per item (the paper: 10)")
     index_splits: list[str] = Field(default_factory=lambda: ["train"], description="splits the index is built from")
     max_chars: int = Field(1500, ge=100, description="each neighbour's text is fitted into this many characters, "

@@ -16,13 +16,11 @@ that timeline.
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pipelines.errors import BadInputError
 from pipelines.media import probe_media, video_file
-from pipelines.models.asr import load_recognizer
+from pipelines.models.asr import SPEECH_BACKENDS, load_recognizer
 from pipelines.records import Item, TranscriptRecord, TranscriptSegment
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
@@ -32,7 +30,7 @@ TRUNCATED_BELOW = 0.9
 
 
 class TranscribeAudioConfig(StageConfig):
-    backend: Literal["faster-whisper"] = "faster-whisper"
+    backend: str = Field("faster-whisper", description="a registered speech backend (pipelines/models/asr.py)")
     model: str = Field("bundled:whisper-tiny.en", description="bundled:<name>, a local model directory or an id")
     language: str | None = Field("en", description="ISO code, or null to detect")
     compute_type: str = Field("int8", description="CTranslate2 compute type: int8, float32, float16 ...")
@@ -43,6 +41,11 @@ class TranscribeAudioConfig(StageConfig):
         False, description="re-decode failed windows by sampling at higher temperatures (can rescue hard audio, "
                            "but the transcript then differs from run to run)",
     )
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return SPEECH_BACKENDS.check(value)
 
 
 @stage(

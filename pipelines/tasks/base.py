@@ -1,11 +1,19 @@
 """What a task is: where its gold label lives, which labels exist, how a numeric scale maps
-onto them, and which prompt files its stages use (``prompts/<name>/``)."""
+onto them, which manifest fields define the label, which words merely restate it; its
+prompt files live in ``prompts/<name>/``.
+
+Tasks are registered by name in :data:`TASKS`: every module of this package is imported the
+first time a task is looked up, so a new task is one new file here (and its prompts), with
+no edit anywhere else; code outside the package (a test, a notebook, a plug-in) may call
+:func:`register_task` itself.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from pipelines.errors import ConfigError
+from pipelines.registry import Registry, import_package_modules
 
 
 @dataclass(frozen=True)
@@ -19,6 +27,15 @@ class TaskSpec:
     # manifest fields that define the label (popularity: view counts, countries): never text
     # the model may read, whatever the config says (compared case-, space- and _-insensitively)
     label_fields: tuple[str, ...] = ()
+    # words that only restate what the labels are about (popularity: views, viral, trending):
+    # a hypothesis or explanation made of them says nothing about the video (pipelines/hypotheses.py)
+    generic_words: tuple[str, ...] = ()
+
+    def injection_pattern(self) -> str:
+        """A regex for text that tells the model which label to give ("answer local-hit"):
+        any label, with ``-``, ``_`` and spaces interchangeable."""
+        names = "|".join(r"[-_ ]".join(re.escape(part) for part in re.split(r"[-_ ]", label)) for label in self.labels)
+        return rf"\b(answer|respond|reply|output|say)( with| only)? ['\"]?({names})\b"
 
     def defines_label(self, field_name: str) -> bool:
         """Whether a manifest field gives the answer away: one of ``label_fields``, the label
@@ -48,17 +65,14 @@ def field_key(name: str) -> str:
     return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
-TASKS: dict[str, TaskSpec] = {}
+TASKS: Registry[TaskSpec] = Registry("task", discover=lambda: import_package_modules("pipelines.tasks"))
 
 
-def register_task(task: TaskSpec) -> TaskSpec:
-    TASKS[task.name] = task
-    return task
+def register_task(task: TaskSpec, *, replace: bool = False) -> TaskSpec:
+    """Make ``task`` known by its name (``replace``: redefine a task of that name)."""
+    return TASKS.register(task.name, task, replace=replace)
 
 
 def get_task(name: str) -> TaskSpec:
-    from pipelines.tasks import popularity  # noqa: F401  (registers)
-
-    if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
+    """The task ``name``; unknown names are a ``ConfigError`` listing the known ones."""
+    return TASKS.get(name)

@@ -21,5 +21,7 @@ POPULARITY = register_task(
         label_fields=("views", "view_count", "views_count", "num_views", "viewcount", "countries",
                       "country_count", "countries_count", "num_countries", "n_countries", "trending_countries",
                       "trending_in", "regions"),
+        generic_words=tuple("hit hits popular popularity viral views view viewers watch watched trending country "
+                            "countries local global big grand".split()),
     )
 )

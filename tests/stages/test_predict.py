@@ -83,7 +83,7 @@ def run_items(cfg: PredictConfig, chat: Any, tmp_path: Path) -> dict[str, Any]:
 
 
 def test_bad_answers_without_label_scoring_become_item_errors(tmp_path: Path):
-    outcomes = run_items(PredictConfig(mode="zero_shot", llm=LLMConfig(backend="openai", model="m")), ScriptedChat(), tmp_path)
+    outcomes = run_items(PredictConfig(task="popularity", mode="zero_shot", llm=LLMConfig(backend="openai", model="m")), ScriptedChat(), tmp_path)
     good = outcomes["good"].record
     assert good.label == "global-big-hit" and good.extraction == "json" and good.confidence == 0.9
     assert good.scale == 4
@@ -103,7 +103,7 @@ def test_bad_answers_without_label_scoring_become_item_errors(tmp_path: Path):
 def test_local_models_fall_back_to_calibrated_label_scoring(tmp_path: Path):
     """The label is the arg-max of the stored (calibrated) scores, not of a length-normalised
     likelihood that favours the longer label."""
-    outcomes = run_items(PredictConfig(mode="zero_shot"), ScoringChat(), tmp_path)
+    outcomes = run_items(PredictConfig(task="popularity", mode="zero_shot"), ScoringChat(), tmp_path)
     for bad in ("invalid", "empty", "outside"):
         record = outcomes[bad].record
         assert record.extraction == "label_scores" and record.label == "local-hit"
@@ -117,7 +117,7 @@ def test_local_models_fall_back_to_calibrated_label_scoring(tmp_path: Path):
 
 
 def test_answers_are_cached(tmp_path: Path):
-    cfg = PredictConfig(mode="zero_shot")
+    cfg = PredictConfig(task="popularity", mode="zero_shot")
     chat = ScoringChat()
     run_items(cfg, chat, tmp_path)
     again = CachedLLM(cfg.llm, tmp_path / "cache", chat=chat)
@@ -149,7 +149,7 @@ def free_port() -> int:
 def test_server_down_or_slow_gives_item_errors(tmp_path: Path, situation: str):
     server, port = silent_server() if situation == "timeout" else (None, free_port())
     try:
-        cfg = PredictConfig(mode="zero_shot", llm=LLMConfig(backend="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1",
+        cfg = PredictConfig(task="popularity", mode="zero_shot", llm=LLMConfig(backend="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1",
                                                             timeout_s=1.0))
         tasks = []
         pool = ModelPool()
