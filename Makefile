@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # pip on some machines warns about every missing local index folder; keep the rest
 QUIET := sed '/is ignored: it is neither a file nor a directory/d'
 
-.PHONY: setup system-deps demo test bench samples clean-runs llamacpp
+.PHONY: setup system-deps demo demo-film test bench samples samples-film clean-runs llamacpp
 
 setup: $(STAMP)
 
@@ -69,6 +69,10 @@ llamacpp: setup
 demo: setup
 	$(BIN)/m2t run pipelines/configs/popularity.yaml
 
+# the film case study on the generated film set (committed; `make samples-film` regenerates it)
+demo-film: setup
+	$(BIN)/m2t run pipelines/configs/film.yaml
+
 test: setup system-deps
 	$(BIN)/python -m pytest -q
 
@@ -81,6 +85,9 @@ bench: setup
 
 samples: setup system-deps
 	$(BIN)/m2t data synth --out data/samples
+
+samples-film: setup system-deps
+	$(BIN)/m2t data synth --film --out data/samples/film
 
 clean-runs:
 	rm -rf data/runs data/cache

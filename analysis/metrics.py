@@ -152,6 +152,17 @@ def reweighted_accuracy(gold: Sequence[str | None], predicted: Sequence[str | No
     return Estimate("reweighted accuracy", value, float(low), float(high), len(g), confidence)
 
 
+def mean(values: Sequence[float], name: str = "mean", *, confidence: float = 0.95, resamples: int = 2000,
+         seed: int = 0) -> Estimate:
+    """The mean of per-item values (a Jaccard index, a rubric mark) with its bootstrap
+    percentile interval; missing values (None, NaN) are left out and not counted in n."""
+    x = np.array([float(v) for v in values if v is not None and v == v], dtype=float)
+    if len(x) == 0:
+        raise ValueError(f"{name}: no values")
+    low, high = _interval(lambda a, _b: float(np.mean(a)), x, x, confidence, resamples, seed)
+    return Estimate(name, float(x.mean()), low, high, len(x), confidence)
+
+
 def majority_label(labels: Sequence[str | None]) -> str:
     """The most frequent label (ties: the first in sorted order); missing ones are ignored."""
     counts = Counter(str(x) for x in labels if x is not None and x == x)

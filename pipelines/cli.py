@@ -85,6 +85,7 @@ def run(
     _print_stage_table(result)
     _print_items(result)
     _print_predictions(result, cfg)
+    _print_exam(result, cfg)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     colour = "green" if result.exit_code == 0 and not result.warnings else "yellow"
@@ -134,6 +135,74 @@ def _print_items(result: Any) -> None:
     out.print(table)
 
 
+SHORT = {"extreme close-up": "ECU", "close-up": "CU", "medium": "MS", "full": "FS", "long": "LS", "static": "static",
+         "pan left": "pan L", "pan right": "pan R", "tilt up": "tilt U", "tilt down": "tilt D", "zoom in": "zoom in",
+         "zoom out": "zoom out"}
+
+
+def _short(value: str | None) -> str:
+    return SHORT.get(value, value) if value else "?"
+
+
+def _print_exam(result: Any, cfg: Any) -> None:
+    """The film exam per clip and student: genres and budget beside the gold ones, each shot's
+    scale and camera movement as measured → answered (annotated in brackets when they
+    differ), the teacher's marks; then each analysis."""
+    exams = result.records.get("analyse_film", {})
+    if not exams:
+        return
+    from pipelines.tasks import get_task
+
+    task = get_task(cfg.task)
+    items = {i.item_id: i for i in result.items}
+    grades = {(item_id, g.student): g for item_id, rec in result.records.get("grade_analysis", {}).items()
+              for g in rec.grades}
+    visuals = result.records.get("measure_visuals", {})
+    title = "film exam" + (f" ({cfg.dataset.labels_note})" if cfg.dataset.labels_note else "")
+    table = Table(title=title, title_justify="left", show_lines=True)
+    for col in ("clip", "student", "genres (gold → answered)", "budget", "shots: scale and camera, measured → answered",
+                "marks (obs/evid/interp → overall)"):
+        table.add_column(col)
+    agree = {}
+    for item_id, rec in exams.items():
+        labels = items[item_id].labels if item_id in items else {}
+        annotated = labels.get("shots") or []
+        measured = getattr(visuals.get(item_id), "shots", [])
+        for answer in rec.answers:
+            cells = []
+            for s in answer.shots:
+                t = (s.start_s + s.end_s) / 2
+                m = next((x for x in measured if x.start_s <= t < x.end_s), None)
+                a = next((x for x in annotated if x["start_s"] <= t < x["end_s"]), {})
+                ms, mm = (m.shot_scale, m.camera_movement) if m else (None, None)
+                cell = f"{_short(ms)} {_short(mm)} → {_short(s.shot_scale)} {_short(s.camera_movement)}"
+                if (a.get("shot_scale"), a.get("camera_movement")) not in ((ms, mm), (None, None)):
+                    cell += f" [dim](annotated {_short(a.get('shot_scale'))} {_short(a.get('camera_movement'))})[/]"
+                cells.append(cell)
+                hits = agree.setdefault(answer.student, [0, 0])
+                hits[0] += (s.shot_scale, s.camera_movement) == (ms, mm)
+                hits[1] += 1
+            gold_genres = ", ".join(labels.get("genres") or []) or "-"
+            budget = task.gold(labels) if labels else None
+            mark = "" if budget is None else ("[green]✓[/]" if answer.budget == budget else "[red]✗[/]")
+            g = grades.get((item_id, answer.student))
+            marks = "-" if g is None or not g.scores else (
+                "/".join(str(g.scores.get(c, "?")) for c in ("observations", "evidence", "interpretation"))
+                + f" → {g.overall or '?'}")
+            failed = f" [red]({answer.extraction}: {'; '.join(answer.problems)[:60]})[/]" if answer.extraction == "failed" else ""
+            table.add_row(item_id, answer.student, f"{gold_genres} → {', '.join(answer.genres) or '-'}{failed}",
+                          f"{budget or '-'} → {answer.budget or '-'} {mark}", "\n".join(cells) or "-", marks)
+    out.print(table)
+    for student, (hit, n) in sorted(agree.items()):
+        out.print(f"{student} student: {hit} of {n} shots answered as measured (scale and camera movement)",
+                  highlight=False)
+    for item_id, rec in exams.items():
+        for answer in rec.answers:
+            if answer.analysis:
+                out.print(f"[bold]{item_id}[/] ({answer.student} student): {_excerpt(answer.analysis, 600)}",
+                          highlight=False, soft_wrap=True)
+
+
 def _print_predictions(result: Any, cfg: Any) -> None:
     """Predictions with their explanations, then accuracy against the gold labels."""
     predictions = result.records.get("predict", {})
@@ -151,7 +220,7 @@ def _print_predictions(result: Any, cfg: Any) -> None:
     correct = total = 0
     paths: dict[str, int] = {}
     for item_id, rec in predictions.items():
-        gold = task.normalise_label(items[item_id].labels.get(task.label_key)) if item_id in items else None
+        gold = task.gold(items[item_id].labels) if item_id in items else None
         if gold is not None:
             total += 1
             correct += rec.label == gold

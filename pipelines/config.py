@@ -22,7 +22,7 @@ from pipelines.store import sha256_json
 class DatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    adapter: Literal["manifest", "vpd", "folder"] = "manifest"
+    adapter: Literal["manifest", "vpd", "folder", "film"] = "manifest"
     path: str = Field(description="manifest: a CSV/JSONL/Parquet file; vpd: the folder of label CSVs; folder: a "
                                   "directory of videos. Relative to the current directory")
     labels_file: str | None = Field(None, description="folder: a table (CSV, TSV, JSONL, Parquet) with id or path, label/label_<task>, split, "
@@ -31,6 +31,8 @@ class DatasetConfig(BaseModel):
     videos_dir: str | None = Field(None, description="vpd: folder of <video_id>.mp4 (and captions/<id>.json)")
     require_video: bool = Field(True, description="vpd: rows whose video is missing are load errors (else text-only)")
     split: str | None = Field(None, description="keep only rows of this split")
+    metadata_dir: str | None = Field(None, description="film: a folder of MovieNet-style <imdb_id>.json metadata")
+    shots_file: str | None = Field(None, description="film: a CSV of shot annotations (CineScale/MovieShots style)")
     labels_note: str | None = Field(None, description="shown with every accuracy, e.g. 'illustrative labels' for "
                                                       "a sample set whose labels are made up")
 

@@ -66,7 +66,7 @@ def check_leakage(items: Sequence[Any], task: Any, fields: Sequence[str]) -> Non
     """
     labelled = []
     for item in items:
-        raw = item.labels.get(task.label_key)
+        raw = task.raw_label(item.labels)
         label = task.normalise_label(raw)
         if label is not None:
             labelled.append((item, [label, str(raw)]))

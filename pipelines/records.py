@@ -119,7 +119,8 @@ class SummarySection(BaseModel):
     """One section of the text representation, kept apart so that later stages can fit the
     text into their own budget without dropping a modality (``pipelines/budget.py``)."""
 
-    name: str = Field(description="title | description | metadata | visual_facts | frames | onscreen_text | speech")
+    name: str = Field(description="title | description | metadata | visual_facts | objects | frames | onscreen_text | "
+                                  "speech | sound")
     heading: str
     text: str
     share: float = Field(1.0, description="relative share of a budget the section gets when the text must be cut")
@@ -371,6 +372,58 @@ class PredictionRecord(Record):
     raw: str = ""
 
 
+class ShotAnswer(BaseModel):
+    """A student's answer about one measured shot."""
+
+    shot: int = Field(description="1-based number of the shot among the measured shots shown")
+    start_s: float
+    end_s: float
+    shot_scale: str | None = None
+    camera_movement: str | None = None
+
+
+class FilmAnswer(BaseModel):
+    """One student's answers to the film exam (``prompts/film/exam.md``)."""
+
+    student: str = Field(description="text (an LLM reading the text representation) | vlm (a model given the frames)")
+    model: str
+    genres: list[str] = Field(default_factory=list)
+    budget: str | None = None
+    shots: list[ShotAnswer] = Field(default_factory=list)
+    analysis: str = ""
+    extraction: str = Field(description="json | repair (+partial) | failed: how the answer was read")
+    problems: list[str] = Field(default_factory=list, description="why parts of the answer were not usable")
+    raw: str = ""
+
+
+class FilmAnalysisRecord(Record):
+    """Every student's exam answers for one clip (same questions, same schema)."""
+
+    stage_name: ClassVar[str] = "analyse_film"
+
+    answers: list[FilmAnswer]
+    shots_asked: list[Shot] = Field(description="the measured shots the questions were about (at most max_shots)")
+
+
+class Grade(BaseModel):
+    """The teacher's marks for one student's analysis (``prompts/film/grade.md``)."""
+
+    student: str
+    student_model: str
+    judge_model: str
+    scores: dict[str, int] = Field(description="criterion -> 1..5 (observations, evidence, interpretation)")
+    overall: int | None = Field(None, description="1..5")
+    reasons: dict[str, str] = Field(default_factory=dict, description="criterion -> the teacher's reason")
+    extraction: str = Field(description="json | repair | failed")
+    raw: str = ""
+
+
+class GradesRecord(Record):
+    stage_name: ClassVar[str] = "grade_analysis"
+
+    grades: list[Grade]
+
+
 class ErrorRecord(BaseModel):
     """One failed item of one stage: the reason in one line a user can act on."""
 
@@ -388,7 +441,8 @@ RECORD_TYPES: dict[str, type[Record]] = {
     cls.stage_name: cls
     for cls in (
         FramesRecord, TranscriptRecord, SummaryRecord, OnscreenTextRecord, VisualsRecord, FrameDescriptionsRecord,
-        ObjectsRecord, EmbeddingRecord, NeighboursRecord, HypothesesRecord, PredictionRecord,
+        ObjectsRecord, EmbeddingRecord, NeighboursRecord, HypothesesRecord, PredictionRecord, FilmAnalysisRecord,
+        GradesRecord,
     )
 }
 

@@ -8,7 +8,8 @@ from pipelines.datasets.manifest import LoadedDataset, load_manifest
 
 
 def load_dataset(cfg: Any) -> LoadedDataset:
-    """Items of the ``dataset`` block of a config (``adapter``: ``manifest``, ``folder`` or ``vpd``)."""
+    """Items of the ``dataset`` block of a config (``adapter``: ``manifest``, ``folder``, ``vpd`` or
+    ``film``)."""
     if cfg.adapter == "vpd":
         from pipelines.datasets.vpd import load_vpd
 
@@ -17,6 +18,10 @@ def load_dataset(cfg: Any) -> LoadedDataset:
         from pipelines.datasets.folder import load_folder
 
         return load_folder(cfg.path, getattr(cfg, "labels_file", None), split=cfg.split)
+    if cfg.adapter == "film":
+        from pipelines.datasets.film import load_film
+
+        return load_film(cfg.path, cfg.data_root, cfg.split, metadata_dir=cfg.metadata_dir, shots_file=cfg.shots_file)
     return load_manifest(cfg.path, cfg.data_root, cfg.split)
 
 

@@ -39,13 +39,15 @@ def take_first_per_split(items: list[Item], limit: int | None) -> list[Item]:
 
 
 def check_labels(items: list[Item], task: Any) -> tuple[list[Item], list[ErrorRecord], list[str]]:
-    """Items whose gold label (if any) is in the task's set; row errors for the others; and a
-    note on the labels that were normalised (``'Local Hit' -> 'local-hit' (3)``)."""
+    """Items whose gold label (if any) is in the task's set, with the label written in its
+    normal form under the task's label key (so every later reader — retrieval, the run's
+    items, ``analysis`` — sees one spelling); row errors for the others; and a note on the
+    labels that were normalised (``'Local Hit' -> 'local-hit' (3)``)."""
     from pipelines.datasets.manifest import LOAD_STAGE
 
     kept, errors, folded = [], [], Counter()
     for item in items:
-        raw = item.labels.get(task.label_key)
+        raw = task.raw_label(item.labels)
         if raw in (None, ""):
             kept.append(item)
             continue
@@ -60,6 +62,7 @@ def check_labels(items: list[Item], task: Any) -> tuple[list[Item], list[ErrorRe
             continue
         if str(raw) != label:
             folded[f"{raw!r} -> {label!r}"] += 1
+            item = item.model_copy(update={"labels": {**item.labels, task.label_key: label}})
         kept.append(item)
     notes = ["labels normalised: " + ", ".join(f"{k} ({v})" for k, v in sorted(folded.items()))] if folded else []
     return kept, errors, notes
@@ -133,4 +136,15 @@ def dataset_fingerprint(cfg: Any) -> dict[str, Any]:
         from pipelines.store import sha256_file
 
         out["labels_file_sha256"] = sha256_file(Path(labels_file))
+    shots_file = getattr(cfg, "shots_file", None)
+    if shots_file and Path(shots_file).is_file():
+        from pipelines.store import sha256_file
+
+        out["shots_file_sha256"] = sha256_file(Path(shots_file))
+    metadata_dir = getattr(cfg, "metadata_dir", None)
+    if metadata_dir and Path(metadata_dir).is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(Path(metadata_dir).glob("*.json")):
+            digest.update(f"{file.name}\0{file.stat().st_size}\0{file.stat().st_mtime_ns}\n".encode())
+        out["metadata_listing_sha256"] = digest.hexdigest()
     return out

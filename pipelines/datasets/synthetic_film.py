@@ -39,6 +39,7 @@ import numpy as np
 
 from pipelines.datasets.synthetic import BUNNY, _require, _skimage, bunny_path
 from pipelines.errors import DatasetError
+from pipelines.tasks.film import budget_band
 
 WIDTH, HEIGHT, FPS = 640, 360, 25
 SAMPLE_RATE = 22050
@@ -346,7 +347,8 @@ def render_film(spec: FilmSpec, out_path: Path, workdir: Path, seed: int = 0) ->
         "title": spec.title,
         "description": spec.description,
         "split": spec.split,
-        "labels": {"genres": spec.genres, "budget_usd": spec.budget_usd, "shots": shots},
+        "labels": {"genres": spec.genres, "budget": budget_band(spec.budget_usd), "budget_usd": spec.budget_usd,
+                   "shots": shots},
         "metadata": {"year": spec.year},
         "truth": {
             "duration_s": duration,
@@ -414,7 +416,7 @@ FILM_SPECS: list[FilmSpec] = [
 
 BUNNY_FILM = {
     **{k: v for k, v in BUNNY.items() if k != "labels"},
-    "labels": {"genres": ["animation", "comedy"], "budget_usd": 150_000},
+    "labels": {"genres": ["animation", "comedy"], "budget": "low", "budget_usd": 150_000},
     "metadata": {"year": 2008, "credit": "Blender Foundation, CC BY 3.0"},
 }
 

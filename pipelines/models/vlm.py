@@ -126,6 +126,33 @@ class HFFrameDescriber:
             out.extend(self._describe_batch(rgb[start : start + self.batch_size], prompt, instruction))
         return out
 
+    def answer(self, images: list[Image.Image], instruction: str, max_new_tokens: int | None = None) -> str:
+        """One answer about several images together (the frames of a clip).
+
+        A checkpoint with a chat template gets every image in one user turn (multi-image:
+        LLaVA, Qwen2-VL, SmolVLM, LLaVA-OneVision); the others (BLIP, Florence-2), which take
+        one image per text, get the images tiled into one contact sheet in time order, left to
+        right and top to bottom. Greedy decoding; ``max_new_tokens`` defaults to the
+        describer's own.
+        """
+        import torch
+
+        rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+        if getattr(self.processor, "chat_template", None):
+            content = [*({"type": "image"} for _ in rgb), {"type": "text", "text": instruction}]
+            prompt = self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                        add_generation_prompt=True, tokenize=False)
+            inputs = self.processor(images=rgb, text=[prompt], return_tensors="pt")
+        else:
+            inputs = self.processor(images=[contact_sheet(rgb)], text=[instruction], return_tensors="pt")
+        inputs = inputs.to(self._device, dtype=self._dtype)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens or self.max_new_tokens,
+                                         do_sample=False, num_beams=1)
+        self._generate_calls += 1
+        text = self.processor.batch_decode(_new_tokens(output, inputs.get("input_ids")), skip_special_tokens=True)[0]
+        return _strip_echo(text, instruction)
+
     def _prompt(self, instruction: str) -> str:
         if not getattr(self.processor, "chat_template", None):
             return instruction
@@ -145,6 +172,22 @@ class HFFrameDescriber:
         output = _new_tokens(output, inputs.get("input_ids"))
         texts = self.processor.batch_decode(output, skip_special_tokens=True)
         return [_strip_echo(text, instruction) for text in texts]
+
+
+def contact_sheet(images: list[Image.Image], columns: int = 4, cell: int = 256) -> Image.Image:
+    """The images side by side in a grid (time order: rows left to right, top to bottom),
+    each fitted into a ``cell`` × ``cell`` square on black."""
+    from PIL import Image as PILImage
+
+    columns = max(1, min(columns, len(images)))
+    rows = max(1, -(-len(images) // columns))
+    sheet = PILImage.new("RGB", (columns * cell, rows * cell))
+    for k, image in enumerate(images):
+        tile = image.copy()
+        tile.thumbnail((cell, cell))
+        x, y = (k % columns) * cell + (cell - tile.width) // 2, (k // columns) * cell + (cell - tile.height) // 2
+        sheet.paste(tile, (x, y))
+    return sheet
 
 
 def _new_tokens(output: Any, input_ids: Any) -> Any:

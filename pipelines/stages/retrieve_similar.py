@@ -47,7 +47,7 @@ def build_index(corpus: Corpus, cfg: RetrieveSimilarConfig) -> LabelledIndex:
     ids, labels, hashes, vectors = [], [], [], []
     for item_id in sorted(corpus.items):
         item = corpus.items[item_id]
-        label = task.normalise_label(item.labels.get(task.label_key))
+        label = task.gold(item.labels)
         if item.split not in cfg.index_splits or label is None:
             continue
         record = corpus.records["embed"][item_id]

@@ -4,8 +4,11 @@ Everything the model may know about the item, as plain text in sections, in a fi
 
 ``title`` · ``description`` · ``metadata`` (only the fields named in
 ``summarize.metadata_fields``; default none) · ``visual_facts`` (measured light, colour,
-cuts, motion, faces: ``measure_visuals``) · ``frames`` (timestamped frame descriptions) ·
-``onscreen_text`` (OCR, deduplicated) · ``speech`` (timestamped transcript).
+cuts, motion, faces, each shot's scale and camera movement: ``measure_visuals``) ·
+``objects`` (COCO objects: ``detect_objects``) · ``frames`` (timestamped frame
+descriptions) · ``onscreen_text`` (OCR, deduplicated) · ``speech`` (timestamped transcript) ·
+``sound`` (sound events: ``describe_audio``). A section whose stage is not in the config is
+left out.
 
 The text never holds a label: metadata is shown only by name, a field that defines the
 task's label (popularity: view counts, countries) is refused at config time, and the runner
@@ -23,18 +26,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.budget import fit_sections
 from pipelines.records import (
-    FramesRecord, Item, OnscreenTextRecord, SummaryRecord, SummarySection,
+    FramesRecord, Item, ObjectsRecord, OnscreenTextRecord, SummaryRecord, SummarySection,
     TranscriptRecord, VisualsRecord,
 )
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
-Section = Literal["title", "description", "metadata", "visual_facts", "frames", "onscreen_text", "speech"]
-SECTIONS: tuple[str, ...] = ("title", "description", "metadata", "visual_facts", "frames", "onscreen_text", "speech")
+Section = Literal["title", "description", "metadata", "visual_facts", "objects", "frames", "onscreen_text", "speech",
+                  "sound"]
+SECTIONS: tuple[str, ...] = ("title", "description", "metadata", "visual_facts", "objects", "frames", "onscreen_text",
+                             "speech", "sound")
 HEADINGS = {"title": "Title", "description": "Description", "metadata": "Metadata", "visual_facts": "Visual facts",
-            "frames": "Frames", "onscreen_text": "On-screen text", "speech": "Speech"}
+            "objects": "Objects", "frames": "Frames", "onscreen_text": "On-screen text", "speech": "Speech",
+            "sound": "Sound"}
 # relative shares of a budget: the modalities that carry most content get most room
-SHARES = {"title": 1.0, "description": 2.0, "metadata": 1.0, "visual_facts": 2.0, "frames": 5.0,
-          "onscreen_text": 2.0, "speech": 5.0}
+SHARES = {"title": 1.0, "description": 2.0, "metadata": 1.0, "visual_facts": 2.0, "objects": 1.0, "frames": 5.0,
+          "onscreen_text": 2.0, "speech": 5.0, "sound": 1.0}
 
 
 class Ablation(BaseModel):
@@ -44,7 +50,8 @@ class Ablation(BaseModel):
     * ``frames``: ``none`` drops the frame descriptions; ``shuffled`` keeps the timestamps but
       deals the descriptions out in a random order (seeded by the item id); ``blank`` replaces
       every description by "a blank frame";
-    * ``speech`` / ``onscreen_text`` / ``visual_facts``: ``none`` drops that section;
+    * ``speech`` / ``onscreen_text`` / ``visual_facts`` / ``objects`` / ``sound``: ``none``
+      drops that section;
     * ``metadata``: ``title_only`` drops the description and the metadata fields.
     """
 
@@ -54,6 +61,8 @@ class Ablation(BaseModel):
     speech: Literal["keep", "none"] = "keep"
     onscreen_text: Literal["keep", "none"] = "keep"
     visual_facts: Literal["keep", "none"] = "keep"
+    objects: Literal["keep", "none"] = "keep"
+    sound: Literal["keep", "none"] = "keep"
     metadata: Literal["keep", "title_only"] = "keep"
 
     def active(self) -> dict[str, str]:
@@ -145,7 +154,14 @@ def section_texts(item: Item, cfg: SummarizeConfig, inputs: dict[str, Any]) -> d
     transcript = inputs.get("transcribe_audio")
     if isinstance(transcript, TranscriptRecord):
         texts["speech"] = "\n".join(transcript_lines(transcript, cfg.timestamps))
-    dropped = {name for name in ("speech", "onscreen_text", "visual_facts") if getattr(cfg.ablation, name) == "none"}
+    objects = inputs.get("detect_objects")
+    if isinstance(objects, ObjectsRecord) and not no_video:
+        texts["objects"] = _one_line(objects.text)
+    sound = inputs.get("describe_audio")
+    if sound is not None and getattr(sound, "text", ""):
+        texts["sound"] = _one_line(sound.text)
+    dropped = {name for name in ("speech", "onscreen_text", "visual_facts", "objects", "sound")
+               if getattr(cfg.ablation, name) == "none"}
     if cfg.ablation.frames == "none":
         dropped.add("frames")
     if cfg.ablation.metadata == "title_only":
@@ -181,10 +197,11 @@ def check_summarize(cfg: SummarizeConfig, stages: list[str]) -> None:
 
 @stage(
     "summarize",
-    version=2,
+    version=3,
     config=SummarizeConfig,
     record=SummaryRecord,
-    uses=("extract_frames", "measure_visuals", "describe_frames", "read_onscreen_text", "transcribe_audio"),
+    uses=("extract_frames", "measure_visuals", "detect_objects", "describe_frames", "read_onscreen_text",
+          "transcribe_audio", "describe_audio"),
     reads=("metadata",),
     check=lambda cfg, stages: check_summarize(cfg, stages),
 )

@@ -37,6 +37,14 @@ class TaskSpec:
         names = "|".join(r"[-_ ]".join(re.escape(part) for part in re.split(r"[-_ ]", label)) for label in self.labels)
         return rf"\b(answer|respond|reply|output|say)( with| only)? ['\"]?({names})\b"
 
+    def raw_label(self, labels: dict[str, object]) -> object:
+        """The item's gold label as written in its manifest (``labels[label_key]``)."""
+        return labels.get(self.label_key)
+
+    def gold(self, labels: dict[str, object]) -> str | None:
+        """The item's gold label in normal form, or ``None`` (unlabelled or unknown)."""
+        return self.normalise_label(self.raw_label(labels))
+
     def defines_label(self, field_name: str) -> bool:
         """Whether a manifest field gives the answer away: one of ``label_fields``, the label
         key itself, or any ``label``/``labels`` field."""

@@ -1,0 +1,233 @@
+"""analyse_film: the film exam, answered by one or two "students".
+
+* ``text`` — the LLM (``llm``) reads the clip's text representation (``summarize``: the
+  measured facts, frame descriptions, objects, on-screen text, speech, sounds) — the
+  method of the case studies: every modality brought to text;
+* ``vlm`` — a transformers image-text-to-text model (``vlm.model``, the ``hf`` frame
+  describer's backend) is given the sampled frames themselves (several images in one turn
+  where the model takes them, else one contact sheet; ``pipelines/models/vlm.py``).
+
+Both get the same questions from one prompt file (``prompts/<task>/exam.md``): a critical
+analysis (lighting, colour, framing, camera movement, editing pace, sound, what it conveys),
+the scale and camera movement of each measured shot (the shots of ``measure_visuals``, at
+most ``max_shots``, by time span), the genres (one to three of the task's list) and the
+budget band; and answer in the same JSON schema. The text student's answer is constrained
+to the schema by backends that can (local transformers, llama.cpp; an OpenAI-compatible
+server is sent the schema as ``response_format``); the vlm student's is read from free text.
+Every part is checked against its allowed values — an unknown genre or scale is dropped and
+named in ``problems``, never guessed — and an answer without a readable JSON object is kept
+with ``extraction: failed`` and its raw text: a student who cannot answer fails the exam on
+the record, not silently. Note the text student reads the measured shot scales and camera
+movements in the visual facts: its agreement with them shows whether it uses the evidence;
+the vlm student's shows what the model sees.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipelines.budget import fit_record_text, token_counter
+from pipelines.errors import ConfigError
+from pipelines.models.llm import LLMConfig, Messages
+from pipelines.records import FilmAnalysisRecord, FilmAnswer, FramesRecord, Item, Shot, ShotAnswer, SummaryRecord, \
+    VisualsRecord
+from pipelines.stages.registry import StageConfig, StageContext, stage
+
+
+class VLMStudentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="an image-text-to-text model: local directory or an id in the local HF cache")
+    device: str = "cpu"
+    dtype: str = Field("float32", description="float32, bfloat16, float16 or auto")
+    max_new_tokens: int = Field(500, ge=16)
+    max_frames: int = Field(8, ge=1, description="sampled frames given to the model (evenly chosen)")
+
+
+class AnalyseFilmConfig(StageConfig):
+    task: str = Field(description="the case study's task (filled in from the config's task:)")
+    students: list[Literal["text", "vlm"]] = Field(["text"], min_length=1,
+                                                   description="who sits the exam: text and/or vlm")
+    llm: LLMConfig = Field(default_factory=lambda: LLMConfig(max_tokens=600), description="the text student")
+    vlm: VLMStudentConfig | None = Field(None, description="the vlm student (needed when students has vlm)")
+    prompt: str | None = Field(None, description="prompt file; default <task>/exam")
+    text_tokens: int = Field(1500, ge=100, description="the clip's text is fitted into this many tokens")
+    max_shots: int = Field(12, ge=1, description="shots asked about (the first ones, in time order)")
+
+    @model_validator(mode="after")
+    def _vlm_needs_a_model(self) -> "AnalyseFilmConfig":
+        if "vlm" in self.students and self.vlm is None:
+            raise ValueError("students has vlm: give vlm.model (a local image-text-to-text model)")
+        return self
+
+
+def prompt_name(cfg: AnalyseFilmConfig) -> str:
+    return cfg.prompt or f"{cfg.task}/exam"
+
+
+def _vocabularies(task_name: str) -> dict[str, Any]:
+    from pipelines.tasks import get_task
+    from pipelines.vision.camera import CAMERA_MOVEMENTS
+    from pipelines.vision.framing import SHOT_SCALES
+
+    task = get_task(task_name)
+    genres = getattr(task, "genres", None)
+    if not genres:
+        raise ConfigError(f"analyse_film needs a task with a genre list (film); {task_name!r} has none")
+    return {"genres": list(genres), "budgets": dict(task.label_descriptions), "shot_scales": list(SHOT_SCALES),
+            "camera_movements": list(CAMERA_MOVEMENTS), "task": task}
+
+
+def shots_asked(ctx: StageContext, cfg: AnalyseFilmConfig) -> list[Shot]:
+    visuals = ctx.inputs.get("measure_visuals")
+    return list(visuals.shots[: cfg.max_shots]) if isinstance(visuals, VisualsRecord) else []
+
+
+def exam_schema(task_name: str, n_shots: int) -> dict[str, Any]:
+    """The answer's JSON schema: the analysis first (reasoning before the verdicts), then one
+    entry per shot asked, the genres and the budget band, each from its allowed values."""
+    v = _vocabularies(task_name)
+    properties: dict[str, Any] = {"analysis": {"type": "string", "minLength": 40, "maxLength": 900}}
+    if n_shots:
+        properties["shots"] = {"type": "array", "minItems": n_shots, "maxItems": n_shots, "items": {
+            "type": "object", "properties": {
+                "shot": {"type": "integer", "enum": list(range(1, n_shots + 1))},
+                "scale": {"type": "string", "enum": v["shot_scales"]},
+                "movement": {"type": "string", "enum": v["camera_movements"]}},
+            "required": ["shot", "scale", "movement"]}}
+    properties["genres"] = {"type": "array", "items": {"type": "string", "enum": v["genres"]}, "minItems": 1,
+                            "maxItems": 3}
+    properties["budget"] = {"type": "string", "enum": list(v["task"].labels)}
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def render_exam(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, student: str = "text") -> Messages:
+    """The exam messages for one student (``m2t render analyse_film`` shows the text student's)."""
+    from pipelines.prompts import load_prompt
+
+    v = _vocabularies(cfg.task)
+    shots = [{"number": k, "start_s": s.start_s, "end_s": s.end_s} for k, s in enumerate(shots_asked(ctx, cfg), 1)]
+    video_text = ""
+    if student == "text":
+        summary = ctx.inputs["summarize"]
+        assert isinstance(summary, SummaryRecord)
+        measure, _ = token_counter(cfg.llm)
+        video_text = fit_record_text(summary, cfg.text_tokens, measure)
+    frames = _frame_refs(ctx, cfg) if student == "vlm" else []
+    return load_prompt(prompt_name(cfg)).messages(
+        student=student, video_text=video_text, n_frames=len(frames), shots=shots, genres=v["genres"],
+        budgets=v["budgets"], shot_scales=v["shot_scales"], camera_movements=v["camera_movements"])
+
+
+def _frame_refs(ctx: StageContext, cfg: AnalyseFilmConfig) -> list[Any]:
+    frames = ctx.inputs.get("extract_frames")
+    if not isinstance(frames, FramesRecord):
+        raise ConfigError("the vlm student needs the extract_frames stage in the config")
+    refs = frames.frames
+    limit = cfg.vlm.max_frames if cfg.vlm else len(refs)
+    if len(refs) > limit:
+        refs = [refs[round(i * (len(refs) - 1) / (limit - 1))] for i in range(limit)] if limit > 1 else refs[:1]
+    return refs
+
+
+def read_answer(reply: str, student: str, model: str, shots: list[Shot], task_name: str) -> FilmAnswer:
+    """The student's answer from its reply: each part checked against its allowed values."""
+    from pipelines.models.structured import json_objects
+    from pipelines.tasks.film import normalise_genres
+
+    v = _vocabularies(task_name)
+    objects = [o for o in json_objects(reply) if {"analysis", "genres", "budget", "shots"} & set(o)]
+    if not objects:
+        cut = reply.lstrip().startswith("{")
+        return FilmAnswer(student=student, model=model, extraction="failed", raw=reply,
+                          problems=["the JSON answer was cut off at the token limit" if cut
+                                    else "no JSON object in the answer"])
+    answer, problems = objects[-1], []
+    raw_genres = answer.get("genres") or []
+    genres = normalise_genres(raw_genres)
+    if len(genres) < len(raw_genres if isinstance(raw_genres, list) else [raw_genres]):
+        problems.append(f"genres outside the list dropped: {raw_genres!r}")
+    budget = v["task"].normalise_label(answer.get("budget"))
+    if budget is None:
+        problems.append(f"budget {answer.get('budget')!r} is not a band")
+    read: list[ShotAnswer] = []
+    given = {int(s["shot"]): s for s in answer.get("shots") or []
+             if isinstance(s, dict) and str(s.get("shot", "")).isdigit()}
+    for k, shot in enumerate(shots, 1):
+        entry = given.get(k, {})
+        scale = entry.get("scale") if entry.get("scale") in v["shot_scales"] else None
+        movement = entry.get("movement") if entry.get("movement") in v["camera_movements"] else None
+        if not entry:
+            problems.append(f"shot {k} not answered")
+        elif scale is None or movement is None:
+            problems.append(f"shot {k}: {entry.get('scale')!r} / {entry.get('movement')!r} not in the lists")
+        read.append(ShotAnswer(shot=k, start_s=shot.start_s, end_s=shot.end_s, shot_scale=scale,
+                               camera_movement=movement))
+    analysis = answer.get("analysis")
+    if not isinstance(analysis, str) or not analysis.strip():
+        problems.append("no analysis")
+    return FilmAnswer(student=student, model=model, genres=genres, budget=budget, shots=read,
+                      analysis=" ".join(str(analysis or "").split()), extraction="json", problems=problems, raw=reply)
+
+
+def _vlm_answer(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, shots: list[Shot]) -> FilmAnswer:
+    from PIL import Image
+
+    from pipelines.media import load_frame
+    from pipelines.models.vlm import HFFrameDescriber
+
+    assert cfg.vlm is not None
+    vlm = cfg.vlm
+    refs = _frame_refs(ctx, cfg)
+    if not refs:
+        return FilmAnswer(student="vlm", model=vlm.model, extraction="failed", problems=["the clip has no frames"])
+    model = ctx.models.get(f"vlm:{vlm.model}:{vlm.device}:{vlm.dtype}:{vlm.max_new_tokens}", lambda: HFFrameDescriber(
+        vlm.model, device=vlm.device, dtype=vlm.dtype, max_new_tokens=vlm.max_new_tokens, batch_size=1))
+    instruction = "\n\n".join(text for _, text in render_exam(item, cfg, ctx, student="vlm"))
+    reply = model.answer([Image.fromarray(load_frame(r.path)) for r in refs], instruction)
+    return read_answer(reply, "vlm", vlm.model, shots, cfg.task)
+
+
+def _models(cfg: AnalyseFilmConfig) -> list[str]:
+    return ([cfg.llm.model] if "text" in cfg.students else []) + ([cfg.vlm.model] if cfg.vlm and "vlm" in cfg.students
+                                                                   else [])
+
+
+@stage("analyse_film", version=1, config=AnalyseFilmConfig, record=FilmAnalysisRecord,
+       needs=("summarize", "measure_visuals"), uses=("extract_frames",), batched=True,
+       prompts=lambda cfg: [prompt_name(cfg)], render=render_exam, models=_models)
+def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageContext]) -> list[Any]:
+    """The text student's answers for the whole batch in one request list (generated together
+    when the backend batches), then the vlm student's, one clip at a time."""
+    from pipelines.prompts import load_prompt
+
+    shots = [shots_asked(ctx, cfg) for ctx in ctxs]
+    text_answers: list[FilmAnswer | Exception | None] = [None] * len(items)
+    if "text" in cfg.students:
+        requests = []
+        for item, ctx, asked in zip(items, ctxs, shots):
+            requests.append((render_exam(item, cfg, ctx), exam_schema(cfg.task, len(asked))))
+        try:
+            replies = list(ctxs[0].llm(cfg.llm).complete_many(requests)) if requests else []
+        except Exception as exc:  # one failing server call: every item of the batch reports it
+            replies = [exc] * len(requests)
+        for i, reply in enumerate(replies):
+            text_answers[i] = reply if isinstance(reply, Exception) else read_answer(
+                reply, "text", cfg.llm.model, shots[i], cfg.task)
+    prompt = load_prompt(prompt_name(cfg))
+    out: list[Any] = []
+    for i, (item, ctx) in enumerate(zip(items, ctxs)):
+        try:
+            if isinstance(text_answers[i], Exception):
+                raise text_answers[i]  # type: ignore[misc]
+            answers = [a for a in (text_answers[i],) if a is not None]
+            if "vlm" in cfg.students:
+                answers.append(_vlm_answer(item, cfg, ctx, shots[i]))
+            out.append(FilmAnalysisRecord(**{**ctx.provenance, "model": ", ".join(_models(cfg)),
+                                             "prompt_id": prompt.id, "prompt_version": prompt.version},
+                                          answers=answers, shots_asked=shots[i]))
+        except Exception as exc:  # reported per item by the executor
+            out.append(exc)
+    return out

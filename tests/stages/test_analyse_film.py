@@ -1,0 +1,118 @@
+"""The film exam: answers read against their allowed values, and both students (the bundled
+LLM on the text, a tiny random LLaVA on the frames) through the real stages, graded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.records import Shot
+from pipelines.stages.analyse_film import exam_schema, read_answer
+from tests.conftest import ROOT
+
+SHOTS = [Shot(index=0, start_s=0.0, end_s=2.0), Shot(index=1, start_s=2.0, end_s=4.0)]
+
+
+def test_a_valid_answer_is_read_whole():
+    reply = json.dumps({"analysis": "Dark, slow and quiet: a close-up then a pan over the harbour.",
+                        "shots": [{"shot": 1, "scale": "close-up", "movement": "static"},
+                                  {"shot": 2, "scale": "long", "movement": "pan left"}],
+                        "genres": ["Drama", "thriller"], "budget": "mid"})
+    answer = read_answer(reply, "text", "m", SHOTS, "film")
+    assert answer.extraction == "json" and answer.problems == []
+    assert answer.genres == ["drama", "thriller"] and answer.budget == "mid"
+    assert [(s.shot_scale, s.camera_movement, s.start_s) for s in answer.shots] == [
+        ("close-up", "static", 0.0), ("long", "pan left", 2.0)]
+
+
+def test_values_outside_the_lists_are_dropped_and_named():
+    reply = 'Sure! {"analysis": "x", "shots": [{"shot": 1, "scale": "wide", "movement": "dolly"}], ' \
+            '"genres": ["space opera"], "budget": "huge"}'
+    answer = read_answer(reply, "vlm", "m", SHOTS, "film")
+    assert answer.genres == [] and answer.budget is None
+    assert answer.shots[0].shot_scale is None and answer.shots[1].shot_scale is None
+    assert any("genres outside" in p for p in answer.problems)
+    assert any("shot 2 not answered" in p for p in answer.problems)
+    assert any("'huge' is not a band" in p for p in answer.problems)
+
+
+def test_unreadable_answers_fail_on_the_record():
+    cut = read_answer('{"analysis": "The light is', "text", "m", SHOTS, "film")
+    assert cut.extraction == "failed" and "cut off" in cut.problems[0] and cut.raw
+    none = read_answer("cat dog bird", "vlm", "m", SHOTS, "film")
+    assert none.extraction == "failed" and none.problems == ["no JSON object in the answer"]
+
+
+def test_schema_follows_the_shots_asked():
+    schema = exam_schema("film", 2)
+    assert list(schema["properties"]) == ["analysis", "shots", "genres", "budget"]
+    assert schema["properties"]["shots"]["minItems"] == 2
+    assert "shots" not in exam_schema("film", 0)["properties"]
+
+
+@pytest.mark.slow
+def test_two_students_one_exam_graded(tmp_path: Path):
+    from analysis import load_run
+    from analysis.film import exam_metrics, exam_table
+    from pipelines.config import load_config
+    from pipelines.datasets.synthetic_film import FilmShot, FilmSpec, Sound, generate_film_samples
+    from pipelines.runner import Runner
+    from tests.tiny_models import build_tiny_llava
+
+    specs = [FilmSpec("harbour", "Harbour", 1999, ["documentary"], 2_000_000, "A harbour at dusk.",
+                      [FilmShot("face:astronaut:close-up", scale="close-up"), FilmShot("photo:china", "pan right")],
+                      [Sound("speech", 0.2, 3.5, "The boats come home at dusk.")]),
+              FilmSpec("silent", "Silent", 1927, ["drama"], 120_000_000, "No sound at all.",
+                       [FilmShot("photo:coffee", duration_s=1.5)])]
+    manifest = generate_film_samples(tmp_path / "data", specs=specs, include_bunny=False)
+    vlm = build_tiny_llava(tmp_path / "tiny-llava")
+    llm = {"model": "bundled:smollm2-135m-instruct", "max_tokens": 320}
+    config = tmp_path / "film.yaml"
+    config.write_text(json.dumps({
+        "name": "film-test", "task": "film", "dataset": {"path": str(manifest)},
+        "stages": {"extract_frames": {"num_frames": 4}, "measure_visuals": {}, "summarize": {},
+                   "analyse_film": {"students": ["text", "vlm"], "llm": llm,
+                                    "vlm": {"model": str(vlm), "max_new_tokens": 24, "max_frames": 3}},
+                   "grade_analysis": {"llm": {**llm, "max_tokens": 200}}},
+    }), encoding="utf-8")
+    result = Runner(load_config(config), runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache",
+                    show_progress=False).run()
+    assert result.exit_code == 0, result.summary_line()
+
+    exams = result.records["analyse_film"]
+    for item_id, record in exams.items():
+        text, image = record.answers
+        assert (text.student, image.student) == ("text", "vlm") and image.model == str(vlm)
+        assert text.extraction == "json", text.problems  # constrained to the schema
+        assert len(text.shots) == len(record.shots_asked) >= 1 and text.budget in {"low", "mid", "high", "blockbuster"}
+        assert text.analysis and text.genres
+        assert image.extraction in {"json", "failed"} and image.raw  # a random model: read or failed, never lost
+    for item_id, record in result.records["grade_analysis"].items():
+        by_student = {g.student: g for g in record.grades}
+        assert set(by_student) == {"text", "vlm"}
+        assert by_student["text"].judge_model == "bundled:smollm2-135m-instruct"
+        graded = by_student["text"]
+        assert graded.extraction == "json" and set(graded.scores) <= {"observations", "evidence", "interpretation"}
+        assert all(1 <= v <= 5 for v in graded.scores.values())
+
+    run = load_run(result.run_dir)
+    table = exam_table(run)
+    assert set(table.student) == {"text", "vlm"} and len(table) == 4
+    assert set(table.budget_gold) == {"low", "blockbuster"}
+    metrics = exam_metrics(run)
+    assert {"budget accuracy", "genre Jaccard", "scale accuracy (answered)", "movement accuracy (measured)"} <= set(
+        metrics.metric)
+    assert metrics[metrics.metric == "movement accuracy (measured)"].value.iloc[0] == 1.0
+
+
+def test_render_prints_the_text_students_exam(tmp_path: Path):
+    """m2t render shows the exact exam without a model (upstream records from a run)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "render", "analyse_film", "pipelines/configs/film.yaml",
+                          "-n", "1", "--runs-dir", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True)
+    # without a finished run the command says which run it needs, in one line
+    assert out.returncode != 0 and "run" in (out.stdout + out.stderr).lower()
