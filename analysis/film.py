@@ -182,3 +182,38 @@ def exam_metrics(run: Any) -> pd.DataFrame:
         for criterion in ("observations", "evidence", "interpretation", "overall"):
             add(student, f"mark: {criterion}", safe(metrics.mean, list(part[criterion]), criterion), None)
     return pd.DataFrame(rows, columns=["student", "metric", "value", "low", "high", "n", "baseline", "baseline_name"])
+
+
+def genre_scores(run: Any) -> pd.DataFrame:
+    """Per student and genre: precision, recall, F1 and support of the answered genres
+    (multi-label, scikit-learn's definitions; genres nobody answered or annotated left out)."""
+    from sklearn.metrics import precision_recall_fscore_support
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    table = exam_table(run)
+    rows = []
+    for student, part in table.groupby("student", sort=True):
+        part = part[part.genres_gold.map(bool)]
+        if part.empty:
+            continue
+        binarizer = MultiLabelBinarizer()
+        binarizer.fit(list(part.genres_gold) + list(part.genres))
+        gold, answered = binarizer.transform(part.genres_gold), binarizer.transform(part.genres)
+        precision, recall, f1, support = precision_recall_fscore_support(gold, answered, zero_division=0)
+        for k, genre in enumerate(binarizer.classes_):
+            rows.append({"student": student, "genre": genre, "precision": precision[k], "recall": recall[k],
+                         "f1": f1[k], "support": int(support[k]), "answered": int(answered[:, k].sum())})
+    return pd.DataFrame(rows, columns=["student", "genre", "precision", "recall", "f1", "support", "answered"])
+
+
+def marks_distribution(run: Any) -> pd.DataFrame:
+    """How often each mark (1..5) was given, per student and criterion (the teacher's spread:
+    a judge that gives everything a 4 tells nothing)."""
+    table = exam_table(run)
+    rows = []
+    for student, part in table.groupby("student", sort=True):
+        for criterion in ("observations", "evidence", "interpretation", "overall"):
+            marks = [int(m) for m in part[criterion] if m is not None and m == m]
+            rows.append({"student": student, "criterion": criterion,
+                         **{str(mark): marks.count(mark) for mark in range(1, 6)}, "n": len(marks)})
+    return pd.DataFrame(rows, columns=["student", "criterion", "1", "2", "3", "4", "5", "n"])

@@ -391,7 +391,8 @@ class FilmAnswer(BaseModel):
     budget: str | None = None
     shots: list[ShotAnswer] = Field(default_factory=list)
     analysis: str = ""
-    extraction: str = Field(description="json | repair (+partial) | failed: how the answer was read")
+    extraction: str = Field(description="json | partial (cut off by the token limit: only a finished analysis "
+                                        "kept) | failed: how the answer was read")
     problems: list[str] = Field(default_factory=list, description="why parts of the answer were not usable")
     raw: str = ""
 

@@ -36,6 +36,9 @@ from pipelines.records import FilmAnalysisRecord, FilmAnswer, FramesRecord, Item
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
 
+UNKNOWN = "unknown"  # the scale of a shot without a person (the measurement's None)
+
+
 class VLMStudentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,18 +88,30 @@ def shots_asked(ctx: StageContext, cfg: AnalyseFilmConfig) -> list[Shot]:
     return list(visuals.shots[: cfg.max_shots]) if isinstance(visuals, VisualsRecord) else []
 
 
-def exam_schema(task_name: str, n_shots: int) -> dict[str, Any]:
+def span(shot: Shot) -> str:
+    """A shot's time span as the visual facts write it ("4.0–6.0 s")."""
+    return f"{shot.start_s:.1f}–{shot.end_s:.1f} s"
+
+
+def exam_schema(task_name: str, shots: list[Shot]) -> dict[str, Any]:
     """The answer's JSON schema: the analysis first (reasoning before the verdicts), then one
-    entry per shot asked, the genres and the budget band, each from its allowed values."""
+    entry per shot asked, the genres and the budget band, each from its allowed values.
+
+    Each shot's entry starts with its number and time span, fixed by the schema (the answer
+    cannot skip or reorder shots), so that the model writes the span right before choosing
+    the scale: with the shots listed by span in the text, a small model then reads that
+    shot's facts instead of answering the lists in order.
+    """
     v = _vocabularies(task_name)
-    properties: dict[str, Any] = {"analysis": {"type": "string", "minLength": 40, "maxLength": 900}}
-    if n_shots:
-        properties["shots"] = {"type": "array", "minItems": n_shots, "maxItems": n_shots, "items": {
-            "type": "object", "properties": {
-                "shot": {"type": "integer", "enum": list(range(1, n_shots + 1))},
-                "scale": {"type": "string", "enum": v["shot_scales"]},
+    properties: dict[str, Any] = {"analysis": {"type": "string", "minLength": 40, "maxLength": 500}}
+    if shots:
+        properties["shots"] = {"type": "array", "items": False, "prefixItems": [
+            {"type": "object", "properties": {
+                "shot": {"const": k}, "time": {"const": span(shot)},
+                "scale": {"type": "string", "enum": [*v["shot_scales"], UNKNOWN]},
                 "movement": {"type": "string", "enum": v["camera_movements"]}},
-            "required": ["shot", "scale", "movement"]}}
+             "required": ["shot", "time", "scale", "movement"]}
+            for k, shot in enumerate(shots, 1)]}
     properties["genres"] = {"type": "array", "items": {"type": "string", "enum": v["genres"]}, "minItems": 1,
                             "maxItems": 3}
     properties["budget"] = {"type": "string", "enum": list(v["task"].labels)}
@@ -108,7 +123,7 @@ def render_exam(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, student: 
     from pipelines.prompts import load_prompt
 
     v = _vocabularies(cfg.task)
-    shots = [{"number": k, "start_s": s.start_s, "end_s": s.end_s} for k, s in enumerate(shots_asked(ctx, cfg), 1)]
+    shots = [{"number": k, "span": span(s)} for k, s in enumerate(shots_asked(ctx, cfg), 1)]
     video_text = ""
     if student == "text":
         summary = ctx.inputs["summarize"]
@@ -140,10 +155,15 @@ def read_answer(reply: str, student: str, model: str, shots: list[Shot], task_na
     v = _vocabularies(task_name)
     objects = [o for o in json_objects(reply) if {"analysis", "genres", "budget", "shots"} & set(o)]
     if not objects:
-        cut = reply.lstrip().startswith("{")
+        from pipelines.models.structured import _string_field
+
+        if reply.lstrip().startswith("{"):  # cut off by the token limit: keep a finished analysis
+            analysis = _string_field(reply, "analysis")
+            return FilmAnswer(student=student, model=model, analysis=" ".join((analysis or "").split()),
+                              extraction="partial" if analysis else "failed", raw=reply,
+                              problems=["the JSON answer was cut off at the token limit (raise llm.max_tokens)"])
         return FilmAnswer(student=student, model=model, extraction="failed", raw=reply,
-                          problems=["the JSON answer was cut off at the token limit" if cut
-                                    else "no JSON object in the answer"])
+                          problems=["no JSON object in the answer"])
     answer, problems = objects[-1], []
     raw_genres = answer.get("genres") or []
     genres = normalise_genres(raw_genres)
@@ -161,7 +181,7 @@ def read_answer(reply: str, student: str, model: str, shots: list[Shot], task_na
         movement = entry.get("movement") if entry.get("movement") in v["camera_movements"] else None
         if not entry:
             problems.append(f"shot {k} not answered")
-        elif scale is None or movement is None:
+        elif (scale is None and entry.get("scale") != UNKNOWN) or movement is None:
             problems.append(f"shot {k}: {entry.get('scale')!r} / {entry.get('movement')!r} not in the lists")
         read.append(ShotAnswer(shot=k, start_s=shot.start_s, end_s=shot.end_s, shot_scale=scale,
                                camera_movement=movement))
@@ -208,7 +228,7 @@ def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageCont
     if "text" in cfg.students:
         requests = []
         for item, ctx, asked in zip(items, ctxs, shots):
-            requests.append((render_exam(item, cfg, ctx), exam_schema(cfg.task, len(asked))))
+            requests.append((render_exam(item, cfg, ctx), exam_schema(cfg.task, asked)))
         try:
             replies = list(ctxs[0].llm(cfg.llm).complete_many(requests)) if requests else []
         except Exception as exc:  # one failing server call: every item of the batch reports it

@@ -44,7 +44,7 @@ def prompt_name(cfg: GradeAnalysisConfig) -> str:
 def grade_schema() -> dict[str, Any]:
     marks = {"type": "integer", "enum": [1, 2, 3, 4, 5]}
     return {"type": "object", "properties": {
-        "reasons": {"type": "object", "properties": {c: {"type": "string", "minLength": 10, "maxLength": 240}
+        "reasons": {"type": "object", "properties": {c: {"type": "string", "minLength": 10, "maxLength": 160}
                                                      for c in CRITERIA}, "required": list(CRITERIA)},
         "scores": {"type": "object", "properties": {c: marks for c in CRITERIA}, "required": list(CRITERIA)},
         "overall": marks,

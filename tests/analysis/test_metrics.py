@@ -84,3 +84,14 @@ def test_calibration_error_of_a_known_case():
     ece, table = metrics.calibration([0.85] * 4 + [0.55] * 4, [1, 1, 0, 0, 1, 1, 0, 0])
     assert ece == pytest.approx(0.5 * 0.35 + 0.5 * 0.05)
     assert table["items"].tolist() == [4, 4] and table["accuracy"].tolist() == [0.5, 0.5]
+
+
+def test_mean_with_interval_leaves_missing_values_out():
+    from analysis.metrics import mean
+
+    values = [0.0, 0.5, 1.0, None, float("nan"), 0.5]
+    estimate = mean(values, "jaccard")
+    assert estimate.n == 4 and estimate.value == pytest.approx(0.5)
+    assert estimate.low <= 0.5 <= estimate.high and 0.0 <= estimate.low and estimate.high <= 1.0
+    with pytest.raises(ValueError):
+        mean([None], "empty")

@@ -27,6 +27,15 @@ def test_a_valid_answer_is_read_whole():
         ("close-up", "static", 0.0), ("long", "pan left", 2.0)]
 
 
+def test_unknown_scale_is_an_answer_not_a_problem():
+    reply = json.dumps({"analysis": "A slow pan over an empty harbour at dusk, no people in sight.",
+                        "shots": [{"shot": 1, "time": "0.0–2.0 s", "scale": "unknown", "movement": "pan right"},
+                                  {"shot": 2, "time": "2.0–4.0 s", "scale": "long", "movement": "static"}],
+                        "genres": ["documentary"], "budget": "low"})
+    answer = read_answer(reply, "text", "m", SHOTS, "film")
+    assert answer.problems == [] and answer.shots[0].shot_scale is None and answer.shots[1].shot_scale == "long"
+
+
 def test_values_outside_the_lists_are_dropped_and_named():
     reply = 'Sure! {"analysis": "x", "shots": [{"shot": 1, "scale": "wide", "movement": "dolly"}], ' \
             '"genres": ["space opera"], "budget": "huge"}'
@@ -41,21 +50,25 @@ def test_values_outside_the_lists_are_dropped_and_named():
 def test_unreadable_answers_fail_on_the_record():
     cut = read_answer('{"analysis": "The light is', "text", "m", SHOTS, "film")
     assert cut.extraction == "failed" and "cut off" in cut.problems[0] and cut.raw
+    partial = read_answer('{"analysis": "Low-key light, a slow pan.", "shots": [{"shot": 1, "ti', "text", "m", SHOTS,
+                          "film")
+    assert partial.extraction == "partial" and partial.analysis == "Low-key light, a slow pan." and not partial.shots
     none = read_answer("cat dog bird", "vlm", "m", SHOTS, "film")
     assert none.extraction == "failed" and none.problems == ["no JSON object in the answer"]
 
 
 def test_schema_follows_the_shots_asked():
-    schema = exam_schema("film", 2)
+    schema = exam_schema("film", SHOTS)
     assert list(schema["properties"]) == ["analysis", "shots", "genres", "budget"]
-    assert schema["properties"]["shots"]["minItems"] == 2
-    assert "shots" not in exam_schema("film", 0)["properties"]
+    entries = schema["properties"]["shots"]["prefixItems"]
+    assert [e["properties"]["time"]["const"] for e in entries] == ["0.0–2.0 s", "2.0–4.0 s"]
+    assert "shots" not in exam_schema("film", [])["properties"]
 
 
 @pytest.mark.slow
 def test_two_students_one_exam_graded(tmp_path: Path):
     from analysis import load_run
-    from analysis.film import exam_metrics, exam_table
+    from analysis.film import exam_metrics, exam_table, genre_scores, marks_distribution
     from pipelines.config import load_config
     from pipelines.datasets.synthetic_film import FilmShot, FilmSpec, Sound, generate_film_samples
     from pipelines.runner import Runner
@@ -68,14 +81,14 @@ def test_two_students_one_exam_graded(tmp_path: Path):
                        [FilmShot("photo:coffee", duration_s=1.5)])]
     manifest = generate_film_samples(tmp_path / "data", specs=specs, include_bunny=False)
     vlm = build_tiny_llava(tmp_path / "tiny-llava")
-    llm = {"model": "bundled:smollm2-135m-instruct", "max_tokens": 320}
+    llm = {"model": "bundled:smollm2-135m-instruct", "max_tokens": 700}
     config = tmp_path / "film.yaml"
     config.write_text(json.dumps({
         "name": "film-test", "task": "film", "dataset": {"path": str(manifest)},
         "stages": {"extract_frames": {"num_frames": 4}, "measure_visuals": {}, "summarize": {},
                    "analyse_film": {"students": ["text", "vlm"], "llm": llm,
                                     "vlm": {"model": str(vlm), "max_new_tokens": 24, "max_frames": 3}},
-                   "grade_analysis": {"llm": {**llm, "max_tokens": 200}}},
+                   "grade_analysis": {"llm": {**llm, "max_tokens": 400}}},
     }), encoding="utf-8")
     result = Runner(load_config(config), runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache",
                     show_progress=False).run()
@@ -85,7 +98,7 @@ def test_two_students_one_exam_graded(tmp_path: Path):
     for item_id, record in exams.items():
         text, image = record.answers
         assert (text.student, image.student) == ("text", "vlm") and image.model == str(vlm)
-        assert text.extraction == "json", text.problems  # constrained to the schema
+        assert text.extraction == "json", (text.problems, text.raw)  # constrained to the schema
         assert len(text.shots) == len(record.shots_asked) >= 1 and text.budget in {"low", "mid", "high", "blockbuster"}
         assert text.analysis and text.genres
         assert image.extraction in {"json", "failed"} and image.raw  # a random model: read or failed, never lost
@@ -105,6 +118,11 @@ def test_two_students_one_exam_graded(tmp_path: Path):
     assert {"budget accuracy", "genre Jaccard", "scale accuracy (answered)", "movement accuracy (measured)"} <= set(
         metrics.metric)
     assert metrics[metrics.metric == "movement accuracy (measured)"].value.iloc[0] == 1.0
+    genres = genre_scores(run)
+    assert {"documentary", "drama"} <= set(genres.genre) and genres.f1.between(0, 1).all()
+    marks = marks_distribution(run)
+    text_marks = marks[(marks.student == "text") & (marks.criterion == "overall")].iloc[0]
+    assert sum(text_marks[str(m)] for m in range(1, 6)) == text_marks.n
 
 
 def test_render_prints_the_text_students_exam(tmp_path: Path):
