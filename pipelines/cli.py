@@ -189,7 +189,8 @@ def _print_exam(result: Any, cfg: Any) -> None:
             marks = "-" if g is None or not g.scores else (
                 "/".join(str(g.scores.get(c, "?")) for c in ("observations", "evidence", "interpretation"))
                 + f" → {g.overall or '?'}")
-            failed = f" [red]({answer.extraction}: {'; '.join(answer.problems)[:60]})[/]" if answer.extraction == "failed" else ""
+            failed = (f" [red]({answer.extraction}: {'; '.join(answer.problems)[:60]})[/]"
+                      if answer.extraction in ("failed", "partial") else "")
             table.add_row(item_id, answer.student, f"{gold_genres} → {', '.join(answer.genres) or '-'}{failed}",
                           f"{budget or '-'} → {answer.budget or '-'} {mark}", "\n".join(cells) or "-", marks)
     out.print(table)

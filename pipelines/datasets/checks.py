@@ -82,9 +82,18 @@ def used_splits(config: Any) -> set[str]:
     return used
 
 
+def restricts_splits(config: Any) -> bool:
+    """Whether any stage of the config runs on some splits only (``splits`` / ``index_splits``
+    set): without one (a film exam on every clip), split names do not matter."""
+    return any(getattr(config.stage_config(name), key, None) is not None
+               for name in config.stages for key in ("splits", "index_splits"))
+
+
 def split_warnings(items: list[Item], config: Any) -> list[str]:
     """A warning naming the split values (and missing splits) that the config does not know:
     such items are never retrieved as examples nor predicted."""
+    if not restricts_splits(config):
+        return []
     used = used_splits(config)
     unused = Counter("(none)" if i.split is None else i.split for i in items if i.split not in used)
     if not unused:

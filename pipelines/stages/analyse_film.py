@@ -210,6 +210,13 @@ def _vlm_answer(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, shots: li
     return read_answer(reply, "vlm", vlm.model, shots, cfg.task)
 
 
+def check_exam(cfg: AnalyseFilmConfig, stages: list[str]) -> None:
+    """Config time: the vlm student looks at the sampled frames; the task must have genres."""
+    if "vlm" in cfg.students and "extract_frames" not in stages:
+        raise ConfigError("analyse_film: the vlm student needs the extract_frames stage before it")
+    _vocabularies(cfg.task)
+
+
 def _models(cfg: AnalyseFilmConfig) -> list[str]:
     return ([cfg.llm.model] if "text" in cfg.students else []) + ([cfg.vlm.model] if cfg.vlm and "vlm" in cfg.students
                                                                    else [])
@@ -217,7 +224,8 @@ def _models(cfg: AnalyseFilmConfig) -> list[str]:
 
 @stage("analyse_film", version=1, config=AnalyseFilmConfig, record=FilmAnalysisRecord,
        needs=("summarize", "measure_visuals"), uses=("extract_frames",), batched=True,
-       prompts=lambda cfg: [prompt_name(cfg)], render=render_exam, models=_models)
+       prompts=lambda cfg: [prompt_name(cfg)], render=render_exam, models=_models,
+       check=lambda cfg, stages: check_exam(cfg, stages))
 def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageContext]) -> list[Any]:
     """The text student's answers for the whole batch in one request list (generated together
     when the backend batches), then the vlm student's, one clip at a time."""

@@ -16,7 +16,8 @@ numpy, the model runs with a fixed thread count, and every tie is broken by clas
 ``text`` is one short sentence for the video's text representation: the segments grouped by
 category (``other`` sounds by their own label), runs shorter than ``text_min_s`` folded into
 their longer neighbour and, beyond ``text_max_runs``, the shortest runs folded likewise; a
-second sentence says how many were folded, so a reader knows the list is a summary.
+note says how many were folded ("(2 brief sounds not listed.)"), so a reader knows the list
+is a summary.
 """
 
 from __future__ import annotations
@@ -129,14 +130,13 @@ def render_sounds(segments: list[SoundSegment], max_runs: int = 12, min_s: float
         return "Sound: no audio decoded."
     text = "Sound: " + ", ".join(f"{phrase} {start:.1f}–{end:.1f} s" for phrase, start, end in runs) + "."
     if folded:
-        text += " 1 shorter sound folded into a neighbour." if folded == 1 else \
-            f" {folded} shorter sounds folded into neighbours."
+        text += " (1 brief sound not listed.)" if folded == 1 else f" ({folded} brief sounds not listed.)"
     return text
 
 
 @stage(
     "describe_audio",
-    version=1,
+    version=2,
     config=DescribeAudioConfig,
     record=AudioEventsRecord,
     reads=("video",),

@@ -220,9 +220,9 @@ def test_text_groups_by_category_and_folds_short_sounds():
                 _segment(8.0, 9.0, "Unknown", "other")]
     assert render_sounds(segments) == ("Sound: speech 0.0–2.4 s, music 2.4–6.0 s, silence 6.0–7.0 s, "
                                        "bird vocalization 7.0–8.0 s, unclear sound 8.0–9.0 s. "
-                                       "1 shorter sound folded into a neighbour.")
+                                       "(1 brief sound not listed.)")
     many = [_segment(float(i), i + 1.0 + (i % 3) * 0.1, "Speech" if i % 2 else "Music", "speech" if i % 2 else "music")
             for i in range(20)]
     text = render_sounds(many, max_runs=12)
-    assert text.count("–") <= 12 and "shorter sounds folded into neighbours." in text
+    assert text.count("–") <= 12 and "brief sounds not listed.)" in text
     assert render_sounds(many, max_runs=12) == text
