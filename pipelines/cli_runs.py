@@ -247,8 +247,92 @@ def baseline(
               soft_wrap=True)
 
 
+def audit(
+    run: Annotated[str, typer.Argument(help="run id (in --runs-dir) or a run directory; or `import` and a sheet")],
+    sheet: Annotated[Optional[Path], typer.Argument(help="with `import`: a claims.csv with human_verdict filled in",
+                                                    show_default=False)] = None,
+    target: Annotated[Optional[list[str]], typer.Option(
+        "--target", help="texts to audit, e.g. predict.explanation, analyse_film.analysis, "
+                         "describe_frames.descriptions, hypothesize.hypotheses (repeatable; default: all present)")] = None,
+    by: Annotated[str, typer.Option(help="rates per: type (of claim), target (text) or student")] = "type",
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for the sheet (default: <run>/audit)")] = None,
+    runs_dir: RunsDir = Path("data/runs"),
+) -> None:
+    """Check every claim of the run's generated texts against the videos' own evidence: print
+    the claim precision and hallucination rate per claim type (with 95 % intervals), object
+    hallucination (CHAIR), and write claims.csv, one row per claim, with an empty column for
+    human verdicts. Rule-based: no model is loaded.
+
+    `m2t audit import SHEET` reads a sheet with people's verdicts and reports their agreement
+    with the automatic ones: Cohen's κ, the confusion table, and agreement per claim type."""
+    from analysis.audit import chair, claims_table, rates, write_sheet
+    from pipelines.audit.run_audit import audit_run
+
+    if run == "import":
+        import_sheet(sheet)
+        return
+
+    path = _resolve_run(run, runs_dir)
+    if by not in ("type", "target", "student"):
+        _fail(f"--by {by!r}: use type, target or student")
+    table = claims_table(audit_run(path, list(target) if target else None))
+    if table.empty:
+        _fail(f"run {path.name} has no generated text to audit (predict, analyse_film, describe_frames or "
+              "hypothesize records)")
+    summary = rates(table if by != "student" else table[table.student.notna()], by)
+    shown = Table(title=f"claims of run {path.name}: supported / verifiable (precision) and contradicted / "
+                        "verifiable (hallucination rate), 95 % intervals", title_justify="left")
+    for col in (by, "claims", "supported", "contradicted", "unverifiable", "precision", "hallucination"):
+        shown.add_column(col, justify="left" if col == by else "right")
+
+    def pct(value: Any, ci: Any) -> str:
+        return "-" if value is None or value != value else f"{value:.0%} [{ci[0]:.0%}, {ci[1]:.0%}]"
+
+    for row in summary.to_dict("records"):
+        shown.add_row(str(row[by]), str(row["claims"]), str(row["supported"]), str(row["contradicted"]),
+                      str(row["unverifiable"]), pct(row["precision"], row["precision_ci"]),
+                      pct(row["hallucination"], row["hallucination_ci"]))
+    out.print(shown)
+    objects = chair(table).iloc[-1]
+    if objects.object_claims:
+        out.print(f"object hallucination (CHAIR): {objects.absent} of {objects.object_claims} object claims name an "
+                  f"object detected in no sampled frame ({objects.chair:.0%})", highlight=False)
+    sheet = write_sheet(table, (out_dir or path / "audit") / "claims.csv")
+    out.print(f"wrote {sheet} ({len(table)} claims; fill in human_verdict, then `m2t audit import`)", highlight=False)
+
+
+def import_sheet(sheet: Path | None) -> None:
+    """Agreement of human verdicts in ``sheet`` with the automatic ones (``m2t audit import``)."""
+    from analysis.audit import human_agreement, read_sheet
+
+    if sheet is None or not sheet.is_file():
+        _fail(f"give the filled-in sheet: m2t audit import <run>/audit/claims.csv (not found: {sheet})")
+    try:
+        kappa, confusion, per_type = human_agreement(read_sheet(sheet))
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    rated = int(confusion.to_numpy().sum())
+    out.print(f"{rated} claims with a human verdict; Cohen's kappa (human vs automatic) = {kappa:.3f}",
+              highlight=False)
+    table = Table(title="human (rows) vs automatic (columns)", title_justify="left")
+    table.add_column("human")
+    for col in confusion.columns:
+        table.add_column(str(col), justify="right")
+    for name, row in confusion.iterrows():
+        table.add_row(str(name), *(str(int(v)) for v in row))
+    out.print(table)
+    types = Table(title="per claim type", title_justify="left")
+    for col in ("type", "n", "agreement", "kappa"):
+        types.add_column(col, justify="left" if col == "type" else "right")
+    for row in per_type.to_dict("records"):
+        types.add_row(row["type"], str(row["n"]), f"{row['agreement']:.0%}",
+                      "-" if row["kappa"] != row["kappa"] else f"{row['kappa']:.2f}")
+    out.print(types)
+
+
 def register(app: typer.Typer) -> None:
     """Adds these commands to the ``m2t`` app."""
     for name, fn in (("runs", runs), ("export", export), ("compare", compare), ("report", report), ("ablate", ablate),
-                     ("baseline", baseline)):
+                     ("baseline", baseline), ("audit", audit)):
         app.command(name)(fn)

@@ -425,6 +425,39 @@ class GradesRecord(Record):
     grades: list[Grade]
 
 
+class EvidenceRef(BaseModel):
+    """What a verdict rests on: a stage's field and its value, where it was measured."""
+
+    stage: str
+    field: str
+    value: str = Field(description="the value, as text")
+    time_s: float | None = None
+    frame_index: int | None = None
+
+
+class AuditedClaim(BaseModel):
+    source: str = Field(description="where the text came from: <stage>.<field>, with the student, hypothesis "
+                                    "number or frame, e.g. analyse_film.analysis[text]")
+    text: str
+    start: int = Field(description="character span of the claim in the source text")
+    end: int
+    type: str = Field(description="claim type (pipelines/audit/claims.py)")
+    verdict: str = Field(description="supported | contradicted | unverifiable")
+    reason: str
+    evidence: list[EvidenceRef] = Field(default_factory=list)
+    checked_by: str = Field("rules", description="rules | judge")
+
+
+class AuditRecord(Record):
+    """Every claim of the audited texts of one video, with its verdict and evidence."""
+
+    stage_name: ClassVar[str] = "audit_claims"
+
+    sources: dict[str, str] = Field(description="source -> the whole audited text")
+    claims: list[AuditedClaim]
+    counts: dict[str, int] = Field(description="verdict -> number of claims")
+
+
 class ErrorRecord(BaseModel):
     """One failed item of one stage: the reason in one line a user can act on."""
 
@@ -443,7 +476,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     for cls in (
         FramesRecord, TranscriptRecord, SummaryRecord, OnscreenTextRecord, VisualsRecord, FrameDescriptionsRecord,
         ObjectsRecord, EmbeddingRecord, NeighboursRecord, HypothesesRecord, PredictionRecord, FilmAnalysisRecord,
-        GradesRecord,
+        GradesRecord, AuditRecord,
     )
 }
 

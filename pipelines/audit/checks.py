@@ -1,0 +1,381 @@
+"""Rule checkers: one claim against the same video's measured evidence.
+
+Each checker returns a :class:`Verdict` — ``supported``, ``contradicted`` or
+``unverifiable`` — with the evidence it rests on (stage, field, value, and the time or frame
+where it was measured). The rules, by claim type (``claims.py``):
+
+* **lighting** — "dark / dim / low-key / shadowy" against the sampled frames' lighting key
+  (``measure_visuals``): supported when at least half of the frames are low-key, contradicted
+  when none is; "bright / high-key / well lit" likewise with high-key frames, "mid-key /
+  evenly lit" with mid-key ones. Otherwise (some but not half) unverifiable.
+* **colour** — each colour named is looked for in the frames' palettes and dominant colours:
+  supported when every colour named appears in some frame, contradicted when one appears in
+  none.
+* **shot_scale** — each MovieShots scale named against the measured shots' scales:
+  supported when some shot has it, contradicted when the shots have measured scales and none
+  is that one; unverifiable when no shot's scale could be measured.
+* **camera_movement** — static / pan (left, right) / tilt (up, down) / zoom (in, out) against
+  the shots' measured movements: supported when some shot moves so, contradicted when every
+  shot's movement was measured and none does.
+* **editing** — a number of shots or cuts, "a single continuous shot", "no cuts", "fast" or
+  "slow" pace against the measured cuts: counts must equal; fast means at least
+  :data:`FAST_CUTS_PER_MIN` cuts a minute, slow at most :data:`SLOW_CUTS_PER_MIN`.
+* **object** — every COCO object named (synonyms mapped) against the detections of all
+  sampled frames (``detect_objects``): supported when each was detected somewhere,
+  contradicted when one was detected in no frame (CHAIR: a claimed object absent from every
+  sampled frame). Small objects are missed by the detector; the evidence says so.
+* **person** — people/faces claimed present against person boxes and faces; "nobody / no
+  one / empty" against their absence.
+* **onscreen_text** — quoted words (or the word after "reads" / "the word") against the OCR
+  text of the video: supported when found (case, spacing and punctuation ignored),
+  contradicted when OCR read other text or none.
+* **speech** — the claim's content words against the transcript: supported when at least
+  :data:`SPEECH_MIN_WORDS` of them occur in it, contradicted when none does or nothing was
+  said (no audio, no speech recognised); unverifiable in between.
+* **sound** — music / silence / speech / laughter / applause / tone / noise claimed present
+  against the sound-event categories (``describe_audio``); "silent" against a soundtrack
+  that has sound.
+* **metadata** — a year against the item's ``year`` metadata.
+* **temporal** and **interpretation** — unverifiable here (temporal claims go to the LLM
+  judge when one is configured; interpretations are never hallucinations).
+
+A claim whose evidence stage did not run is ``unverifiable`` with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.audit.claims import COLOURS, object_names
+
+FAST_CUTS_PER_MIN = 20.0
+SLOW_CUTS_PER_MIN = 6.0
+SPEECH_MIN_WORDS = 2
+NUMBERS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    stage: str
+    field: str
+    value: Any
+    time_s: float | None = None
+    frame_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str  # supported | contradicted | unverifiable
+    reason: str
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class VideoEvidence:
+    """The records a claim is checked against (any may be missing)."""
+
+    visuals: Any = None  # VisualsRecord
+    objects: Any = None  # ObjectsRecord
+    ocr: Any = None  # OnscreenTextRecord
+    transcript: Any = None  # TranscriptRecord
+    sound: Any = None  # AudioEventsRecord
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.casefold()))
+
+
+def _has(text: str, pattern: str) -> bool:
+    return re.search(pattern, text, flags=re.IGNORECASE) is not None
+
+
+def _missing(stage: str) -> Verdict:
+    return Verdict("unverifiable", f"no {stage} record for this video")
+
+
+def check_lighting(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.visuals is None:
+        return _missing("measure_visuals")
+    frames = ev.visuals.frames
+    levels = [key for key, cue in (("low-key", r"\b(dark\w*|dim\w*|low-?key|shadow\w*|gloom\w*|night)"),
+                                   ("high-key", r"\b(bright\w*|high-?key|well[- ]lit|sunlit|sunny)"),
+                                   ("mid-key", r"\b(mid-?key|evenly lit|even lighting|neutral lighting)"))
+              if _has(claim, cue)]
+    if not frames or len(levels) != 1:
+        return Verdict("unverifiable", "no sampled frames" if not frames else "the claim names no single light level")
+    key = levels[0]
+    hits = [f for f in frames if f.lighting_key == key]
+    evidence = [Evidence("measure_visuals", "frames.lighting_key", f.lighting_key, f.timestamp_s, f.frame_index)
+                for f in (hits or frames)[:3]]
+    share = len(hits) / len(frames)
+    if share >= 0.5:
+        return Verdict("supported", f"{len(hits)} of {len(frames)} sampled frames are {key}", evidence)
+    if not hits:
+        return Verdict("contradicted", f"none of the {len(frames)} sampled frames is {key} (mean luminance "
+                                       f"{ev.visuals.luminance:.2f}, {ev.visuals.lighting_key})", evidence)
+    return Verdict("unverifiable", f"only {len(hits)} of {len(frames)} sampled frames are {key}", evidence)
+
+
+def check_colour(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.visuals is None:
+        return _missing("measure_visuals")
+    named = [("grey" if c == "gray" else c) for c in COLOURS if _has(claim, rf"\b{c}\w*")]
+    named = list(dict.fromkeys(named))
+    if not named or not ev.visuals.frames:
+        return Verdict("unverifiable", "no colour named" if not named else "no sampled frames")
+    evidence = []
+    for colour in named:
+        where = [f for f in ev.visuals.frames if f.dominant_colour == colour or any(p.name == colour for p in f.palette)]
+        if not where:
+            seen = sorted({p.name for f in ev.visuals.frames for p in f.palette})
+            return Verdict("contradicted", f"{colour} is in no sampled frame's palette (palettes: {', '.join(seen)})",
+                           [Evidence("measure_visuals", "frames.palette", seen)])
+        evidence.append(Evidence("measure_visuals", "frames.palette", colour, where[0].timestamp_s, where[0].frame_index))
+    return Verdict("supported", f"{', '.join(named)} measured in the frames' palettes", evidence)
+
+
+SCALE_CUES = [("extreme close-up", r"extreme close-?ups?"), ("close-up", r"(?<!extreme )close-?ups?"),
+              ("medium", r"medium shots?"), ("full", r"full shots?"), ("long", r"(long|wide|establishing) shots?")]
+
+
+def check_shot_scale(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.visuals is None:
+        return _missing("measure_visuals")
+    named = [scale for scale, cue in SCALE_CUES if _has(claim, rf"\b{cue}\b")]
+    measured = [s for s in ev.visuals.shots if s.shot_scale]
+    if not named:
+        return Verdict("unverifiable", "no shot scale named")
+    if not measured:
+        return Verdict("unverifiable", "no shot's scale could be measured (no face or person found)")
+    for scale in named:
+        hits = [s for s in measured if s.shot_scale == scale]
+        if not hits:
+            return Verdict("contradicted", f"no shot is a {scale}; measured: "
+                           + ", ".join(f"{s.start_s:.1f}–{s.end_s:.1f} s {s.shot_scale}" for s in measured),
+                           [Evidence("measure_visuals", "shots.shot_scale", s.shot_scale, s.start_s) for s in measured])
+    hit = next(s for s in measured if s.shot_scale in named)
+    return Verdict("supported", f"the shot at {hit.start_s:.1f}–{hit.end_s:.1f} s is a {hit.shot_scale}",
+                   [Evidence("measure_visuals", "shots.shot_scale", hit.shot_scale, hit.start_s)])
+
+
+MOVEMENT_CUES = [("static", r"(static|still|fixed|locked-off) (camera|shot)|camera (is still|does not move|stays still)"),
+                 ("pan left", r"pans? (to the )?left"), ("pan right", r"pans? (to the )?right"),
+                 ("pan", r"\bpan(s|ning)?\b"), ("tilt up", r"tilts? up"), ("tilt down", r"tilts? down"),
+                 ("tilt", r"\btilt(s|ing)?\b"), ("zoom in", r"zooms? in"), ("zoom out", r"zooms? out"),
+                 ("zoom", r"\bzoom(s|ing)?\b")]
+
+
+def check_camera_movement(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.visuals is None:
+        return _missing("measure_visuals")
+    named = []
+    for movement, cue in MOVEMENT_CUES:
+        if _has(claim, cue) and not any(n.startswith(movement) for n in named):
+            named.append(movement)
+    named = [n for n in named if not any(other != n and other.startswith(n) for other in named)]
+    shots = ev.visuals.shots
+    measured = [s for s in shots if s.camera_movement != "unknown"]
+    if not named:
+        return Verdict("unverifiable", "no camera movement named")
+    if not measured:
+        return Verdict("unverifiable", "no shot's camera movement could be measured")
+    for movement in named:
+        hits = [s for s in measured if s.camera_movement == movement or s.camera_movement.startswith(movement + " ")]
+        if hits:
+            s = hits[0]
+            return Verdict("supported", f"the shot at {s.start_s:.1f}–{s.end_s:.1f} s: {s.camera_movement}",
+                           [Evidence("measure_visuals", "shots.camera_movement", s.camera_movement, s.start_s)])
+    if len(measured) == len(shots):
+        return Verdict("contradicted", "no shot moves so; measured: " + ", ".join(
+            f"{s.start_s:.1f}–{s.end_s:.1f} s {s.camera_movement}" for s in measured),
+            [Evidence("measure_visuals", "shots.camera_movement", s.camera_movement, s.start_s) for s in measured])
+    return Verdict("unverifiable", "not among the measured shots, but some shots could not be measured")
+
+
+def _count(claim: str, noun: str) -> int | None:
+    match = re.search(rf"\b(\d+|{'|'.join(NUMBERS)})\s+(\w+\s+)?{noun}s?\b", claim, flags=re.IGNORECASE)
+    if not match:
+        return None
+    word = match.group(1).casefold()
+    return int(word) if word.isdigit() else NUMBERS[word]
+
+
+def check_editing(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.visuals is None:
+        return _missing("measure_visuals")
+    v = ev.visuals
+    cuts = len(v.cuts_s)
+    duration = max((s.end_s for s in v.shots), default=0.0)
+    per_min = cuts / duration * 60 if duration else 0.0
+    evidence = [Evidence("measure_visuals", "cuts_s", v.cuts_s), Evidence("measure_visuals", "shot_count", v.shot_count)]
+    expected: tuple[str, bool] | None = None
+    if (n := _count(claim, "shot")) is not None:
+        expected = (f"{n} shots", n == v.shot_count)
+    elif (n := _count(claim, "cut")) is not None:
+        expected = (f"{n} cuts", n == cuts)
+    elif _has(claim, r"\b(single|one|continuous|uninterrupted) (continuous )?(take|shot)\b|\bno cuts?\b"):
+        expected = ("no cut", cuts == 0)
+    elif _has(claim, r"\b(fast|quick|rapid|frenetic)\b"):
+        expected = (f"fast cutting (≥ {FAST_CUTS_PER_MIN:.0f} cuts a minute)", per_min >= FAST_CUTS_PER_MIN)
+    elif _has(claim, r"\b(slow|leisurely|long takes?)\b"):
+        expected = (f"slow cutting (≤ {SLOW_CUTS_PER_MIN:.0f} cuts a minute)", per_min <= SLOW_CUTS_PER_MIN)
+    if expected is None:
+        return Verdict("unverifiable", "no count or pace of cuts named")
+    what, holds = expected
+    measured = f"{v.shot_count} shots, {cuts} cuts ({per_min:.0f} a minute)"
+    return Verdict("supported" if holds else "contradicted", f"claimed {what}; measured {measured}", evidence)
+
+
+def check_object(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.objects is None:
+        return _missing("detect_objects")
+    named = object_names(claim)
+    if not named:
+        return Verdict("unverifiable", "no COCO object named")
+    seen: dict[str, Any] = {}
+    for frame in ev.objects.frames:
+        for o in frame.objects:
+            seen.setdefault(o.label, (frame, o))
+    absent = [n for n in named if n not in seen]
+    if absent:
+        return Verdict("contradicted", f"{', '.join(absent)} detected in none of the {len(ev.objects.frames)} sampled "
+                                       "frames (objects under ~5 % of the frame can be missed)",
+                       [Evidence("detect_objects", "counts", dict(ev.objects.counts))])
+    return Verdict("supported", "detected: " + ", ".join(f"{n} ({seen[n][1].score:.2f})" for n in named),
+                   [Evidence("detect_objects", "frames.objects", n, seen[n][0].timestamp_s, seen[n][0].frame_index)
+                    for n in named])
+
+
+def check_person(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.visuals is None and ev.objects is None:
+        return _missing("measure_visuals or detect_objects")
+    people: list[tuple[float, int]] = []
+    if ev.visuals is not None:
+        people += [(f.timestamp_s, f.frame_index) for f in ev.visuals.frames if f.faces or f.people]
+        people += [(s.start_s, -1) for s in ev.visuals.shots if s.scale_basis in ("face", "person")]
+    if ev.objects is not None:
+        people += [(f.timestamp_s, f.frame_index) for f in ev.objects.frames if any(o.label == "person" for o in f.objects)]
+    absent_claim = _has(claim, r"\b(nobody|no one|no (people|persons?|faces?|humans?)|without (faces?|people|a "
+                               r"person|anyone)|empty|deserted|unpeopled)\b")
+    evidence = [Evidence("measure_visuals" if ev.visuals is not None else "detect_objects", "faces/people", "person",
+                         t, i if i >= 0 else None) for t, i in people[:3]]
+    if absent_claim:
+        return (Verdict("contradicted", f"people measured in {len(people)} places", evidence) if people
+                else Verdict("supported", "no face or person found in any sampled frame or shot"))
+    if people:
+        return Verdict("supported", "a face or a person was found", evidence)
+    return Verdict("contradicted", "no face and no person found in any sampled frame or shot",
+                   [Evidence("measure_visuals", "frames_with_faces", getattr(ev.visuals, "frames_with_faces", 0))])
+
+
+def _quoted(claim: str) -> list[str]:
+    quoted = re.findall(r"[\"“']([^\"”']{1,60})[\"”']", claim)
+    if not quoted:
+        match = re.search(r"\b(?:reads|the words?|says on screen)\s+[\"“]?([A-Za-z0-9][\w ]{0,40}?)[\"”]?(?:[.,;]|$)",
+                          claim)
+        quoted = [match.group(1)] if match else []
+    return [q for q in quoted if _words(q)]
+
+
+def check_onscreen_text(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.ocr is None:
+        return _missing("read_onscreen_text")
+    wanted = _quoted(claim)
+    read = " | ".join(t.text for t in ev.ocr.texts)
+    if not wanted:
+        if _has(claim, r"\bno (on-?screen )?text\b"):
+            return Verdict("contradicted" if ev.ocr.texts else "supported", f"OCR read: {read or 'nothing'}",
+                           [Evidence("read_onscreen_text", "texts", read)])
+        return Verdict("unverifiable", "no words quoted")
+    haystack = _words(read)
+    for word in wanted:
+        if _words(word) not in haystack:
+            return Verdict("contradicted", f"{word!r} was not read on screen; OCR read: {read or 'nothing'}",
+                           [Evidence("read_onscreen_text", "texts", read)])
+    spans = [t for t in ev.ocr.texts if any(_words(w) in _words(t.text) for w in wanted)]
+    return Verdict("supported", f"read on screen: {', '.join(t.text for t in spans)}",
+                   [Evidence("read_onscreen_text", "texts", t.text, t.first_s, t.frame_indices[0] if t.frame_indices
+                             else None) for t in spans])
+
+
+SPEECH_VERBS = r"\b(says?|said|speaks?|speaking|talks?|talking|about|narrat\w*|voice-?over|dialogue|mentions?|" \
+               r"spoken|speakers?|tells?|someone|somebody|man|woman|voice|we|hear)\b"
+
+
+def check_speech(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.transcript is None:
+        return _missing("transcribe_audio")
+    from pipelines.hypotheses import content_words
+
+    text = ev.transcript.text
+    if ev.transcript.no_audio or not text.strip():
+        return Verdict("contradicted", "nothing is said: " + ("no audio track" if ev.transcript.no_audio
+                                                              else "no speech recognised"),
+                       [Evidence("transcribe_audio", "segments", [])])
+    own = content_words(re.sub(SPEECH_VERBS, " ", claim, flags=re.IGNORECASE))
+    shared = own & content_words(text)
+    evidence = [Evidence("transcribe_audio", "text", text[:200], ev.transcript.segments[0].start_s)]
+    if not own:
+        return Verdict("supported", "someone speaks", evidence)
+    if len(shared) >= min(SPEECH_MIN_WORDS, len(own)):
+        return Verdict("supported", f"the transcript has {', '.join(sorted(shared))}", evidence)
+    if not shared:
+        return Verdict("contradicted", f"none of {', '.join(sorted(own))} is in the transcript", evidence)
+    return Verdict("unverifiable", f"only {', '.join(sorted(shared))} of the claim is in the transcript", evidence)
+
+
+SOUND_CUES = [("music", r"\b(music\w*|soundtrack|score|melod\w*|song)\b"), ("silence", r"\b(silen\w*|quiet)\b"),
+              ("laughter", r"\blaugh\w*\b"), ("applause", r"\b(applause|clapping)\b"),
+              ("tone", r"\b(tone|beeps?|hum)\b"), ("noise", r"\bnoise\b"), ("speech", r"\b(voices?|speech|talking)\b")]
+
+
+def check_sound(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.sound is None:
+        return _missing("describe_audio")
+    categories = dict(ev.sound.categories)
+    named = [c for c, cue in SOUND_CUES if _has(claim, cue)]
+    if not named:
+        return Verdict("unverifiable", "no sound named")
+    if getattr(ev.sound, "no_audio", False):
+        ok = named == ["silence"]
+        return Verdict("supported" if ok else "contradicted", "the video has no audio track",
+                       [Evidence("describe_audio", "no_audio", True)])
+    heard = ", ".join(f"{c} {s:.1f} s" for c, s in sorted(categories.items(), key=lambda kv: -kv[1]))
+    for category in named:
+        if categories.get(category, 0.0) <= 0:
+            return Verdict("contradicted", f"no {category} was heard; sound events: {heard or 'none'}",
+                           [Evidence("describe_audio", "categories", categories)])
+    first = next((s for s in ev.sound.segments if s.category in named), None)
+    return Verdict("supported", f"heard: {heard}", [Evidence("describe_audio", "segments", first.label if first else
+                                                            named[0], first.start_s if first else None)])
+
+
+def check_metadata(claim: str, ev: VideoEvidence) -> Verdict:
+    year = ev.metadata.get("year")
+    match = re.search(r"\b(1[89]\d\d|20\d\d)\b", claim)
+    if match and year:
+        holds = str(year) == match.group(1)
+        return Verdict("supported" if holds else "contradicted", f"the item's year is {year}",
+                       [Evidence("item", "metadata.year", year)])
+    return Verdict("unverifiable", "no checkable metadata fact")
+
+
+CHECKERS = {
+    "lighting": check_lighting, "colour": check_colour, "shot_scale": check_shot_scale,
+    "camera_movement": check_camera_movement, "editing": check_editing, "object": check_object,
+    "person": check_person, "onscreen_text": check_onscreen_text, "speech": check_speech, "sound": check_sound,
+    "metadata": check_metadata,
+}
+
+
+def check_claim(text: str, kind: str, ev: VideoEvidence) -> Verdict:
+    """The verdict of one claim of type ``kind`` (rules in the module doc)."""
+    checker = CHECKERS.get(kind)
+    if checker is None:
+        reason = "an interpretation: not a hallucination by definition" if kind == "interpretation" else \
+            f"{kind} claims have no rule checker (an LLM judge may decide)"
+        return Verdict("unverifiable", reason)
+    return checker(text, ev)

@@ -1,0 +1,160 @@
+"""Claims: generated text cut into atomic statements, each given the type of fact it states.
+
+**Splitting** (the fallback when no LLM splits): sentences by pysbd (rule-based sentence
+boundary detection: "Dr. Smith", "2.5 s" stay whole), then clauses at ``;`` and at
+``, and`` / ``, but`` / ``, while`` / ``, whereas`` when both sides have at least
+:data:`MIN_CLAUSE_WORDS` words. A claim keeps its character span in the source text, so a
+report can highlight it.
+
+**Typing** — a claim that interprets (conveys, suggests, evokes, symbolises, creates a sense
+of, the mood or atmosphere) is an ``interpretation`` whatever else it names: it is not checked
+against measurements, so an interpretive sentence is never counted as a hallucination.
+Otherwise the first type whose cue occurs in the claim, in this order (a claim about the
+words on screen is about text even when it names a colour):
+
+=================  ==========================================================================
+type               cues (whole words, case-insensitive)
+=================  ==========================================================================
+onscreen_text      a quoted word, "on-screen text", "caption", "title card", "reads", "the word"
+speech             says, said, speaks, talks, narrator, narration, voice-over, dialogue, mentions,
+                   spoken, speaker, tells
+sound              music, soundtrack, score, silence, silent, quiet, laughter, applause, "a tone",
+                   beep, noise, sound(s), audio
+shot_scale         extreme close-up, close-up, medium shot, full shot, long shot, wide shot
+camera_movement    pans left/right/across …, tilts up/down, zooms in/out, panning, static camera,
+                   handheld, tracking shot, "the camera moves / is still / pans …"
+editing            cut(s), edit(ing), pace, shot(s) (a count), montage, continuous take
+lighting           light(ing), lit, dark, dim, shadow(s/y), bright, low-key, high-key
+colour             a colour name (red … white), colour/color, palette, tones, hue
+object             a COCO object name (person excluded), or a common synonym (mug → cup)
+person             person, people, man, woman, child, face(s), figure, crowd, nobody, no one
+metadata           year (a four-digit number), budget, title, directed, released
+temporal           first … then, before, after, at the start/end, finally, later
+interpretation     anything else
+=================  ==========================================================================
+
+Interpretations are not checked against the evidence: they are ``unverifiable`` by design,
+never counted as hallucinations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+MIN_CLAUSE_WORDS = 3
+CLAIM_TYPES = ("onscreen_text", "speech", "sound", "shot_scale", "camera_movement", "editing", "lighting", "colour",
+               "object", "person", "metadata", "temporal", "interpretation")
+COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "black", "white", "grey",
+           "gray")
+# common words for COCO classes (the detector's labels are the keys' values)
+OBJECT_SYNONYMS = {"mug": "cup", "coffee cup": "cup", "teacup": "cup", "kitten": "cat", "puppy": "dog", "automobile": "car",
+                   "bike": "bicycle", "motorbike": "motorcycle", "plane": "airplane", "aeroplane": "airplane",
+                   "sofa": "couch", "television": "tv", "phone": "cell phone", "mobile phone": "cell phone",
+                   "smartphone": "cell phone", "table": "dining table", "glass": "wine glass", "plant": "potted plant",
+                   "ball": "sports ball", "doughnut": "donut", "computer": "laptop", "necktie": "tie"}
+
+INTERPRETS = r"\b(conveys?|suggests?|evokes?|symboli[sz]\w*|creates? an? (sense|feeling)|mood|atmosphere|" \
+             r"feels?|expresses?|represents?|metaphor\w*)\b"
+CUES: dict[str, str] = {
+    "onscreen_text": r"[\"“][^\"”]{1,60}[\"”]|on-?screen text|caption|title card|\breads\b|the words?\b|subtitle",
+    "speech": r"\b(says?|said|speaks?|speaking|talks?|talking|narrat\w*|voice-?over|dialogue|mentions?|spoken|"
+              r"speakers?|tells?)\b",
+    "sound": r"\b(music\w*|soundtrack|score|silence|silent|quiet|laugh\w*|applause|clapping|(a|dial|steady) tone|"
+             r"tone bed|beeps?|noise|sounds?|audio)\b",
+    "shot_scale": r"\b(extreme close-?ups?|close-?ups?|medium shots?|full shots?|long shots?|wide shots?|"
+                  r"establishing shots?)\b",
+    "camera_movement": r"\b(pans? (left|right|across|over|to|along|slowly|back)|pann(ing|ed)|tilts? (up|down)|"
+                       r"tilting|zooms? (in|out)|zooming|static camera|still camera|handheld|tracking shot|"
+                       r"camera (moves|is still|is static|does not move|stays|pans|tilts|zooms))\b",
+    "editing": r"\b(cuts?|edit\w*|pace|pacing|montage|continuous (take|shot)|single (take|shot)|\d+ shots|"
+               r"(one|two|three|four|five|six|seven|eight|nine|ten) shots)\b",
+    "lighting": r"\b(light\w*|lit|dark\w*|dim\w*|shadow\w*|bright\w*|low-?key|high-?key|gloom\w*)\b",
+    "colour": r"\b(" + "|".join(COLOURS) + r"|colou?rs?|palette|hues?|tones?)\b",
+    "person": r"\b(person|people|man|men|woman|women|child|children|boy|girl|faces?|figures?|crowd|nobody|"
+              r"no one|actor|actress|astronaut)\b",
+    "metadata": r"\b(1[89]\d\d|20\d\d|budget|directed|director|released|produced)\b",
+    "temporal": r"\b(first|then|before|after|finally|later|at the (start|end|beginning)|opens? (with|on)|"
+                r"ends? (with|on))\b",
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    start: int  # character span in the source text
+    end: int
+    type: str
+
+
+@lru_cache(maxsize=1)
+def _segmenter():  # noqa: ANN202
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+@lru_cache(maxsize=1)
+def _object_pattern() -> re.Pattern[str]:
+    from pipelines.models.objects import COCO_NAMES
+
+    names = sorted({*(n for n in COCO_NAMES.values() if n != "person"), *OBJECT_SYNONYMS}, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(n) + "e?s?" for n in names) + r")\b", re.IGNORECASE)
+
+
+def object_names(text: str) -> list[str]:
+    """The COCO classes a text names (synonyms mapped, plurals folded), in order, each once."""
+    from pipelines.models.objects import COCO_NAMES
+
+    known = set(COCO_NAMES.values())
+    out: list[str] = []
+    for match in _object_pattern().finditer(text):
+        word = match.group(1).casefold()
+        for candidate in (word, word.removesuffix("s"), word.removesuffix("es")):
+            name = OBJECT_SYNONYMS.get(candidate, candidate)
+            if name in known:
+                if name not in out:
+                    out.append(name)
+                break
+    return out
+
+
+def claim_type(text: str) -> str:
+    """The type of fact ``text`` states (first matching cue of the table in the module doc)."""
+    if re.search(INTERPRETS, text, flags=re.IGNORECASE):
+        return "interpretation"
+    for kind in CLAIM_TYPES[:8]:
+        if re.search(CUES[kind], text, flags=re.IGNORECASE):
+            return kind
+    if object_names(text):
+        return "object"
+    for kind in ("person", "metadata", "temporal"):
+        if re.search(CUES[kind], text, flags=re.IGNORECASE):
+            return kind
+    return "interpretation"
+
+
+def _clauses(sentence: str, offset: int) -> list[tuple[str, int, int]]:
+    parts, start = [], 0
+    for match in re.finditer(r";\s*|,\s+(?:and|but|while|whereas)\s+", sentence):
+        left, right = sentence[start : match.start()], sentence[match.end() :]
+        if len(left.split()) >= MIN_CLAUSE_WORDS and len(right.split()) >= MIN_CLAUSE_WORDS:
+            parts.append((left, offset + start, offset + match.start()))
+            start = match.end()
+    parts.append((sentence[start:], offset + start, offset + len(sentence)))
+    return parts
+
+
+def split_claims(text: str) -> list[Claim]:
+    """The claims of ``text`` by sentences and clauses (module doc), typed, with their spans."""
+    claims = []
+    for span in _segmenter().segment(text):
+        for clause, start, end in _clauses(span.sent, span.start):
+            stripped = clause.strip()
+            if len(stripped.split()) < 2:
+                continue
+            lead = len(clause) - len(clause.lstrip())
+            begin = start + lead
+            claims.append(Claim(stripped, begin, begin + len(stripped), claim_type(stripped)))
+    return claims

@@ -1,0 +1,38 @@
+"""Audit a finished run: the ``audit_claims`` stage applied to the records a run already holds.
+
+The checks are rules over records (no model), so ``m2t audit RUN`` can audit any run after
+the fact — one whose config had no ``audit_claims`` stage, or with other targets — without
+running anything else. A run that has ``audit_claims`` records is read as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.records import AuditRecord, Item
+
+
+def audit_run(run_dir: Path, targets: list[str] | None = None) -> list[AuditRecord]:
+    """One audit record per item of the run that has something to audit (in item order)."""
+    from pipelines.stages.audit_claims import AuditClaimsConfig, audit_claims
+    from pipelines.stages.registry import ModelPool, StageContext
+    from pipelines.store import RunStore
+
+    store = RunStore(run_dir)
+    present = store.stages_with_records()
+    if targets is None and "audit_claims" in present:
+        return [r for r in store.current_records("audit_claims") if isinstance(r, AuditRecord)]
+    cfg = AuditClaimsConfig(**({"targets": targets} if targets else {}))
+    by_stage: dict[str, dict[str, Any]] = {s: {r.item_id: r for r in store.current_records(s)} for s in present}
+    items = [Item.model_validate(i) for i in (store.items() or [])]
+    out = []
+    pool = ModelPool()
+    for item in items:
+        inputs = {s: records[item.item_id] for s, records in by_stage.items() if item.item_id in records}
+        provenance = {"item_id": item.item_id, "stage": "audit_claims", "stage_version": 1, "key": "after-the-run",
+                      "input_hash": "", "config_hash": ""}
+        record = audit_claims(item, cfg, StageContext(pool, provenance, inputs=inputs))
+        if record.claims:
+            out.append(record)
+    return out

@@ -1,0 +1,104 @@
+"""The audit's tables: rates with intervals, CHAIR, the human sheet and Cohen's kappa; and
+`m2t audit` on a real run of a sample clip (rules only, no model)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from analysis.audit import chair, claims_table, human_agreement, rates, read_sheet, write_sheet
+from tests.conftest import ROOT, copy_sample, write_manifest
+
+
+def _record(item_id: str, claims: list[tuple[str, str, str]]) -> dict:
+    return {"item_id": item_id, "claims": [
+        {"source": source, "text": f"claim {k}", "start": k, "end": k + 1, "type": kind, "verdict": verdict,
+         "reason": "r", "evidence": [{"stage": "measure_visuals", "field": "f", "value": "v", "time_s": 1.0}]}
+        for k, (source, kind, verdict) in enumerate(claims)]}
+
+
+TABLE = claims_table([
+    _record("a", [("predict.explanation", "object", "contradicted"), ("predict.explanation", "object", "supported"),
+                  ("predict.explanation", "lighting", "supported"), ("predict.explanation", "interpretation",
+                                                                     "unverifiable")]),
+    _record("b", [("analyse_film.analysis[text]", "object", "supported"),
+                  ("analyse_film.analysis[vlm]", "colour", "contradicted")]),
+])
+
+
+def test_rates_leave_unverifiable_claims_out_of_the_denominator():
+    by_type = rates(TABLE).set_index("type")
+    assert by_type.loc["object", "claims"] == 3 and by_type.loc["object", "precision"] == pytest.approx(2 / 3)
+    assert by_type.loc["interpretation", "unverifiable"] == 1 and pd.isna(by_type.loc["interpretation", "precision"])
+    assert by_type.loc["all", "hallucination"] == pytest.approx(2 / 5)
+    low, high = by_type.loc["all", "hallucination_ci"]
+    assert 0 <= low <= 0.4 <= high <= 1
+    students = rates(TABLE[TABLE.student.notna()], "student").set_index("student")
+    assert students.loc["vlm", "contradicted"] == 1 and students.loc["text", "supported"] == 1
+    assert set(TABLE.target) == {"predict.explanation", "analyse_film.analysis"}
+
+
+def test_chair_per_item_and_run():
+    table = chair(TABLE).set_index("item_id")
+    assert table.loc["a", "chair"] == pytest.approx(0.5) and table.loc["b", "chair"] == 0
+    assert table.loc["all", "object_claims"] == 3 and table.loc["all", "absent"] == 1
+
+
+def test_kappa_equals_scikit_learn_on_a_fixed_sheet(tmp_path: Path):
+    sheet = write_sheet(TABLE, tmp_path / "claims.csv")
+    filled = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+    filled["human_verdict"] = ["contradicted", "supported", "contradicted", "unverifiable", "supported", ""]
+    filled.to_csv(sheet, index=False)
+    read = read_sheet(sheet)
+    kappa, confusion, per_type = human_agreement(read)
+    rated = read[read.human_verdict != ""]
+    assert kappa == pytest.approx(cohen_kappa_score(rated.human_verdict, rated.verdict))
+    assert int(confusion.to_numpy().sum()) == 5 and confusion.loc["contradicted", "supported"] == 1
+    assert per_type.set_index("type").loc["object", "n"] == 3
+
+
+def test_a_sheet_with_a_bad_verdict_is_refused(tmp_path: Path):
+    sheet = write_sheet(TABLE, tmp_path / "claims.csv")
+    filled = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+    filled.loc[0, "human_verdict"] = "maybe"
+    filled.to_csv(sheet, index=False)
+    with pytest.raises(ValueError, match="human_verdict must be one of"):
+        read_sheet(sheet)
+
+
+@pytest.mark.slow
+def test_m2t_audit_on_a_real_run(tmp_path: Path):
+    copy_sample("espresso.mp4", tmp_path / "data")
+    row = next(json.loads(line) for line in (ROOT / "data/samples/manifest.jsonl").read_text().splitlines()
+               if json.loads(line)["id"] == "espresso")
+    manifest = write_manifest(tmp_path / "data", [row])
+    config = tmp_path / "audit.yaml"
+    config.write_text(json.dumps({"name": "audit-test", "task": "popularity", "dataset": {"path": str(manifest)},
+                                  "stages": {"extract_frames": {"num_frames": 4}, "measure_visuals": {},
+                                             "detect_objects": {}, "read_onscreen_text": {},
+                                             "describe_frames": {}, "transcribe_audio": {}, "audit_claims": {}}}))
+
+    def m2t(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=600)
+
+    run = m2t("run", str(config), "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
+              "--run-id", "r1", "--no-progress")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    audited = m2t("audit", "r1", "--runs-dir", str(tmp_path / "runs"))
+    assert audited.returncode == 0, audited.stderr
+    assert "hallucination" in audited.stdout and "object" in audited.stdout
+    sheet = tmp_path / "runs" / "r1" / "audit" / "claims.csv"
+    rows = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+    assert len(rows) > 0 and set(rows.verdict) <= {"supported", "contradicted", "unverifiable"}
+    assert (rows.source.str.startswith("describe_frames.descriptions")).all()
+    rows["human_verdict"] = rows["verdict"]
+    rows.to_csv(sheet, index=False)
+    imported = m2t("audit", "import", str(sheet))
+    assert imported.returncode == 0 and "kappa" in imported.stdout and "1.000" in imported.stdout
