@@ -265,7 +265,7 @@ def audit(
 
     `m2t audit import SHEET` reads a sheet with people's verdicts and reports their agreement
     with the automatic ones: Cohen's κ, the confusion table, and agreement per claim type."""
-    from analysis.audit import chair, claims_table, rates, write_sheet
+    from analysis.audit import chair, claims_table, rates
     from pipelines.audit.run_audit import audit_run
 
     if run == "import":
@@ -275,7 +275,8 @@ def audit(
     path = _resolve_run(run, runs_dir)
     if by not in ("type", "target", "student"):
         _fail(f"--by {by!r}: use type, target or student")
-    table = claims_table(audit_run(path, list(target) if target else None))
+    records = audit_run(path, list(target) if target else None)
+    table = claims_table(records)
     if table.empty:
         _fail(f"run {path.name} has no generated text to audit (predict, analyse_film, describe_frames or "
               "hypothesize records)")
@@ -297,8 +298,12 @@ def audit(
     if objects.object_claims:
         out.print(f"object hallucination (CHAIR): {objects.absent} of {objects.object_claims} object claims name an "
                   f"object detected in no sampled frame ({objects.chair:.0%})", highlight=False)
-    sheet = write_sheet(table, (out_dir or path / "audit") / "claims.csv")
-    out.print(f"wrote {sheet} ({len(table)} claims; fill in human_verdict, then `m2t audit import`)", highlight=False)
+    from analysis import load_run
+    from analysis.audit_report import write_audit_report
+
+    written = write_audit_report(load_run(path), records, out_dir or path / "audit")
+    out.print(f"wrote {written['html']} (the marked texts) and {written['sheet']} ({len(table)} claims; fill in "
+              "human_verdict, then `m2t audit import`)", highlight=False, soft_wrap=True)
 
 
 def import_sheet(sheet: Path | None) -> None:

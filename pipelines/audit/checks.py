@@ -161,7 +161,8 @@ def check_shot_scale(claim: str, ev: VideoEvidence) -> Verdict:
                    [Evidence("measure_visuals", "shots.shot_scale", hit.shot_scale, hit.start_s)])
 
 
-MOVEMENT_CUES = [("static", r"(static|still|fixed|locked-off) (camera|shot)|camera (is still|does not move|stays still)"),
+MOVEMENT_CUES = [("static", r"(static|still|fixed|locked-off) (camera|shot)|camera( movement)? (is|remains|stays) "
+                            r"(still|static|fixed)|camera does not move"),
                  ("pan left", r"pans? (to the )?left"), ("pan right", r"pans? (to the )?right"),
                  ("pan", r"\bpan(s|ning)?\b"), ("tilt up", r"tilts? up"), ("tilt down", r"tilts? down"),
                  ("tilt", r"\btilt(s|ing)?\b"), ("zoom in", r"zooms? in"), ("zoom out", r"zooms? out"),
@@ -258,8 +259,17 @@ def check_person(claim: str, ev: VideoEvidence) -> Verdict:
         people += [(s.start_s, -1) for s in ev.visuals.shots if s.scale_basis in ("face", "person")]
     if ev.objects is not None:
         people += [(f.timestamp_s, f.frame_index) for f in ev.objects.frames if any(o.label == "person" for o in f.objects)]
-    absent_claim = _has(claim, r"\b(nobody|no one|no (people|persons?|faces?|humans?)|without (faces?|people|a "
-                               r"person|anyone)|empty|deserted|unpeopled)\b")
+    if _has(claim, r"\b(no|without) (frontal )?faces?\b"):  # about faces only: people may be seen from afar
+        if ev.visuals is None:
+            return _missing("measure_visuals")
+        faces = [f for f in ev.visuals.frames if f.faces]
+        return (Verdict("contradicted", f"faces found in {len(faces)} sampled frames",
+                        [Evidence("measure_visuals", "frames.faces", len(f.faces), f.timestamp_s, f.frame_index)
+                         for f in faces[:3]]) if faces else
+                Verdict("supported", "no frontal face found in any sampled frame",
+                        [Evidence("measure_visuals", "frames_with_faces", 0)]))
+    absent_claim = _has(claim, r"\b(nobody|no one|no (people|persons?|humans?)|without (people|a person|anyone)|"
+                               r"empty|deserted|unpeopled)\b")
     evidence = [Evidence("measure_visuals" if ev.visuals is not None else "detect_objects", "faces/people", "person",
                          t, i if i >= 0 else None) for t, i in people[:3]]
     if absent_claim:

@@ -67,7 +67,8 @@ CUES: dict[str, str] = {
                   r"establishing shots?)\b",
     "camera_movement": r"\b(pans? (left|right|across|over|to|along|slowly|back)|pann(ing|ed)|tilts? (up|down)|"
                        r"tilting|zooms? (in|out)|zooming|static camera|still camera|handheld|tracking shot|"
-                       r"camera (moves|is still|is static|does not move|stays|pans|tilts|zooms))\b",
+                       r"camera (moves|is still|is static|does not move|stays|pans|tilts|zooms)|"
+                       r"camera movement is (static|still))\b",
     "editing": r"\b(cuts?|edit\w*|pace|pacing|montage|continuous (take|shot)|single (take|shot)|\d+ shots|"
                r"(one|two|three|four|five|six|seven|eight|nine|ten) shots)\b",
     "lighting": r"\b(light\w*|lit|dark\w*|dim\w*|shadow\w*|bright\w*|low-?key|high-?key|gloom\w*)\b",

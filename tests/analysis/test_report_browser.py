@@ -7,38 +7,18 @@ fails rather than skips, as CI installs them."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.analysis.test_report import HOSTILE, RUN_ID, built_report
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+from tests.browser import opened
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).is_file() or not shutil.which(p)]
-    if missing:
-        pytest.fail(f"{' and '.join(missing)} not found: run `make system-deps` (installs Debian's chromium and "
-                    "chromium-driver)")
-    report = built_report(tmp_path_factory)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,2000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
-        driver.get(report["path"].as_uri())
+    with opened(built_report(tmp_path_factory)["path"]) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_the_metrics_table_renders(page: Any):
