@@ -39,7 +39,8 @@ where it was measured). The rules, by claim type (``claims.py``):
 * **temporal** and **interpretation** — unverifiable here (temporal claims go to the LLM
   judge when one is configured; interpretations are never hallucinations).
 
-A claim whose evidence stage did not run is ``unverifiable`` with the reason.
+A claim whose evidence stage did not run is ``unverifiable`` with the reason. A frame
+description's claims are checked against that frame's own evidence (:func:`at_time`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,28 @@ class VideoEvidence:
     transcript: Any = None  # TranscriptRecord
     sound: Any = None  # AudioEventsRecord
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def at_time(ev: VideoEvidence, time_s: float) -> VideoEvidence:
+    """The evidence of one moment, for claims about one frame (a frame description): the
+    sampled frame nearest ``time_s`` (its light, colour, faces, objects and on-screen text) and
+    the shot holding it; speech, sound and metadata stay whole."""
+    def nearest(frames: list[Any]) -> list[Any]:
+        return [min(frames, key=lambda f: abs(f.timestamp_s - time_s))] if frames else []
+
+    visuals, objects, ocr = ev.visuals, ev.objects, ev.ocr
+    if visuals is not None:
+        frames = nearest(visuals.frames)
+        shots = [s for s in visuals.shots if s.start_s <= time_s < s.end_s] or visuals.shots[-1:]
+        visuals = visuals.model_copy(update={"frames": frames, "shots": shots})
+    if objects is not None:
+        objects = objects.model_copy(update={"frames": nearest(objects.frames)})
+    if ocr is not None:
+        frame = nearest(ocr.frames)
+        index = frame[0].frame_index if frame else None
+        ocr = ocr.model_copy(update={"frames": frame, "texts": [t for t in ocr.texts if index in t.frame_indices]})
+    return VideoEvidence(visuals=visuals, objects=objects, ocr=ocr, transcript=ev.transcript, sound=ev.sound,
+                         metadata=ev.metadata)
 
 
 def _words(text: str) -> str:

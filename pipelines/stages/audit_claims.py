@@ -10,7 +10,7 @@ The texts are chosen by ``targets`` (those whose stage ran are audited):
 
 Each text is cut into typed claims (``pipelines/audit/claims.py``: sentences by pysbd, then
 clauses) and each claim gets a verdict from the rule checkers (``pipelines/audit/checks.py``)
-against the same video's records — ``measure_visuals``, ``detect_objects``,
+against the same video's records (a frame description's against its own frame's) — ``measure_visuals``, ``detect_objects``,
 ``read_onscreen_text``, ``transcribe_audio``, ``describe_audio`` and the item's metadata —
 ``supported``, ``contradicted`` or ``unverifiable``, with the evidence it rests on.
 Interpretations are unverifiable by design. The record keeps each whole text (a report
@@ -41,20 +41,21 @@ class AuditClaimsConfig(StageConfig):
                                                               "neighbours) against this video's evidence")
 
 
-def audited_texts(cfg: AuditClaimsConfig, inputs: dict[str, Any]) -> dict[str, str]:
-    """source -> text for every target whose record is present (empty texts left out)."""
-    out: dict[str, str] = {}
+def audited_texts(cfg: AuditClaimsConfig, inputs: dict[str, Any]) -> dict[str, tuple[str, float | None]]:
+    """source -> (text, the time it is about: a frame description's frame, else None) for every
+    target whose record is present (empty texts left out)."""
+    out: dict[str, tuple[str, float | None]] = {}
     for target in cfg.targets:
         record = inputs.get(target.split(".")[0])
         if target == "predict.explanation" and isinstance(record, PredictionRecord):
-            out[target] = record.explanation
+            out[target] = (record.explanation, None)
         elif target == "analyse_film.analysis" and isinstance(record, FilmAnalysisRecord):
-            out.update({f"{target}[{a.student}]": a.analysis for a in record.answers})
+            out.update({f"{target}[{a.student}]": (a.analysis, None) for a in record.answers})
         elif target == "hypothesize.hypotheses" and isinstance(record, HypothesesRecord):
-            out.update({f"{target}[{h.number}]": h.text for h in record.hypotheses})
+            out.update({f"{target}[{h.number}]": (h.text, None) for h in record.hypotheses})
         elif target == "describe_frames.descriptions" and isinstance(record, FrameDescriptionsRecord):
-            out.update({f"{target}[{d.timestamp_s:.1f} s]": d.text for d in record.descriptions})
-    return {k: v for k, v in out.items() if v and v.strip()}
+            out.update({f"{target}[{d.timestamp_s:.1f} s]": (d.text, d.timestamp_s) for d in record.descriptions})
+    return {k: v for k, v in out.items() if v[0] and v[0].strip()}
 
 
 def _evidence(item: Item, inputs: dict[str, Any]) -> Any:
@@ -72,13 +73,14 @@ def _value(value: Any) -> str:
 @stage("audit_claims", version=1, config=AuditClaimsConfig, record=AuditRecord,
        uses=(*EVIDENCE_STAGES, "describe_frames", "hypothesize", "predict", "analyse_film"), reads=("metadata",))
 def audit_claims(item: Item, cfg: AuditClaimsConfig, ctx: StageContext) -> AuditRecord:
-    from pipelines.audit.checks import check_claim
+    from pipelines.audit.checks import at_time, check_claim
     from pipelines.audit.claims import split_claims
 
     texts = audited_texts(cfg, ctx.inputs)
-    evidence = _evidence(item, ctx.inputs)
+    whole = _evidence(item, ctx.inputs)
     claims: list[AuditedClaim] = []
-    for source, text in texts.items():
+    for source, (text, time_s) in texts.items():
+        evidence = whole if time_s is None else at_time(whole, time_s)
         for claim in split_claims(text):
             if source.startswith("hypothesize.") and not cfg.hypotheses_against_video:
                 verdict_name, reason, cited = "unverifiable", "a hypothesis about other videos", []
@@ -89,5 +91,6 @@ def audit_claims(item: Item, cfg: AuditClaimsConfig, ctx: StageContext) -> Audit
                                      frame_index=e.frame_index) for e in verdict.evidence]
             claims.append(AuditedClaim(source=source, text=claim.text, start=claim.start, end=claim.end,
                                        type=claim.type, verdict=verdict_name, reason=reason, evidence=cited))
-    return AuditRecord(**{**ctx.provenance, "model": "rules"}, sources=texts, claims=claims,
+    return AuditRecord(**{**ctx.provenance, "model": "rules"}, sources={s: t for s, (t, _) in texts.items()},
+                       claims=claims,
                        counts=dict(Counter(c.verdict for c in claims)))

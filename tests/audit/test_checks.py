@@ -106,3 +106,17 @@ def test_an_analysis_split_into_typed_claims():
 def test_interpretations_are_never_hallucinations():
     verdict = check_claim("It evokes a sense of longing.", claim_type("It evokes a sense of longing."), VideoEvidence())
     assert verdict.verdict == "unverifiable" and "interpretation" in verdict.reason
+
+
+def test_a_frame_description_is_checked_against_its_own_frame(clips):
+    """night_watch has a face only in its close-up (4-6 s): "without faces" is true of the
+    first frame and false of a frame in the close-up, whatever the rest of the video shows."""
+    from pipelines.audit.checks import at_time
+
+    _, evidence, _ = clips["night"]
+    claim = "Frame without faces"
+    assert check_claim(claim, claim_type(claim), evidence).verdict == "contradicted"  # the whole video has a face
+    early = min(f.timestamp_s for f in evidence.visuals.frames)
+    close_up = next(f.timestamp_s for f in evidence.visuals.frames if 4.0 <= f.timestamp_s < 6.0)
+    assert check_claim(claim, claim_type(claim), at_time(evidence, early)).verdict == "supported"
+    assert check_claim(claim, claim_type(claim), at_time(evidence, close_up)).verdict == "contradicted"
