@@ -422,6 +422,17 @@ def prompts_lock(folder: PromptsDir = None) -> None:
     out.print(f"wrote {path}", highlight=False)
 
 
+def _default(field: Any) -> str:
+    """A config field's default as the YAML user would write it; ``(from the config)`` for the
+    required ones the case study fills in (``task``)."""
+    from pydantic import BaseModel
+
+    if field.is_required():
+        return "(from the config)"
+    value = field.get_default(call_default_factory=True)
+    return repr(value.model_dump(mode="json") if isinstance(value, BaseModel) else value)
+
+
 @app.command()
 def stages() -> None:
     """List the registered stages with their versions and config keys."""
@@ -430,9 +441,8 @@ def stages() -> None:
     table = Table()
     for col in ("stage", "version", "config keys (default)"):
         table.add_column(col)
-    for name, spec in STAGES.items():
-        defaults = spec.config_cls().model_dump(mode="json")
-        keys = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
+    for name, spec in sorted(STAGES.items()):
+        keys = ", ".join(f"{k}={_default(field)}" for k, field in spec.config_cls.model_fields.items())
         table.add_row(name, str(spec.version), keys)
     out.print(table)
 

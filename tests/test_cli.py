@@ -109,3 +109,16 @@ def test_failed_items_give_exit_code_3_and_a_summary_line(tmp_path: Path):
     assert result.returncode == 3
     assert "1 of 2 items done, 1 failed" in result.stdout
     assert "video file not found: ghost.mp4" in result.stdout
+
+
+def test_stages_lists_every_stage_with_its_keys():
+    """Every registered stage, its version and config keys; a key the case study fills in
+    (task) is shown as such rather than failing the listing."""
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "stages"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    from pipelines.stages import STAGES
+
+    for name in STAGES:
+        assert name in result.stdout
+    assert "task=(from the config)" in result.stdout and "num_frames=8" in result.stdout
