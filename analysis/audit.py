@@ -6,6 +6,8 @@
   sampled frame's detections, over the object claims checked (CHAIR_i per claim), per item
   and per run.
 
+* **students** — the film students compared on the same clips (``compare_students``).
+
 Unverifiable claims (interpretations included) are counted and shown, never in a rate's
 denominator. Intervals are bootstrap 95 % percentile intervals over claims
 (``analysis.metrics.mean``).
@@ -41,6 +43,14 @@ def claims_table(records: Iterable[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
+def run_claims(run: Any) -> pd.DataFrame:
+    """The claims table (:func:`claims_table`) of a loaded run's ``audit_claims`` records; empty
+    when the run has none (audit it with the stage in its config, or see ``m2t audit RUN``)."""
+    if "audit_claims" not in run.stages:
+        return pd.DataFrame(columns=CLAIM_COLUMNS)
+    return claims_table(run["audit_claims"].to_dict("records"))
+
+
 def _rate(flags: list[bool], name: str) -> metrics.Estimate | None:
     return metrics.mean([float(f) for f in flags], name) if flags else None
 
@@ -74,6 +84,48 @@ def chair(table: pd.DataFrame) -> pd.DataFrame:
     estimate = _rate(list(objects.verdict == "contradicted"), "CHAIR")
     rows.append({"item_id": "all", "object_claims": len(objects), "absent": int((objects.verdict == "contradicted").sum()),
                  "chair": None if estimate is None else estimate.value})
+    return pd.DataFrame(rows)
+
+
+def _per_clip_rate(part: pd.DataFrame) -> pd.Series:
+    verifiable = part[part.verdict != "unverifiable"]
+    return (verifiable.verdict == "contradicted").groupby(verifiable.item_id).mean()
+
+
+def compare_students(table: pd.DataFrame) -> pd.DataFrame:
+    """The film students side by side on the clips they all wrote an analysis for: per student
+    claims, claim precision, hallucination rate and CHAIR with their intervals; then, for each
+    other student against the first, the paired per-clip difference in hallucination rate
+    (mean over the clips where both made verifiable claims, bootstrap interval) — the students
+    are each other's baseline. Empty when the table holds fewer than two students."""
+    analyses = table[table.student.notna()]
+    students = sorted(analyses.student.unique())
+    if len(students) < 2:
+        return pd.DataFrame()
+    shared = set.intersection(*(set(analyses[analyses.student == s].item_id) for s in students))
+    analyses = analyses[analyses.item_id.isin(shared)]
+    rows: list[dict[str, Any]] = []
+    for student in students:
+        part = analyses[analyses.student == student]
+        verifiable = part[part.verdict != "unverifiable"]
+        objects = verifiable[verifiable.type == "object"]
+        row: dict[str, Any] = {"student": student, "clips": len(shared), "claims": len(part),
+                               "verifiable": len(verifiable)}
+        for name, flags in (("precision", verifiable.verdict == "supported"),
+                            ("hallucination", verifiable.verdict == "contradicted"),
+                            ("chair", objects.verdict == "contradicted")):
+            estimate = _rate(list(flags), name)
+            row[name] = None if estimate is None else estimate.value
+            row[f"{name}_ci"] = None if estimate is None else (round(estimate.low, 3), round(estimate.high, 3))
+        rows.append(row)
+    first = _per_clip_rate(analyses[analyses.student == students[0]])
+    for other in students[1:]:
+        rates_other = _per_clip_rate(analyses[analyses.student == other])
+        both = first.index.intersection(rates_other.index)
+        diff = _rate(list(rates_other[both] - first[both]), "hallucination difference")
+        rows.append({"student": f"{other} − {students[0]} (paired)", "clips": len(both),
+                     "hallucination": None if diff is None else diff.value,
+                     "hallucination_ci": None if diff is None else (round(diff.low, 3), round(diff.high, 3))})
     return pd.DataFrame(rows)
 
 

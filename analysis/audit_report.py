@@ -27,16 +27,28 @@ from analysis.report import _by_item, _frame_path, _thumbnail, environment
 
 
 def segments(text: str, claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``text`` cut into plain pieces and claims (by their character spans, in order;
-    overlapping or out-of-range spans are shown as plain text, never lost)."""
-    out, at = [], 0
+    """``text`` cut into plain pieces and claims (by their character spans, in order). A claim
+    whose span overlaps one already placed (two claims the splitter drew from one sentence) is
+    listed with it (``also``), and the piece is marked by the worse verdict (contradicted, then
+    supported); a claim with an out-of-range span is listed on the last piece. None is lost."""
+    out: list[dict[str, Any]] = []
+    at = 0
     for claim in sorted(claims, key=lambda c: (c["start"], c["end"])):
         start, end = int(claim["start"]), int(claim["end"])
         if start < at or end > len(text) or end <= start:
+            host = next((s for s in reversed(out) if s["claim"] is not None), None)
+            if host is None:
+                out.append({"text": "", "claim": claim, "also": [], "verdict": claim["verdict"]})
+            else:
+                host["also"].append(claim)
+                if "contradicted" in (host["verdict"], claim["verdict"]):
+                    host["verdict"] = "contradicted"
+                elif "supported" in (host["verdict"], claim["verdict"]):
+                    host["verdict"] = "supported"
             continue
         if start > at:
             out.append({"text": text[at:start], "claim": None})
-        out.append({"text": text[start:end], "claim": claim})
+        out.append({"text": text[start:end], "claim": claim, "also": [], "verdict": claim["verdict"]})
         at = end
     if at < len(text):
         out.append({"text": text[at:], "claim": None})

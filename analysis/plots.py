@@ -151,3 +151,32 @@ def stage_seconds(timings: Mapping[str, pd.DataFrame]) -> bytes:
     if len(runs) > 1:
         ax.legend(fontsize=7)
     return _png(fig)
+
+
+def hallucination_bars(summary: pd.DataFrame, by: str = "type") -> bytes:
+    """The hallucination rate per claim type (or target, student) as horizontal bars with their
+    95 % intervals, each labelled with its contradicted / verifiable counts; groups without a
+    verifiable claim are listed with "none verifiable" instead of a bar.
+
+    Args:
+        summary: ``analysis.audit.rates(table, by)`` (its ``all`` row included as the last bar).
+    """
+    rows = summary.to_dict("records")
+    fig = _figure(6.0, 0.45 * len(rows) + 1.0)
+    ax = fig.add_subplot()
+    for y, row in enumerate(rows):
+        verifiable = row["supported"] + row["contradicted"]
+        if row["hallucination"] is None or verifiable == 0:
+            ax.text(0.01, y, "none verifiable", va="center", fontsize=8, color="#666666")
+            continue
+        low, high = row["hallucination_ci"]
+        ax.barh(y, row["hallucination"], height=0.6, color=BASELINE if row[by] == "all" else BAR,
+                xerr=[[max(row["hallucination"] - low, 0)], [max(high - row["hallucination"], 0)]], capsize=3)
+        ax.text(high + 0.02, y, f"{row['contradicted']}/{verifiable}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [str(r[by]).replace("_", " ") for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.15)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_xlabel("hallucination rate: contradicted / verifiable claims (95 % interval)")
+    ax.set_title(f"hallucination rate per claim {by}", fontsize=10)
+    return _png(fig)

@@ -86,6 +86,7 @@ def run(
     _print_items(result)
     _print_predictions(result, cfg)
     _print_exam(result, cfg)
+    _print_audit(result)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     colour = "green" if result.exit_code == 0 and not result.warnings else "yellow"
@@ -202,6 +203,27 @@ def _print_exam(result: Any, cfg: Any) -> None:
             if answer.analysis:
                 out.print(f"[bold]{item_id}[/] ({answer.student} student): {_excerpt(answer.analysis, 600)}",
                           highlight=False, soft_wrap=True)
+
+
+def _print_audit(result: Any) -> None:
+    """One line per audited text kind: claims by verdict and the share of the verifiable ones
+    the evidence contradicts (``m2t audit`` gives the rates per claim type with intervals)."""
+    from collections import Counter
+
+    audits = result.records.get("audit_claims", {})
+    counts: dict[str, Counter[str]] = {}
+    for rec in audits.values():
+        for claim in rec.claims:
+            counts.setdefault(claim.source.split("[", 1)[0], Counter())[claim.verdict] += 1
+    for target, n in sorted(counts.items()):
+        verifiable = n["supported"] + n["contradicted"]
+        rate = f"{n['contradicted'] / verifiable:.0%} of the verifiable ones contradicted" if verifiable else \
+            "none verifiable"
+        out.print(f"audit of {target}: {sum(n.values())} claims, {n['supported']} supported, {n['contradicted']} "
+                  f"contradicted, {n['unverifiable']} unverifiable ({rate})", highlight=False, soft_wrap=True)
+    if counts:
+        out.print(f"per claim type, with intervals, and the marked texts: m2t audit {result.run_dir}", highlight=False,
+                  soft_wrap=True)
 
 
 def _print_predictions(result: Any, cfg: Any) -> None:

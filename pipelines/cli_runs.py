@@ -265,7 +265,9 @@ def audit(
 
     `m2t audit import SHEET` reads a sheet with people's verdicts and reports their agreement
     with the automatic ones: Cohen's κ, the confusion table, and agreement per claim type."""
-    from analysis.audit import chair, claims_table, rates
+    from pydantic import ValidationError
+
+    from analysis.audit import chair, claims_table, compare_students, rates
     from pipelines.audit.run_audit import audit_run
 
     if run == "import":
@@ -275,7 +277,10 @@ def audit(
     path = _resolve_run(run, runs_dir)
     if by not in ("type", "target", "student"):
         _fail(f"--by {by!r}: use type, target or student")
-    records = audit_run(path, list(target) if target else None)
+    try:
+        records = audit_run(path, list(target) if target else None)
+    except ValidationError as exc:  # an unknown --target
+        _fail(f"--target: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
     table = claims_table(records)
     if table.empty:
         _fail(f"run {path.name} has no generated text to audit (predict, analyse_film, describe_frames or "
@@ -298,6 +303,21 @@ def audit(
     if objects.object_claims:
         out.print(f"object hallucination (CHAIR): {objects.absent} of {objects.object_claims} object claims name an "
                   f"object detected in no sampled frame ({objects.chair:.0%})", highlight=False)
+    students = compare_students(table)
+    if not students.empty:
+        compared = Table(title="film students on the same clips (the paired row: per-clip difference in hallucination "
+                               "rate)", title_justify="left")
+        for col in ("student", "clips", "claims", "precision", "hallucination", "CHAIR"):
+            compared.add_column(col, justify="left" if col == "student" else "right")
+        for row in students.to_dict("records"):
+            paired = "paired" in row["student"]
+            compared.add_row(row["student"], str(row["clips"]), "-" if paired else str(row["claims"]),
+                             "-" if paired else pct(row["precision"], row["precision_ci"]),
+                             (f"{row['hallucination']:+.0%} [{row['hallucination_ci'][0]:+.0%}, "
+                              f"{row['hallucination_ci'][1]:+.0%}]" if paired and row["hallucination"] is not None
+                              else pct(row["hallucination"], row["hallucination_ci"])),
+                             "-" if paired else pct(row["chair"], row["chair_ci"]))
+        out.print(compared)
     from analysis import load_run
     from analysis.audit_report import write_audit_report
 

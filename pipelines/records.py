@@ -455,6 +455,10 @@ class AuditRecord(Record):
 
     sources: dict[str, str] = Field(description="source -> the whole audited text")
     claims: list[AuditedClaim]
+    split: dict[str, str] = Field(default_factory=dict, description="source -> how it was cut into claims: llm | "
+                                                                     "sentences (with the reason when the llm failed)")
+    invented: list[str] = Field(default_factory=list, description="claims the splitting model returned that are not "
+                                                                  "in the text (left out of the audit)")
     counts: dict[str, int] = Field(description="verdict -> number of claims")
 
 

@@ -19,11 +19,15 @@ where it was measured). The rules, by claim type (``claims.py``):
   shot's movement was measured and none does.
 * **editing** — a number of shots or cuts, "a single continuous shot", "no cuts", "fast" or
   "slow" pace against the measured cuts: counts must equal; fast means at least
-  :data:`FAST_CUTS_PER_MIN` cuts a minute, slow at most :data:`SLOW_CUTS_PER_MIN`.
+  :data:`FAST_CUTS_PER_MIN` cuts a minute, slow at most :data:`SLOW_CUTS_PER_MIN`. Shots given
+  as time spans ("the shots are 0.0–2.0 s, 2.0–4.0 s") must begin and end at measured cuts
+  (within :data:`CUT_TOLERANCE_S`; the clip's own start and end excepted).
 * **object** — every COCO object named (synonyms mapped) against the detections of all
   sampled frames (``detect_objects``): supported when each was detected somewhere,
   contradicted when one was detected in no frame (CHAIR: a claimed object absent from every
-  sampled frame). Small objects are missed by the detector; the evidence says so.
+  sampled frame). Small objects are missed by the detector; the evidence says so. Objects
+  outside COCO's 80 classes ("looks like an oboe") are unverifiable here (the judge may take
+  them: ``judge_types: [object]``).
 * **person** — people/faces claimed present against person boxes and faces; "nobody / no
   one / empty" against their absence.
 * **onscreen_text** — quoted words (or the word after "reads" / "the word") against the OCR
@@ -34,10 +38,16 @@ where it was measured). The rules, by claim type (``claims.py``):
   said (no audio, no speech recognised); unverifiable in between.
 * **sound** — music / silence / speech / laughter / applause / tone / noise claimed present
   against the sound-event categories (``describe_audio``); "silent" against a soundtrack
-  that has sound.
+  that has sound. Without sound events, "no audio track" is checked against the transcript
+  (no audio stream: supported; speech recognised: contradicted).
 * **metadata** — a year against the item's ``year`` metadata.
-* **temporal** and **interpretation** — unverifiable here (temporal claims go to the LLM
-  judge when one is configured; interpretations are never hallucinations).
+* **the opening or the end** — a claim of any type above that is about the clip's opening
+  ("opens with a close-up", "the first shot", "at the start") or its end ("ends on", "the
+  final shot", "finally") is checked against that moment only: the first (last) sampled
+  frame, the shot holding it, and the speech and sound of that shot (:func:`anchored`).
+* **temporal** (order: "then", "before", "after") and **interpretation** — unverifiable here
+  (temporal claims go to the LLM judge when one is configured, ``pipelines/audit/judge.py``;
+  interpretations are never hallucinations).
 
 A claim whose evidence stage did not run is ``unverifiable`` with the reason. A frame
 description's claims are checked against that frame's own evidence (:func:`at_time`).
@@ -52,6 +62,8 @@ from typing import Any
 from pipelines.audit.claims import COLOURS, object_names
 
 FAST_CUTS_PER_MIN = 20.0
+CUT_TOLERANCE_S = 0.5
+SPAN = r"(\d+(?:\.\d+)?)\s*(?:–|-|to)\s*(\d+(?:\.\d+)?)\s*(?:s\b|sec)"
 SLOW_CUTS_PER_MIN = 6.0
 SPEECH_MIN_WORDS = 2
 NUMBERS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
@@ -236,6 +248,15 @@ def check_editing(claim: str, ev: VideoEvidence) -> Verdict:
     per_min = cuts / duration * 60 if duration else 0.0
     evidence = [Evidence("measure_visuals", "cuts_s", v.cuts_s), Evidence("measure_visuals", "shot_count", v.shot_count)]
     expected: tuple[str, bool] | None = None
+    spans = [(float(a), float(b)) for a, b in re.findall(SPAN, claim)]
+    if spans:
+        claimed = sorted({t for span in spans for t in span if 0 < t < duration - CUT_TOLERANCE_S})
+        stray = [t for t in claimed if not any(abs(t - c) <= CUT_TOLERANCE_S for c in v.cuts_s)]
+        shown = ", ".join(f"{c:.1f}" for c in v.cuts_s) or "none"
+        if stray:
+            return Verdict("contradicted", f"no cut measured near {', '.join(f'{t:.1f}' for t in stray)} s "
+                                           f"(cuts measured at {shown} s)", evidence)
+        return Verdict("supported", f"every shot boundary claimed is a measured cut (cuts at {shown} s)", evidence)
     if (n := _count(claim, "shot")) is not None:
         expected = (f"{n} shots", n == v.shot_count)
     elif (n := _count(claim, "cut")) is not None:
@@ -258,7 +279,7 @@ def check_object(claim: str, ev: VideoEvidence) -> Verdict:
         return _missing("detect_objects")
     named = object_names(claim)
     if not named:
-        return Verdict("unverifiable", "no COCO object named")
+        return Verdict("unverifiable", "names no object of the detector's 80 COCO classes")
     seen: dict[str, Any] = {}
     for frame in ev.objects.frames:
         for o in frame.objects:
@@ -365,7 +386,19 @@ SOUND_CUES = [("music", r"\b(music\w*|soundtrack|score|melod\w*|song)\b"), ("sil
               ("tone", r"\b(tone|beeps?|hum)\b"), ("noise", r"\bnoise\b"), ("speech", r"\b(voices?|speech|talking)\b")]
 
 
+NO_AUDIO = r"\b(no (audio|sound)( track)?|without (audio|sound)|silent (film|video|clip)|mute[sd]?)\b"
+
+
 def check_sound(claim: str, ev: VideoEvidence) -> Verdict:
+    if ev.sound is None and ev.transcript is not None and _has(claim, NO_AUDIO):
+        t = ev.transcript  # without sound events, the transcript still knows whether there is audio and speech
+        if t.no_audio:
+            return Verdict("supported", "the video has no audio track", [Evidence("transcribe_audio", "no_audio", True)])
+        if t.text.strip():
+            return Verdict("contradicted", "the video has audio: speech was recognised",
+                           [Evidence("transcribe_audio", "text", t.text[:200], t.segments[0].start_s)])
+        return Verdict("unverifiable", "the video has an audio track but no speech was recognised (no sound events "
+                                       "were measured: describe_audio)", [Evidence("transcribe_audio", "no_audio", False)])
     if ev.sound is None:
         return _missing("describe_audio")
     categories = dict(ev.sound.categories)
@@ -404,11 +437,112 @@ CHECKERS = {
 }
 
 
+OPENING = r"\b(opens?|begins?|starts?) (with|on|in)\b|\bat the (start|beginning|outset)\b|" \
+          r"\b(first|opening) (shot|frame|image|moments?)s?\b|\bin the opening\b"
+CLOSING = r"\b(ends?|closes?|finish(es)?) (with|on|in)\b|\bat the (end|close)\b|" \
+          r"\b(final|last|closing) (shot|frame|image|moments?)s?\b|\bfinally\b"
+
+
+def _frame_times(ev: VideoEvidence) -> list[float]:
+    for frames in (getattr(ev.visuals, "frames", None), getattr(ev.objects, "frames", None),
+                   getattr(ev.ocr, "frames", None)):
+        if frames:
+            return sorted(f.timestamp_s for f in frames)
+    return []
+
+
+def anchored(ev: VideoEvidence, where: str) -> tuple[VideoEvidence, str] | None:
+    """The evidence of the clip's opening (``where="start"``) or closing moment: the first (last)
+    sampled frame as :func:`at_time` gives it, and the speech and sound events of the shot
+    holding that frame. None when no frame was sampled."""
+    times = _frame_times(ev)
+    if not times:
+        return None
+    time_s = times[0] if where == "start" else times[-1]
+    moment = at_time(ev, time_s)
+    shot = moment.visuals.shots[0] if moment.visuals is not None and moment.visuals.shots else None
+    begin, end = (shot.start_s, shot.end_s) if shot is not None else (
+        (0.0, time_s + 1.0) if where == "start" else (time_s - 1.0, float("inf")))
+    transcript, sound = moment.transcript, moment.sound
+    if transcript is not None:
+        transcript = transcript.model_copy(update={"segments": [s for s in transcript.segments
+                                                                if s.end_s > begin and s.start_s < end]})
+    if sound is not None and not getattr(sound, "no_audio", False):
+        segments = [s for s in sound.segments if s.end_s > begin and s.start_s < end]
+        seconds: dict[str, float] = {}
+        for s in segments:
+            seconds[s.category] = seconds.get(s.category, 0.0) + min(s.end_s, end) - max(s.start_s, begin)
+        sound = sound.model_copy(update={"segments": segments, "categories": seconds})
+    moment.transcript, moment.sound = transcript, sound
+    span = f"{begin:.1f}–{end:.1f} s" if end != float("inf") else f"from {begin:.1f} s"
+    return moment, f"{'opening' if where == 'start' else 'closing'} shot ({span})"
+
+
+def _check_at(text: str, kind: str, ev: VideoEvidence, where: str) -> Verdict:
+    found = anchored(ev, where)
+    if found is None:
+        return Verdict("unverifiable", f"no sampled frame to find the clip's {where}")
+    moment, label = found
+    verdict = CHECKERS[kind](text, moment)
+    return Verdict(verdict.verdict, f"{label}: {verdict.reason}", verdict.evidence)
+
+
 def check_claim(text: str, kind: str, ev: VideoEvidence) -> Verdict:
-    """The verdict of one claim of type ``kind`` (rules in the module doc)."""
+    """The verdict of one claim of type ``kind`` (rules in the module doc).
+
+    A claim about the clip's opening ("opens with a close-up", "the first shot ...") or its
+    end ("ends on a long shot", "finally ...") is checked against that moment only
+    (:func:`anchored`); one naming both is cut at the closing cue and both parts must hold.
+    """
     checker = CHECKERS.get(kind)
     if checker is None:
         reason = "an interpretation: not a hallucination by definition" if kind == "interpretation" else \
             f"{kind} claims have no rule checker (an LLM judge may decide)"
         return Verdict("unverifiable", reason)
-    return checker(text, ev)
+    if ordered(text):
+        return _check_parts(text, kind, ev)
+    opening = re.search(OPENING, text, flags=re.IGNORECASE)
+    closing = re.search(CLOSING, text, flags=re.IGNORECASE)
+    if opening and closing and opening.start() < closing.start():
+        first = _check_at(text[: closing.start()], kind, ev, "start")
+        last = _check_at(text[closing.start():], kind, ev, "end")
+        parts = (first, last)
+        verdict = ("contradicted" if "contradicted" in (first.verdict, last.verdict) else
+                   "supported" if first.verdict == last.verdict == "supported" else "unverifiable")
+        return Verdict(verdict, "; ".join(p.reason for p in parts), [*first.evidence, *last.evidence])
+    return _check_at(text, kind, ev, "start" if opening else "end") if opening or closing else checker(text, ev)
+
+
+ORDER = r"\b(?:then|before|after|afterwards|followed by|later|until|gives way to|turns? into|becomes?)\b"
+
+
+def ordered(text: str) -> bool:
+    """Whether ``text`` claims an order of events ("then", "before", "after" ...)."""
+    return _has(text, ORDER)
+
+
+def _check_parts(text: str, kind: str, ev: VideoEvidence) -> Verdict:
+    """A claim that orders events, cut at its order words: each part is checked by its own type
+    (``claims.claim_type``; the claim's type when the part has none); one part contradicted
+    makes the claim contradicted; all parts supported leave the order itself unverifiable (the
+    rules check what is named, not when: that is the judge's)."""
+    from pipelines.audit.claims import claim_type
+
+    verdicts = []
+    for part in re.split(ORDER, text, flags=re.IGNORECASE):
+        if len(re.findall(r"\w+", part)) < 2:
+            continue
+        part_kind = claim_type(part)
+        part_kind = part_kind if part_kind in CHECKERS else kind
+        verdicts.append((part.strip(" ,;"), check_claim(part, part_kind, ev) if part_kind in CHECKERS else
+                         Verdict("unverifiable", "no rule checks this part")))
+    wrong = [(part, v) for part, v in verdicts if v.verdict == "contradicted"]
+    if wrong:
+        part, v = wrong[0]
+        return Verdict("contradicted", f"{part!r}: {v.reason}", v.evidence)
+    evidence = [e for _, v in verdicts for e in v.evidence]
+    if verdicts and all(v.verdict == "supported" for _, v in verdicts):
+        return Verdict("unverifiable", "each part holds (" + "; ".join(f"{p!r}: {v.reason}" for p, v in verdicts)
+                       + "); their order is not checked by rules", evidence)
+    return Verdict("unverifiable", "the order of events is not checked by rules; " + "; ".join(
+        f"{p!r}: {v.reason}" for p, v in verdicts), evidence)

@@ -1,16 +1,18 @@
 """Claims: generated text cut into atomic statements, each given the type of fact it states.
 
 **Splitting** (the fallback when no LLM splits): sentences by pysbd (rule-based sentence
-boundary detection: "Dr. Smith", "2.5 s" stay whole), then clauses at ``;`` and at
-``, and`` / ``, but`` / ``, while`` / ``, whereas`` when both sides have at least
+boundary detection: "Dr. Smith", "2.5 s" stay whole), then clauses at ``;``, at
+``, and`` / ``, but`` / ``, while`` / ``, whereas`` and before ``, with`` when both sides have at least
 :data:`MIN_CLAUSE_WORDS` words. A claim keeps its character span in the source text, so a
 report can highlight it.
 
 **Typing** — a claim that interprets (conveys, suggests, evokes, symbolises, creates a sense
 of, the mood or atmosphere) is an ``interpretation`` whatever else it names: it is not checked
 against measurements, so an interpretive sentence is never counted as a hallucination.
-Otherwise the first type whose cue occurs in the claim, in this order (a claim about the
-words on screen is about text even when it names a colour):
+A claim about the genre(s) is ``metadata`` (the genres are the exam's answer, scored against
+the labels by the analysis, not by the audit). Otherwise the first type whose cue occurs in
+the claim, in this order (a claim about the words on screen is about text even when it names a
+colour):
 
 =================  ==========================================================================
 type               cues (whole words, case-insensitive)
@@ -23,10 +25,12 @@ sound              music, soundtrack, score, silence, silent, quiet, laughter, a
 shot_scale         extreme close-up, close-up, medium shot, full shot, long shot, wide shot
 camera_movement    pans left/right/across …, tilts up/down, zooms in/out, panning, static camera,
                    handheld, tracking shot, "the camera moves / is still / pans …"
-editing            cut(s), edit(ing), pace, shot(s) (a count), montage, continuous take
+editing            cut(s), edit(ing), pace, shot(s) (a count, or "the shots are <time spans>"),
+                   montage, continuous take
 lighting           light(ing), lit, dark, dim, shadow(s/y), bright, low-key, high-key
 colour             a colour name (red … white), colour/color, palette, tones, hue
-object             a COCO object name (person excluded), or a common synonym (mug → cup)
+object             a COCO object name (person excluded), or a common synonym (mug → cup); a claim
+                   that opens "looks like" / "appears to be" (a classifier's label)
 person             person, people, man, woman, child, face(s), figure, crowd, nobody, no one
 metadata           year (a four-digit number), budget, title, directed, released
 temporal           first … then, before, after, at the start/end, finally, later
@@ -70,7 +74,7 @@ CUES: dict[str, str] = {
                        r"camera (moves|is still|is static|does not move|stays|pans|tilts|zooms)|"
                        r"camera movement is (static|still))\b",
     "editing": r"\b(cuts?|edit\w*|pace|pacing|montage|continuous (take|shot)|single (take|shot)|\d+ shots|"
-               r"(one|two|three|four|five|six|seven|eight|nine|ten) shots)\b",
+               r"(one|two|three|four|five|six|seven|eight|nine|ten) shots|shots (are|last|run|span))\b",
     "lighting": r"\b(light\w*|lit|dark\w*|dim\w*|shadow\w*|bright\w*|low-?key|high-?key|gloom\w*)\b",
     "colour": r"\b(" + "|".join(COLOURS) + r"|colou?rs?|palette|hues?|tones?)\b",
     "person": r"\b(person|people|man|men|woman|women|child|children|boy|girl|faces?|figures?|crowd|nobody|"
@@ -121,14 +125,20 @@ def object_names(text: str) -> list[str]:
     return out
 
 
+GENRE = r"\bgenres?\b"
+LOOKS_LIKE = r"^\W*(it |this |the (frame|image|scene|picture) )?(looks? like|appears? to (be|show)|resembles?)\b"
+
+
 def claim_type(text: str) -> str:
     """The type of fact ``text`` states (first matching cue of the table in the module doc)."""
     if re.search(INTERPRETS, text, flags=re.IGNORECASE):
         return "interpretation"
+    if re.search(GENRE, text, flags=re.IGNORECASE):
+        return "metadata"
     for kind in CLAIM_TYPES[:8]:
         if re.search(CUES[kind], text, flags=re.IGNORECASE):
             return kind
-    if object_names(text):
+    if object_names(text) or re.search(LOOKS_LIKE, text, flags=re.IGNORECASE):
         return "object"
     for kind in ("person", "metadata", "temporal"):
         if re.search(CUES[kind], text, flags=re.IGNORECASE):
@@ -138,13 +148,24 @@ def claim_type(text: str) -> str:
 
 def _clauses(sentence: str, offset: int) -> list[tuple[str, int, int]]:
     parts, start = [], 0
-    for match in re.finditer(r";\s*|,\s+(?:and|but|while|whereas)\s+", sentence):
+    for match in re.finditer(r";\s*|,\s+(?:and|but|while|whereas)\s+|,\s+(?=with\s)", sentence):
         left, right = sentence[start : match.start()], sentence[match.end() :]
         if len(left.split()) >= MIN_CLAUSE_WORDS and len(right.split()) >= MIN_CLAUSE_WORDS:
             parts.append((left, offset + start, offset + match.start()))
             start = match.end()
     parts.append((sentence[start:], offset + start, offset + len(sentence)))
     return parts
+
+
+def spans_of_sentences(text: str) -> list[tuple[int, int]]:
+    """The character spans of ``text``'s sentences (pysbd), surrounding spaces left out."""
+    spans = []
+    for span in _segmenter().segment(text):
+        lead = len(span.sent) - len(span.sent.lstrip())
+        body = span.sent.strip()
+        if body:
+            spans.append((span.start + lead, span.start + lead + len(body)))
+    return spans
 
 
 def split_claims(text: str) -> list[Claim]:

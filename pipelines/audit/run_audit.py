@@ -16,7 +16,7 @@ from pipelines.records import AuditRecord, Item
 def audit_run(run_dir: Path, targets: list[str] | None = None) -> list[AuditRecord]:
     """One audit record per item of the run that has something to audit (in item order)."""
     from pipelines.stages.audit_claims import AuditClaimsConfig, audit_claims
-    from pipelines.stages.registry import ModelPool, StageContext
+    from pipelines.stages.registry import STAGES, ModelPool, StageContext
     from pipelines.store import RunStore
 
     store = RunStore(run_dir)
@@ -26,13 +26,10 @@ def audit_run(run_dir: Path, targets: list[str] | None = None) -> list[AuditReco
     cfg = AuditClaimsConfig(**({"targets": targets} if targets else {}))
     by_stage: dict[str, dict[str, Any]] = {s: {r.item_id: r for r in store.current_records(s)} for s in present}
     items = [Item.model_validate(i) for i in (store.items() or [])]
-    out = []
     pool = ModelPool()
-    for item in items:
-        inputs = {s: records[item.item_id] for s, records in by_stage.items() if item.item_id in records}
-        provenance = {"item_id": item.item_id, "stage": "audit_claims", "stage_version": 1, "key": "after-the-run",
-                      "input_hash": "", "config_hash": ""}
-        record = audit_claims(item, cfg, StageContext(pool, provenance, inputs=inputs))
-        if record.claims:
-            out.append(record)
-    return out
+    ctxs = [StageContext(pool, {"item_id": item.item_id, "stage": "audit_claims", "stage_version": STAGES[
+        "audit_claims"].version, "key": "after-the-run", "input_hash": "", "config_hash": ""},
+        inputs={s: records[item.item_id] for s, records in by_stage.items() if item.item_id in records})
+        for item in items]
+    records = audit_claims(items, cfg, ctxs) if items else []
+    return [r for r in records if isinstance(r, AuditRecord) and r.claims]
