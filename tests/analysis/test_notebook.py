@@ -1,6 +1,7 @@
-"""analysis/notebooks/popularity.ipynb executes on a fresh demo run (the demo config with its
-bundled LLM, plus one ablation variant made by `m2t ablate`), and its output cells hold the
-tables: metrics with intervals and the baseline, the baselines, the ablation table."""
+"""The notebooks execute on a fresh demo run (the demo config with its bundled LLM, plus one
+ablation variant made by `m2t ablate`): analysis/notebooks/popularity.ipynb shows metrics with
+intervals and the baseline, the baselines, the ablation table; hallucination_audit.ipynb the
+audit of the same run. `m2t audit` on that run prints the rates per claim type."""
 
 from __future__ import annotations
 
@@ -51,3 +52,39 @@ def test_the_notebook_executes_and_shows_its_tables(demo_runs: Path, monkeypatch
         assert expected in text, expected
     images = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2  # the confusion matrix and the reliability diagram
+
+
+AUDIT_NOTEBOOK = ROOT / "analysis" / "notebooks" / "hallucination_audit.ipynb"
+
+
+def test_the_audit_notebook_executes_on_the_audited_demo_run(demo_runs: Path, monkeypatch: pytest.MonkeyPatch):
+    """The demo config audits its explanations and frame descriptions (audit_claims); the
+    notebook shows the rates per claim type and per text, CHAIR and the contradicted claims."""
+    monkeypatch.setenv("M2T_RUNS_DIR", str(demo_runs))
+    monkeypatch.delenv("M2T_RUN", raising=False)
+    notebook = nbformat.read(AUDIT_NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    text = "\n".join(outputs_text(c) for c in code)
+    for expected in ("hallucination_ci", "predict.explanation", "describe_frames.descriptions", "object_claims",
+                     "lighting", "one student in this run"):
+        assert expected in text, expected
+    assert [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+
+
+def test_m2t_audit_prints_rates_per_claim_type_on_the_demo_run(demo_runs: Path):
+    from analysis import load_run
+    from analysis.ablations import ablation_of
+
+    run = next(p.parent for p in demo_runs.glob("*/manifest.json") if not ablation_of(load_run(p.parent)))
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit", str(run)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "COLUMNS": "160"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.count("│") > 6}
+    assert {"lighting", "object", "person", "all"} <= set(rows), done.stdout
+    assert "%" in rows["all"]  # precision and hallucination rate with their intervals
+    assert (run / "audit" / "audit.html").is_file() and (run / "audit" / "claims.csv").is_file()
+    by_target = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit", str(run), "--by", "target"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "160"})
+    assert "predict.explanation" in by_target.stdout and "describe_frames.descriptions" in by_target.stdout

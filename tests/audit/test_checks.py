@@ -120,3 +120,49 @@ def test_a_frame_description_is_checked_against_its_own_frame(clips):
     close_up = next(f.timestamp_s for f in evidence.visuals.frames if 4.0 <= f.timestamp_s < 6.0)
     assert check_claim(claim, claim_type(claim), at_time(evidence, early)).verdict == "supported"
     assert check_claim(claim, claim_type(claim), at_time(evidence, close_up)).verdict == "contradicted"
+
+
+@pytest.mark.parametrize("claim, verdict", [
+    ("The clip opens in darkness.", "supported"),  # the first sampled frame is low-key
+    ("The clip opens with the camera panning left.", "contradicted"),  # the first shot is static; the second pans
+    ("The clip ends with a zoom out.", "contradicted"),  # the zoom is the fourth shot; the last is static
+    ("In the final shot the camera does not move.", "supported"),
+])
+def test_claims_about_the_opening_or_the_end_are_checked_at_that_moment(clips, claim, verdict):
+    _, evidence, _ = clips["night"]
+    result = check_claim(claim, claim_type(claim), evidence)
+    assert result.verdict == verdict, (claim, result)
+    assert result.reason.startswith(("opening shot", "closing shot")) and result.evidence
+
+
+def test_a_claim_ordering_events_is_cut_at_its_order_words(clips):
+    _, evidence, _ = clips["night"]
+    both = check_claim("The camera pans left, then it zooms out.", "camera_movement", evidence)
+    assert both.verdict == "unverifiable" and "order is not checked" in both.reason and both.evidence
+    wrong = check_claim("The camera pans left and later zooms in.", "camera_movement", evidence)
+    assert wrong.verdict == "contradicted" and "zooms in" in wrong.reason
+
+
+def test_shots_given_as_time_spans_must_begin_at_measured_cuts(clips):
+    _, evidence, _ = clips["night"]  # cuts at 2, 4, 6, 8 s
+    right = "The shots are 0.0–2.0 s, 2.0–4.0 s and 4.0–6.0 s."
+    wrong = "The shots are 0.0–3.0 s and 3.0–10.0 s."
+    assert claim_type(right) == claim_type(wrong) == "editing"
+    assert check_claim(right, "editing", evidence).verdict == "supported"
+    result = check_claim(wrong, "editing", evidence)
+    assert result.verdict == "contradicted" and "3.0" in result.reason
+
+
+def test_no_audio_claims_fall_back_to_the_transcript(clips):
+    _, evidence, _ = clips["espresso"]  # no sound events in the fixture; the transcript has speech
+    claim = "The video has no audio track."
+    result = check_claim(claim, claim_type(claim), evidence)
+    assert claim_type(claim) == "sound" and result.verdict == "contradicted"
+    assert result.evidence[0].stage == "transcribe_audio"
+
+
+def test_genre_and_classifier_label_claims_get_their_own_types():
+    assert claim_type("The film's genres include music and drama.") == "metadata"
+    assert claim_type("looks like oboe, suit") == "object"
+    assert [c.type for c in split_claims("The camera is static, with no person in the frame.")] == \
+        ["camera_movement", "person"]

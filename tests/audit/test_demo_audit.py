@@ -1,0 +1,55 @@
+"""The film demo config audits its students' analyses: `m2t run` ends with the audit's counts,
+and `m2t audit` on the run prints the hallucination rate per claim type (the popularity
+demo's: tests/analysis/test_notebook.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # three film clips, cold: about 2 min on 2 cores
+ENV = {**os.environ, "COLUMNS": "160"}
+
+
+@pytest.fixture(scope="module")
+def film_run(tmp_path_factory) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("film")
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "pipelines/configs/film.yaml", "--limit", "3",
+                           "--runs-dir", str(tmp / "runs"), "--cache-dir", str(tmp / "cache")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200, env=ENV)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return next((tmp / "runs").iterdir()), done.stdout
+
+
+def test_the_film_run_ends_with_the_audit_of_its_analyses(film_run):
+    _, stdout = film_run
+    line = next(line for line in stdout.splitlines() if line.startswith("audit of analyse_film.analysis:"))
+    assert "claims" in line and "supported" in line and "contradicted" in line
+
+
+def test_m2t_audit_prints_rates_per_claim_type_on_the_film_run(film_run):
+    run, _ = film_run
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit", str(run)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=ENV)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.count("│") > 6}
+    assert {"lighting", "shot_scale", "all"} <= set(rows), done.stdout
+    by_target = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit", str(run), "--by", "student"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=300, env=ENV)
+    assert by_target.returncode == 0 and "text" in by_target.stdout
+
+
+def test_the_analyses_were_split_by_the_model(film_run):
+    from analysis import load_run
+
+    run, _ = film_run
+    audits = load_run(run)["audit_claims"]
+    splits = [how for split in audits.split for source, how in split.items() if source.startswith("analyse_film.")]
+    assert splits and all(how == "llm" or how.startswith("sentences (") for how in splits)
+    assert set(audits.model) == {"rules + bundled:qwen2.5-0.5b-instruct"}
