@@ -27,8 +27,9 @@ stages:
 def test_the_shipped_config_is_valid():
     cfg = load_config(ROOT / "pipelines" / "configs" / "popularity.yaml")
     assert list(cfg.stages) == [
-        "extract_frames", "read_onscreen_text", "measure_visuals", "describe_frames", "transcribe_audio", "summarize",
-        "embed", "retrieve_similar", "hypothesize", "predict",
+        "extract_frames", "read_onscreen_text", "measure_visuals", "detect_objects", "describe_frames",
+        "transcribe_audio", "describe_audio", "summarize", "embed", "retrieve_similar", "hypothesize", "predict",
+        "audit_claims",
     ]
     resolved = cfg.resolved_stages()
     assert resolved["transcribe_audio"]["model"] == "bundled:whisper-tiny.en"

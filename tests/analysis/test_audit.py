@@ -102,3 +102,38 @@ def test_m2t_audit_on_a_real_run(tmp_path: Path):
     rows.to_csv(sheet, index=False)
     imported = m2t("audit", "import", str(sheet))
     assert imported.returncode == 0 and "kappa" in imported.stdout and "1.000" in imported.stdout
+
+
+def test_students_compared_on_the_clips_both_answered():
+    table = claims_table([
+        _record("a", [("analyse_film.analysis[text]", "object", "contradicted"),
+                      ("analyse_film.analysis[text]", "lighting", "supported"),
+                      ("analyse_film.analysis[vlm]", "lighting", "supported")]),
+        _record("b", [("analyse_film.analysis[text]", "colour", "supported"),
+                      ("analyse_film.analysis[vlm]", "colour", "contradicted"),
+                      ("analyse_film.analysis[vlm]", "object", "contradicted")]),
+        _record("c", [("analyse_film.analysis[text]", "colour", "contradicted")]),  # vlm wrote nothing: left out
+    ])
+    from analysis.audit import compare_students
+
+    compared = compare_students(table).set_index("student")
+    assert compared.loc["text", "clips"] == 2 and compared.loc["text", "claims"] == 3
+    assert compared.loc["text", "hallucination"] == pytest.approx(1 / 3)
+    assert compared.loc["vlm", "hallucination"] == pytest.approx(2 / 3) and compared.loc["vlm", "chair"] == 1.0
+    # per clip: text a 1/2, b 0; vlm a 0, b 1 -> differences -1/2 and +1, mean +1/4
+    assert compared.loc["vlm − text (paired)", "hallucination"] == pytest.approx(0.25)
+    assert compare_students(table[table.student == "text"]).empty
+
+
+def test_overlapping_claims_are_all_shown_in_the_marked_text():
+    from analysis.audit_report import segments
+
+    text = "A cup on a table. Night falls."
+    claims = [{"start": 0, "end": 17, "verdict": "supported", "text": "A cup"},
+              {"start": 0, "end": 17, "verdict": "contradicted", "text": "a table"},
+              {"start": 18, "end": 30, "verdict": "unverifiable", "text": "Night falls."}]
+    pieces = segments(text, claims)
+    marked = [p for p in pieces if p["claim"] is not None]
+    assert [p["claim"]["text"] for p in marked] == ["A cup", "Night falls."]
+    assert marked[0]["also"][0]["text"] == "a table" and marked[0]["verdict"] == "contradicted"
+    assert "".join(p["text"] for p in pieces) == text
