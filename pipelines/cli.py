@@ -48,6 +48,12 @@ def run(
     cache_dir: CacheDir = Path("data/cache"),
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     debug: Annotated[bool, typer.Option(help="full tracebacks in errors")] = False,
+    executor: Annotated[Optional[str], typer.Option(
+        help="local (this process) or ray (a pool of Ray actors per stage: pip install 'm2t[ray]'); "
+             "default: the config's run.executor")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="print items x stages, what is already done or cached, and the estimated wall time and "
+                          "LLM tokens per stage; run nothing")] = False,
 ) -> None:
     """Run a case study over its dataset; re-running the same command resumes it.
 
@@ -59,12 +65,15 @@ def run(
     from pipelines.store import RunLockedError
 
     try:
-        cfg = load_config(config, set_ or [])
+        cfg = load_config(config, [*(set_ or []), *([f"run.executor={executor}"] if executor else [])])
         runner = Runner(
             cfg, runs_dir=runs_dir, cache_dir=cache_dir, run_id=run_id, limit=limit,
             show_progress=progress,
             debug=debug, console=err,
         )
+        if dry_run:
+            _print_estimate(runner)
+            return
         err.print(f"run [bold]{runner.run_id}[/] -> {runner.store.dir}", highlight=False)
         result = runner.run()
     except (M2TError, RunLockedError) as exc:
@@ -94,14 +103,51 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _print_estimate(runner: Any) -> None:
+    """The dry run's table: per stage, what is done, cached, to compute, and its cost."""
+    items, load_errors, estimates = runner.dry_run()
+    table = Table(title=f"dry run of {runner.run_id}: {len(items)} items ({len(load_errors)} could not be loaded), "
+                        "nothing is run", title_justify="left")
+    for col in ("stage", "items", "done", "cached", "to run", "s/item", "est. time", "LLM tokens in / out ≤"):
+        table.add_column(col, justify="left" if col == "stage" else "right", no_wrap=col == "stage")
+
+    def k(n: int) -> str:
+        return f"{n / 1000:.0f}k" if n >= 10_000 else f"{n:,}"
+
+    for e in estimates.values():
+        to_run = f"{e.to_compute}" + (f" +{e.unknown}?" if e.unknown else "")
+        table.add_row(e.stage, str(e.items), str(e.done), str(e.cached), to_run,
+                      f"{e.ms_per_item / 1000:.2f}" + ("" if e.rate_from == "default" else " m"), _duration(e.seconds),
+                      f"{k(e.tokens_in)} / {k(e.tokens_out_max)}" if e.llm_requests else "-")
+    out.print(table)
+    total = sum(e.seconds for e in estimates.values())
+    tokens = sum(e.tokens_in + e.tokens_out_max for e in estimates.values())
+    out.print(f"estimated wall time {_duration(total)} on this machine"
+              + (f", about {tokens:,} LLM tokens at most" if tokens else "")
+              + ". '+N?': items whose upstream is not computed yet (their cache keys are unknown; counted as to run). "
+                "s/item marked m: measured in earlier runs with this cache; else the defaults of "
+                "pipelines/estimate.py.", highlight=False,
+              soft_wrap=True)
+
+
 def _print_stage_table(result: Any) -> None:
     table = Table(title="stages", title_justify="left")
-    for col in ("stage", "ok", "computed", "cached", "resumed", "failed", "n/a", "seconds"):
+    for col in ("stage", "ok", "computed", "cached", "resumed", "failed", "n/a", "seconds", "estimated"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for name, s in result.stages.items():
+        estimate = result.estimates.get(name)
         table.add_row(
             name, str(s.ok), str(s.computed), str(s.from_cache), str(s.done_before),
             str(s.failed + s.skipped), str(s.not_applicable), f"{s.seconds:.2f}",
+            f"{estimate.seconds:.1f}" if estimate is not None else "-",
         )
     out.print(table)
 

@@ -23,7 +23,9 @@ CacheDir = Annotated[
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # a message is text, never markup
     raise typer.Exit(code)
 
 

@@ -37,10 +37,33 @@ class DatasetConfig(BaseModel):
                                                       "a sample set whose labels are made up")
 
 
+class RayPool(BaseModel):
+    """The actors of one stage under the Ray executor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actors: int | None = Field(None, ge=1, description="actors in the pool; default: the cluster's CPUs / num_cpus")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs each actor reserves (and the threads it uses)")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs each actor reserves")
+
+
+class RayOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(None, description="a running Ray cluster (e.g. ray://head:10001 or auto); "
+                                                  "default: start a local Ray for the run")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local Ray (default: all of this machine's)")
+    default: RayPool = Field(default_factory=RayPool, description="the pool of every stage not in pools")
+    pools: dict[str, RayPool] = Field(default_factory=dict, description="stage -> its own pool")
+
+
 class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_size: int = Field(4, ge=1, description="items per batch; each finished batch is saved at once")
+    executor: Literal["local", "ray"] = Field("local", description="local: this process; ray: a pool of Ray "
+                                                                   "actors per stage (pip install 'm2t[ray]')")
+    ray: RayOptions = Field(default_factory=RayOptions)
 
 
 class CaseStudyConfig(BaseModel):

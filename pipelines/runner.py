@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import CaseStudyConfig
+from pipelines.estimate import StageEstimate
 from pipelines.datasets import load_dataset
 from pipelines.datasets.checks import (
     check_labels, dataset_fingerprint, hidden_metadata, outcome_warnings, split_warnings, take_first_per_split,
@@ -79,6 +80,7 @@ class RunResult:
     model_loads: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     hidden_fields: list[str] = field(default_factory=list)
+    estimates: dict[str, StageEstimate] = field(default_factory=dict)
 
     @property
     def failed_items(self) -> set[str]:
@@ -127,6 +129,26 @@ def git_sha() -> str | None:
     if out.returncode != 0 or not out.stdout.strip():
         return None
     return out.stdout.strip() + ("+dirty" if dirty else "")
+
+
+@dataclass
+class _Known:
+    """A cache hit seen by its key only (a dry run reads no record)."""
+
+    item_id: str
+    key: str
+
+
+@dataclass
+class _Plan:
+    spec: StageSpec
+    cfg: Any
+    stats: StageStats
+    out: dict[str, Record] = field(default_factory=dict)
+    from_cache: list[Record] = field(default_factory=list)
+    pending: list[Task] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    corpus: Corpus | None = None
 
 
 def package_versions() -> dict[str, str]:
@@ -200,16 +222,18 @@ class Runner:
         self.limit = limit
         self.show_progress = show_progress
         self.console = console
-        self.executor = LocalExecutor(debug=debug)
+        self.debug = debug
+        self.executor: Any = LocalExecutor(debug=debug)
         self.models = ModelPool()
         self.hasher = _Hasher()
         self.not_applicable: dict[str, set[str]] = {}
         self.warnings: list[str] = []
         self.dataset_identity: dict[str, Any] = {}
+        self.estimates: dict[str, StageEstimate] = {}
 
     # ------------------------------------------------------------------ public
-    def run(self) -> RunResult:
-        started = time.perf_counter()
+    def _load_items(self) -> tuple[list[Item], list[ErrorRecord], list[str]]:
+        """The dataset's items (labels checked, leakage refused), load errors, hidden fields."""
         loaded = load_dataset(self.config.dataset)
         task = get_task(self.config.task)
         items, bad_labels, label_notes = check_labels(take_first_per_split(loaded.items, self.limit), task)
@@ -221,12 +245,29 @@ class Runner:
         check_leakage(items, task, shown)
         self.warnings = [*loaded.notes, *label_notes, *split_warnings(items, self.config)]
         hidden = hidden_metadata(items, shown) if "summarize" in self.config.stages else []
+        return items, load_errors, hidden
+
+    def dry_run(self) -> tuple[list[Item], list[ErrorRecord], dict[str, StageEstimate]]:
+        """``m2t run --dry-run``: the items and what each stage would do and cost; nothing is
+        written, no model is loaded."""
+        items, load_errors, _ = self._load_items()
+        return items, load_errors, self.estimate(items)
+
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        items, load_errors, hidden = self._load_items()
 
         try:
             self.store.lock()
         except (NotADirectoryError, FileExistsError, PermissionError) as exc:
             raise ConfigError(f"cannot use run directory {self.store.dir}: {exc.strerror or exc}") from None
         try:
+            if self.config.run.executor == "ray":
+                from pipelines.executors.ray_executor import RayExecutor
+
+                self.executor = RayExecutor(self.config.run.ray, self.store.dir, self.cache.root,
+                                            self.config.prompts_dir, self.debug)
+            self.estimates = self.estimate(items)
             manifest = self._start_manifest(items, load_errors)
             manifest["not_shown_to_model"] = hidden
             self.store.write_errors(LOAD_STAGE, load_errors)
@@ -237,6 +278,7 @@ class Runner:
                 for name in self.config.stages:
                     stats[name], records[name], errors[name] = self._run_stage(name, items, records)
                     self._write_stats(stats, time.perf_counter() - started, len(items), load_errors)
+                    self._record_rate(name, stats[name])
             except BaseException as exc:  # interrupted or crashed: finished batches stay; say which
                 status = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"crashed: {type(exc).__name__}"
                 manifest.update(status=status, finished_at=utc_now().isoformat())
@@ -247,6 +289,7 @@ class Runner:
             result = RunResult(
                 self.run_id, self.store.dir, "", items, load_errors, stats, records, errors,
                 time.perf_counter() - started, list(self.models.loads), list(self.warnings), hidden,
+                self.estimates,
             )
             result.status = "completed" if result.exit_code == EXIT_OK else "completed_with_errors"
             self._write_stats(stats, result.seconds, len(items), load_errors)
@@ -254,6 +297,8 @@ class Runner:
             self.store.write_manifest(manifest)
             return result
         finally:
+            self.executor.close()
+            self.executor = LocalExecutor(debug=self.debug)
             self.store.unlock()
 
     def _shown_fields(self) -> list[str]:
@@ -265,32 +310,31 @@ class Runner:
         return [s for s in ("title", "description") if s in cfg.sections] + list(cfg.metadata_fields)
 
     # ------------------------------------------------------------------ stages
-    def _run_stage(
-        self, name: str, items: list[Item], records: dict[str, dict[str, Record]]
-    ) -> tuple[StageStats, dict[str, Record], list[ErrorRecord]]:
+    def _plan_stage(
+        self, name: str, items: list[Item], records: dict[str, dict[str, Record]], *, dry: bool = False
+    ) -> _Plan:
+        """What stage ``name`` has to do for ``items``: records the run already holds with the same
+        key, records the cache holds, tasks to compute, and items whose upstream failed. ``dry``:
+        nothing is read but file names (cache hits stand as their keys; a missing upstream is
+        not a failure but an unknown key)."""
         spec = get_stage(name)
         cfg = self.config.stage_config(name)
         config_hash = stage_config_hash(spec, cfg)
-        stage_started = time.perf_counter()
-        stats = StageStats(items=len(items))
+        plan = _Plan(spec=spec, cfg=cfg, stats=StageStats(items=len(items)))
         done = {r.item_id: r for r in self.store.records(name)}
-        out: dict[str, Record] = {}
-        errors: list[ErrorRecord] = []
-        from_cache: list[Record] = []
-        pending: list[Task] = []
-        corpus = self._corpus(spec, items, records)
+        plan.corpus = corpus = self._corpus(spec, items, records)
 
         upstream_names = [s for s in (*spec.needs, *spec.uses) if s in self.config.stages and s != name]
         for item in items:
             if not spec.applies_to(item, cfg) or any(item.item_id in self.not_applicable.get(s, set())
                                                      for s in upstream_names):
                 self.not_applicable.setdefault(name, set()).add(item.item_id)
-                stats.not_applicable += 1
+                plan.stats.not_applicable += 1
                 continue
             missing = [s for s in upstream_names if item.item_id not in records.get(s, {})]
             if missing:
-                stats.skipped += 1
-                errors.append(
+                plan.stats.skipped += 1
+                plan.errors.append(
                     ErrorRecord(
                         item_id=item.item_id, stage=name, error_type="UpstreamFailed",
                         reason=f"skipped: {', '.join(missing)} failed for this item",
@@ -306,15 +350,16 @@ class Runner:
                 {"stage": name, "version": spec.version, "config": config_hash, "input": input_hash}
             )
             previous = done.get(item.item_id)
-            if previous is not None and previous.key == key and artifacts_present(previous):
-                out[item.item_id] = previous
-                stats.done_before += 1
+            if previous is not None and previous.key == key and (dry or artifacts_present(previous)):
+                plan.out[item.item_id] = previous
+                plan.stats.done_before += 1
                 continue
-            cached = self.cache.get(name, key)
+            cached = _Known(item.item_id, key) if dry and self.cache.has(name, key) else (
+                None if dry else self.cache.get(name, key))
             if cached is not None:
-                out[item.item_id] = cached
-                from_cache.append(cached)
-                stats.from_cache += 1
+                plan.out[item.item_id] = cached  # type: ignore[assignment]
+                plan.from_cache.append(cached)  # type: ignore[arg-type]
+                plan.stats.from_cache += 1
                 continue
             provenance = {
                 "item_id": item.item_id, "stage": name, "stage_version": spec.version, "key": key,
@@ -324,16 +369,45 @@ class Runner:
                 models=self.models, provenance=provenance, inputs=upstream,
                 artifact_dir=self.cache.artifact_dir(name, key), corpus=corpus, cache_dir=self.cache.root,
             )
-            pending.append(Task(item, ctx))
+            plan.pending.append(Task(item, ctx))
+        return plan
 
-        batch_size = self.config.run.batch_size
+    def estimate(self, items: list[Item]) -> dict[str, StageEstimate]:
+        """Per stage, before anything runs: items done, cached, to compute and unknown, the wall
+        time and LLM tokens they will take (``pipelines/estimate.py``). Reads only file names
+        and the run's own records; writes nothing."""
+        from pipelines.estimate import estimate_stage, read_rates
+
+        rates = read_rates(self.cache.root)
+        known: dict[str, dict[str, Record]] = {}
+        out: dict[str, StageEstimate] = {}
+        saved_na = {k: set(v) for k, v in self.not_applicable.items()}
+        for name in self.config.stages:
+            plan = self._plan_stage(name, items, known, dry=True)
+            known[name] = plan.out
+            counts = {"items": len(items) - plan.stats.not_applicable, "done": plan.stats.done_before,
+                      "cached": plan.stats.from_cache, "to_compute": len(plan.pending), "unknown": plan.stats.skipped,
+                      "not_applicable": plan.stats.not_applicable}
+            out[name] = estimate_stage(name, plan.cfg, plan.spec.model_of(plan.cfg), counts, rates)
+        self.not_applicable = saved_na
+        return out
+
+    def _run_stage(
+        self, name: str, items: list[Item], records: dict[str, dict[str, Record]]
+    ) -> tuple[StageStats, dict[str, Record], list[ErrorRecord]]:
+        stage_started = time.perf_counter()
+        plan = self._plan_stage(name, items, records)
+        spec, cfg, stats, out, errors = plan.spec, plan.cfg, plan.stats, plan.out, plan.errors
+        from_cache, pending = plan.from_cache, plan.pending
+
+        batch_size = max(self.config.run.batch_size, spec.min_batch)
         for start in range(0, len(from_cache), max(batch_size, 256)):
             self.store.append_records(name, from_cache[start : start + max(batch_size, 256)])
 
         compute_started = time.perf_counter()
+        batches = [pending[start : start + batch_size] for start in range(0, len(pending), batch_size)]
         with self._progress(name, len(pending)) as advance:
-            for start in range(0, len(pending), batch_size):
-                outcomes = self.executor.run_batch(spec, cfg, pending[start : start + batch_size])
+            for outcomes in self.executor.map_batches(spec, cfg, batches):
                 self._save_batch(name, outcomes, out, errors, stats)
                 advance(len(outcomes))
         stats.compute_seconds = round(time.perf_counter() - compute_started, 4)
@@ -356,9 +430,11 @@ class Runner:
     ) -> None:
         good = [o.record for o in outcomes if o.record is not None]
         for record in good:
-            self.cache.put(record)
+            if not self.executor.writes_records:
+                self.cache.put(record)
             out[record.item_id] = record
-        self.store.append_records(name, good)
+        if not self.executor.writes_records:  # else each worker wrote its batch's shard and cache entries
+            self.store.append_records(name, good)
         stats.computed += len(good)
         failed = [o.error for o in outcomes if o.error is not None]
         stats.failed += len(failed)
@@ -437,6 +513,18 @@ class Runner:
         self.store.write_manifest(manifest)
         return manifest
 
+    def _record_rate(self, name: str, stats: StageStats) -> None:
+        """This machine's measured throughput of the stage, for later estimates."""
+        from pipelines.estimate import record_rates
+
+        if stats.computed:
+            spec = get_stage(name)
+            try:
+                record_rates(self.cache.root, {name: (spec.model_of(self.config.stage_config(name)),
+                                                      stats.compute_seconds, stats.computed)})
+            except OSError:  # a read-only cache still runs; the estimate keeps its defaults
+                pass
+
     def _write_stats(
         self, stats: dict[str, StageStats], seconds: float, n_items: int, load_errors: list[ErrorRecord]
     ) -> None:
@@ -449,9 +537,11 @@ class Runner:
                 "warnings": list(self.warnings),
                 "stages": {
                     n: {**vars(s), "ok": s.ok, "ms_per_computed_item": round(1000 * s.compute_seconds / s.computed, 1)
-                        if s.computed else None}
+                        if s.computed else None,
+                        "estimated_seconds": self.estimates[n].seconds if n in self.estimates else None}
                     for n, s in stats.items()
                 },
+                "estimate": {n: e.as_dict() for n, e in self.estimates.items()},
                 "updated_at": utc_now().isoformat(),
             }
         )

@@ -135,6 +135,10 @@ class Cache:
         """Where a stage writes files (e.g. JPEG frames) that belong to the record ``key``."""
         return self.root / "artifacts" / stage / key
 
+    def has(self, stage: str, key: str) -> bool:
+        """Whether a record with ``key`` is cached (its file exists; not read)."""
+        return self._record_path(stage, key).is_file()
+
     def get(self, stage: str, key: str) -> Record | None:
         """The cached record, or ``None`` when absent, unreadable, or its artifacts are gone."""
         path = self._record_path(stage, key)
@@ -248,15 +252,19 @@ class RunStore:
         folder = self._shard_dir(stage)
         if not folder.is_dir():
             return []
-        return sorted(folder.glob("part-*.jsonl"), key=lambda p: int(p.stem.split("-")[1]))
+        return sorted(folder.glob("part-*.jsonl"), key=lambda p: (int(p.stem.split("-")[1]), p.stem))
 
-    def append_records(self, stage: str, records: list[Record]) -> Path | None:
-        """Write ``records`` as one new shard (atomic): a batch is either all there or absent."""
+    def append_records(self, stage: str, records: list[Record], writer: str | None = None) -> Path | None:
+        """Write ``records`` as one new shard (atomic): a batch is either all there or absent.
+        Workers writing at the same time (the Ray executor) each name theirs with ``writer``,
+        so two shards of the same number never collide; the number keeps the write order
+        across attempts."""
         if not records:
             return None
         existing = self.shards(stage)
         next_index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
-        path = self._shard_dir(stage) / f"part-{next_index:05d}.jsonl"
+        path = self._shard_dir(stage) / (f"part-{next_index:05d}-{writer}.jsonl" if writer else
+                                         f"part-{next_index:05d}.jsonl")
         atomic_write_text(path, to_jsonl(records))
         return path
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pipelines.errors import M2TError
@@ -82,13 +83,30 @@ def run_batched(spec: StageSpec, cfg: StageConfig, tasks: list[Task], debug: boo
     return outcomes
 
 
+def run_batch_of(spec: StageSpec, cfg: StageConfig, tasks: list[Task], debug: bool = False) -> list[Outcome]:
+    """One batch in this process: a batched stage in one call, else item by item; every item's
+    failure stays its own (what any executor runs on its worker)."""
+    if spec.batched:
+        return run_batched(spec, cfg, tasks, debug)
+    return [run_one(spec, cfg, task, debug) for task in tasks]
+
+
 class LocalExecutor:
+    """Batches one after another in this process; the runner saves each as it comes."""
+
     name = "local"
+    writes_records = False  # the runner writes each batch's shard and cache entries
 
     def __init__(self, debug: bool = False) -> None:
         self.debug = debug
 
     def run_batch(self, spec: StageSpec, cfg: StageConfig, tasks: list[Task]) -> list[Outcome]:
-        if spec.batched:
-            return run_batched(spec, cfg, tasks, self.debug)
-        return [run_one(spec, cfg, task, self.debug) for task in tasks]
+        return run_batch_of(spec, cfg, tasks, self.debug)
+
+    def map_batches(self, spec: StageSpec, cfg: StageConfig, batches: list[list[Task]]) -> Iterator[list[Outcome]]:
+        """Each batch's outcomes, in order, as it finishes."""
+        for batch in batches:
+            yield self.run_batch(spec, cfg, batch)
+
+    def close(self) -> None:
+        """Nothing to release: models live in the runner's pool."""

@@ -88,23 +88,29 @@ class FasterWhisper:
         sampling fallback, and no conditioning on the previous window's text (with it, one
         window's repetition loop is fed into the next). ``temperature_fallback=True`` restores
         faster-whisper's sampling fallback, which can rescue hard audio but gives a
-        different transcript on each run.
+        different transcript on each run. numpy's BLAS runs on one thread meanwhile: the
+        log-mel features are matrix products whose sums, split over threads, come out in the
+        last bits differently on a machine (or a Ray worker) with another thread count, and
+        so, sometimes, does the transcript.
         """
-        segments, info = self.model.transcribe(
-            str(audio_path), language=language, beam_size=beam_size,
-            temperature=list(FALLBACK_TEMPERATURES) if temperature_fallback else 0.0,
-            condition_on_previous_text=False,
-        )
-        out = [
-            Segment(
-                start_s=round(s.start, 3),
-                end_s=round(s.end, 3),
-                text=s.text.strip(),
-                avg_logprob=round(s.avg_logprob, 4),
-                no_speech_prob=round(s.no_speech_prob, 4),
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            segments, info = self.model.transcribe(
+                str(audio_path), language=language, beam_size=beam_size,
+                temperature=list(FALLBACK_TEMPERATURES) if temperature_fallback else 0.0,
+                condition_on_previous_text=False,
             )
-            for s in segments  # a generator: decoding happens here
-        ]
+            out = [
+                Segment(
+                    start_s=round(s.start, 3),
+                    end_s=round(s.end, 3),
+                    text=s.text.strip(),
+                    avg_logprob=round(s.avg_logprob, 4),
+                    no_speech_prob=round(s.no_speech_prob, 4),
+                )
+                for s in segments  # a generator: decoding happens here
+            ]
         duration = round(info.duration, 3)
         probability = round(info.language_probability, 4)
         return Transcription(info.language, probability, duration, clamp_segments(out, duration))

@@ -128,6 +128,9 @@ class StageSpec:
         models: every model the stage uses with a config (``bundled:<name>``, a path, or
             ``pkg:<distribution>`` for weights inside a package), for the run manifest; by
             default the config's ``model`` or ``llm.model``.
+        min_batch: items per call at least, whatever the run's ``batch_size``: for a batched
+            stage whose per-call cost is fixed and per-item cost tiny (one FAISS search for
+            a thousand queries), so that its cost grows with the items, not with the calls.
     """
 
     name: str
@@ -146,6 +149,7 @@ class StageSpec:
     check: Callable[[Any, list[str]], None] | None = None
     extra_key: Callable[[Any], Any] | None = None
     models: Callable[[Any], list[str]] | None = None
+    min_batch: int = 1
 
     def applies_to(self, item: Item, cfg: StageConfig) -> bool:
         return self.applies(item, cfg) if self.applies else True
@@ -186,6 +190,7 @@ def stage(
     check: Callable[[Any, list[str]], None] | None = None,
     extra_key: Callable[[Any], Any] | None = None,
     models: Callable[[Any], list[str]] | None = None,
+    min_batch: int = 1,
 ) -> Callable[[T], T]:
     """Register ``fn`` as stage ``name`` and ``record`` as the class of its records (so that
     every reader parses them); bump ``version`` whenever its output changes."""
@@ -200,7 +205,7 @@ def stage(
         register_record_type(record)
         STAGES[name] = StageSpec(
             name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render, check,
-            extra_key, models,
+            extra_key, models, min_batch,
         )
         return fn
 

@@ -113,3 +113,41 @@ def test_a_changed_train_label_changes_every_retrieval_key(run, tmp_path: Path):
     for item_id, *_ in TRAIN[1:]:
         assert changed.records["embed"][item_id].key == outcome.records["embed"][item_id].key
         assert changed.records["retrieve_similar"][item_id].key != outcome.records["retrieve_similar"][item_id].key
+
+
+def test_one_search_for_the_batch_equals_brute_force_per_query():
+    """search_many (one FAISS call for all queries, deeper searches for those that lose hits to
+    duplicates) gives each query the same hits as ranking every indexed vector by hand."""
+    import base64
+
+    import faiss
+    import numpy as np
+
+    from pipelines.records import EmbeddingRecord
+    from pipelines.stages.retrieve_similar import LabelledIndex, search_many
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    hashes = [f"h{i % 250}" for i in range(300)]  # 50 exact duplicate texts
+    index = faiss.IndexFlatIP(16)
+    index.add(vectors)
+    labelled = LabelledIndex([f"i{n}" for n in range(300)], ["a"] * 300, hashes, index)
+
+    def record(n: int) -> EmbeddingRecord:
+        return EmbeddingRecord.model_construct(dim=16, vector_b64=base64.b64encode(vectors[n].astype("<f4").tobytes())
+                                               .decode(), text_sha256=hashes[n])
+
+    queries = [(f"i{n}", record(n)) for n in range(0, 300, 7)]
+    k = 5
+    for (query_id, query), (hits, _) in zip(queries, search_many(labelled, queries, k)):
+        scores = vectors @ query.vector()
+        expected, seen = [], {query.text_sha256}
+        for pos in np.argsort(-scores, kind="stable"):
+            if labelled.ids[pos] == query_id or hashes[pos] in seen:
+                continue
+            seen.add(hashes[pos])
+            expected.append(int(pos))
+            if len(expected) == k:
+                break
+        assert [p for p, _ in hits] == expected

@@ -1,0 +1,191 @@
+"""The Ray executor: the same stages on a Ray cluster (or a local Ray started for the run).
+
+One pool of actors per stage (``run.ray.pools.<stage>``: actors, ``num_cpus``,
+``num_gpus``; ``run.ray.default`` otherwise). Each actor keeps its own model pool, so a model
+is loaded once per actor, and runs whole batches with the local executor's code
+(:func:`pipelines.executors.local.run_batch`): one broken item still fails alone. Each actor
+writes its batch's records itself — one atomic shard in the run directory, named after the
+actor, and one cache entry per record — then returns them to the driver, which keeps the
+manifest and ``stats.json`` and feeds the records to the next stage. A batch whose actor dies
+costs only that batch (its items get an error record and are retried on the next run); the
+actor is replaced and the other batches go on. Stages never know which executor runs them.
+
+Actors limit torch and OpenCV to ``num_cpus`` threads each, so two one-CPU actors on two cores
+do not fight over them. The corpus of a retrieval stage is put in Ray's object
+store once per stage and fetched once per actor.
+
+``ray`` is an optional extra: ``pip install 'm2t[ray]'``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ConfigError
+from pipelines.executors.local import Outcome, Task, run_batch_of
+from pipelines.records import ErrorRecord, Item, Record
+from pipelines.stages.registry import Corpus, StageConfig, StageSpec
+
+
+@dataclass
+class _Payload:
+    """What a worker needs of one task (the driver's model pool stays behind)."""
+
+    item: Item
+    provenance: dict[str, Any]
+    inputs: dict[str, Record]
+    artifact_dir: Path | None
+    cache_dir: Path | None
+
+
+class StageWorker:
+    """One actor of a stage's pool (wrapped by ``ray.remote`` when the pool is made)."""
+
+    def __init__(self, spec: StageSpec, cfg: StageConfig, run_dir: str, cache_root: str, threads: int,
+                 prompts_dir: str | None, debug: bool) -> None:
+        from pipelines.prompts import use_study_prompts
+        from pipelines.stages.registry import ModelPool
+        from pipelines.store import Cache, RunStore
+
+        use_study_prompts(prompts_dir)
+        self.spec, self.cfg, self.debug = spec, cfg, debug
+        self.models = ModelPool()
+        self.store = RunStore(Path(run_dir))
+        self.cache = Cache(Path(cache_root))
+        self.tag = f"w{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.corpus: tuple[str, Corpus] | None = None
+        self.threads = threads
+
+    def _limit_threads(self) -> None:
+        """torch's and OpenCV's thread pools to this actor's CPUs, once the stage has imported
+        them. Not OMP_NUM_THREADS: numpy's BLAS would then sum in another order than the local
+        executor's and, e.g., Whisper's features (and transcripts) would differ."""
+        if "torch" in sys.modules and sys.modules["torch"].get_num_threads() != self.threads:
+            sys.modules["torch"].set_num_threads(self.threads)
+        if "cv2" in sys.modules:
+            sys.modules["cv2"].setNumThreads(self.threads)
+
+    def run(self, payloads: list[_Payload], corpus_box: list[Any]) -> list[Outcome]:
+        """Run one batch; write its records (shard + cache); return its outcomes."""
+        from pipelines.stages.registry import StageContext
+
+        corpus = None
+        if corpus_box:
+            corpus_hash, ref = corpus_box
+            if self.corpus is None or self.corpus[0] != corpus_hash:
+                import ray
+
+                self.corpus = (corpus_hash, ray.get(ref))
+            corpus = self.corpus[1]
+        tasks = [Task(p.item, StageContext(models=self.models, provenance=p.provenance, inputs=p.inputs,
+                                           artifact_dir=p.artifact_dir, corpus=corpus, cache_dir=p.cache_dir))
+                 for p in payloads]
+        self._limit_threads()
+        outcomes = run_batch_of(self.spec, self.cfg, tasks, self.debug)
+        self._limit_threads()
+        good = [o.record for o in outcomes if o.record is not None]
+        for record in good:
+            self.cache.put(record)
+        self.store.append_records(self.spec.name, good, writer=self.tag)
+        return outcomes
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _lost(spec: StageSpec, task: Task, reason: str) -> Outcome:
+    return Outcome(task.item.item_id, error=ErrorRecord(
+        item_id=task.item.item_id, stage=spec.name, key=task.ctx.provenance.get("key"), error_type="WorkerDied",
+        reason=f"its Ray worker died ({reason}); the item is retried when the run is started again"))
+
+
+class RayExecutor:
+    """Batches of a stage spread over a pool of Ray actors (module doc)."""
+
+    name = "ray"
+    writes_records = True
+
+    def __init__(self, options: Any, run_dir: Path, cache_root: Path, prompts_dir: str | None = None,
+                 debug: bool = False) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'm2t[ray]' (or pip install ray)") from None
+        self.options, self.run_dir, self.cache_root = options, Path(run_dir), Path(cache_root)
+        self.prompts_dir, self.debug = prompts_dir, debug
+        self.started_ray = False
+        if not ray.is_initialized():
+            path = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
+            ray.init(address=options.address, num_cpus=None if options.address else options.num_cpus,
+                     include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": path, "HF_HUB_OFFLINE": "1",
+                                               "TRANSFORMERS_OFFLINE": "1"}})
+            self.started_ray = True
+        self.ray = ray
+
+    def _pool_options(self, stage: str) -> Any:
+        return self.options.pools.get(stage) or self.options.default
+
+    def _actors(self, spec: StageSpec, cfg: StageConfig, wanted: int) -> list[Any]:
+        pool = self._pool_options(spec.name)
+        cpus = self.ray.cluster_resources().get("CPU", 1)
+        size = pool.actors or max(1, int(cpus // max(pool.num_cpus, 0.01)))
+        remote = self.ray.remote(num_cpus=pool.num_cpus, num_gpus=pool.num_gpus, max_restarts=0)(StageWorker)
+        threads = max(1, int(pool.num_cpus))
+        return [remote.remote(spec, cfg, str(self.run_dir), str(self.cache_root), threads, self.prompts_dir, self.debug)
+                for _ in range(max(1, min(size, wanted)))]
+
+    def map_batches(self, spec: StageSpec, cfg: StageConfig, batches: list[list[Task]]) -> Iterator[list[Outcome]]:
+        """Each batch's outcomes as its actor finishes it (not in order)."""
+        if not batches:
+            return
+        from ray.exceptions import RayActorError, RayTaskError
+
+        ray = self.ray
+        corpus = batches[0][0].ctx.corpus
+        corpus_box = [corpus.hash, ray.put(corpus)] if corpus is not None else []
+        actors = self._actors(spec, cfg, len(batches))
+        waiting = list(range(len(batches)))
+        running: dict[Any, tuple[int, Any]] = {}
+
+        def submit(actor: Any) -> None:
+            if waiting:
+                index = waiting.pop(0)
+                payloads = [_Payload(t.item, t.ctx.provenance, t.ctx.inputs, t.ctx.artifact_dir, t.ctx.cache_dir)
+                            for t in batches[index]]
+                running[actor.run.remote(payloads, corpus_box)] = (index, actor)
+
+        for actor in actors:
+            submit(actor)
+        try:
+            while running:
+                (ref,), _ = ray.wait(list(running), num_returns=1)
+                index, actor = running.pop(ref)
+                try:
+                    outcomes = ray.get(ref)
+                except RayActorError as exc:  # the actor died: this batch is lost, a new actor takes over
+                    outcomes = [_lost(spec, task, type(exc).__name__) for task in batches[index]]
+                    ray.kill(actor, no_restart=True)
+                    actor = self._actors(spec, cfg, 1)[0]
+                    actors.append(actor)
+                except RayTaskError as exc:  # an error outside the per-item isolation: the batch fails
+                    cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
+                    outcomes = [_lost(spec, task, f"{type(cause).__name__}: {str(cause).splitlines()[0][:200]}")
+                                for task in batches[index]]
+                submit(actor)
+                yield outcomes
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
+
+    def close(self) -> None:
+        if self.started_ray:
+            self.ray.shutdown()
