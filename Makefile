@@ -82,6 +82,10 @@ bench: setup
 	$(BIN)/python bench/label_scoring.py
 	$(BIN)/python bench/llm_throughput.py
 	$(BIN)/python bench/film_measures.py
+	$(BIN)/python bench/scaling.py
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/ray_speedup.py
+	$(BIN)/python bench/decord_sampling.py
 
 samples: setup system-deps
 	$(BIN)/m2t data synth --out data/samples

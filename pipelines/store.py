@@ -77,17 +77,21 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` via a uniquely named temp file in the same directory, fsync,
-    rename: readers (and concurrent writers of the same content) never see half a file."""
+    rename: readers (and concurrent writers of the same content) never see half a file.
+    ``durable=False`` skips the fsync: the rename alone keeps a killed process from leaving
+    half a file; only a power cut can lose the newest writes (fine for the cache, which is
+    recomputed when an entry is missing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -153,7 +157,10 @@ class Cache:
         return record
 
     def put(self, record: Record) -> None:
-        atomic_write_json(self._record_path(record.stage, record.key), record)
+        """Store ``record`` under its key: compact JSON, renamed into place, not fsynced (one
+        file per record; a lost entry is recomputed)."""
+        atomic_write_bytes(self._record_path(record.stage, record.key), record.model_dump_json().encode("utf-8"),
+                           durable=False)
 
 
 def artifacts_present(record: Record) -> bool:
