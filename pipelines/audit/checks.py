@@ -38,8 +38,8 @@ where it was measured). The rules, by claim type (``claims.py``):
   said (no audio, no speech recognised); unverifiable in between.
 * **sound** — music / silence / speech / laughter / applause / tone / noise claimed present
   against the sound-event categories (``describe_audio``); "silent" against a soundtrack
-  that has sound. Without sound events, "no audio track" is checked against the transcript
-  (no audio stream: supported; speech recognised: contradicted).
+  that has sound; "no audio track" against the file's audio stream (without sound events:
+  against the transcript — no audio stream: supported; speech recognised: contradicted).
 * **metadata** — a year against the item's ``year`` metadata.
 * **the opening or the end** — a claim of any type above that is about the clip's opening
   ("opens with a close-up", "the first shot", "at the start") or its end ("ends on", "the
@@ -402,6 +402,12 @@ def check_sound(claim: str, ev: VideoEvidence) -> Verdict:
     if ev.sound is None:
         return _missing("describe_audio")
     categories = dict(ev.sound.categories)
+    if _has(claim, NO_AUDIO):
+        if getattr(ev.sound, "no_audio", False):
+            return Verdict("supported", "the video has no audio track", [Evidence("describe_audio", "no_audio", True)])
+        heard = ", ".join(f"{c} {s:.1f} s" for c, s in sorted(categories.items(), key=lambda kv: -kv[1]))
+        return Verdict("contradicted", f"the video has an audio track; sound events: {heard or 'none'}",
+                       [Evidence("describe_audio", "categories", categories)])
     named = [c for c, cue in SOUND_CUES if _has(claim, cue)]
     if not named:
         return Verdict("unverifiable", "no sound named")
@@ -500,7 +506,7 @@ def check_claim(text: str, kind: str, ev: VideoEvidence) -> Verdict:
             f"{kind} claims have no rule checker (an LLM judge may decide)"
         return Verdict("unverifiable", reason)
     if ordered(text):
-        return _check_parts(text, kind, ev)
+        return _check_parts(text, ev)
     opening = re.search(OPENING, text, flags=re.IGNORECASE)
     closing = re.search(CLOSING, text, flags=re.IGNORECASE)
     if opening and closing and opening.start() < closing.start():
@@ -516,24 +522,26 @@ def check_claim(text: str, kind: str, ev: VideoEvidence) -> Verdict:
 ORDER = r"\b(?:then|before|after|afterwards|followed by|later|until|gives way to|turns? into|becomes?)\b"
 
 
+FILLER = {"first", "and", "the", "it", "a", "an", "then", "finally", "soon", "shortly", "just", "right", "is", "are"}
+
+
 def ordered(text: str) -> bool:
     """Whether ``text`` claims an order of events ("then", "before", "after" ...)."""
     return _has(text, ORDER)
 
 
-def _check_parts(text: str, kind: str, ev: VideoEvidence) -> Verdict:
+def _check_parts(text: str, ev: VideoEvidence) -> Verdict:
     """A claim that orders events, cut at its order words: each part is checked by its own type
-    (``claims.claim_type``; the claim's type when the part has none); one part contradicted
+    (``claims.claim_type``; a part of no checkable type is unverifiable); one part contradicted
     makes the claim contradicted; all parts supported leave the order itself unverifiable (the
     rules check what is named, not when: that is the judge's)."""
     from pipelines.audit.claims import claim_type
 
     verdicts = []
     for part in re.split(ORDER, text, flags=re.IGNORECASE):
-        if len(re.findall(r"\w+", part)) < 2:
+        if not set(re.findall(r"\w+", part.casefold())) - FILLER:
             continue
         part_kind = claim_type(part)
-        part_kind = part_kind if part_kind in CHECKERS else kind
         verdicts.append((part.strip(" ,;"), check_claim(part, part_kind, ev) if part_kind in CHECKERS else
                          Verdict("unverifiable", "no rule checks this part")))
     wrong = [(part, v) for part, v in verdicts if v.verdict == "contradicted"]

@@ -166,3 +166,16 @@ def test_genre_and_classifier_label_claims_get_their_own_types():
     assert claim_type("looks like oboe, suit") == "object"
     assert [c.type for c in split_claims("The camera is static, with no person in the frame.")] == \
         ["camera_movement", "person"]
+
+
+def test_a_no_audio_claim_against_a_file_with_sound(tmp_path: Path):
+    """A neighbour's property copied into an explanation ("no audio track") on a clip whose
+    audio stream has speech: contradicted by the sound events."""
+    from types import SimpleNamespace
+
+    sound = SimpleNamespace(categories={"speech": 4.0}, segments=[], no_audio=False)
+    claim = "The video shows horse sketches with no audio track."
+    verdict = check_claim(claim, claim_type(claim), VideoEvidence(sound=sound))
+    assert claim_type(claim) == "sound" and verdict.verdict == "contradicted" and "speech 4.0 s" in verdict.reason
+    silent = SimpleNamespace(categories={}, segments=[], no_audio=True)
+    assert check_claim(claim, "sound", VideoEvidence(sound=silent)).verdict == "supported"
