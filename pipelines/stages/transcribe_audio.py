@@ -50,7 +50,7 @@ class TranscribeAudioConfig(StageConfig):
 
 @stage(
     "transcribe_audio",
-    version=2,
+    version=3,  # 3: features computed on one BLAS thread (the same transcript on any machine)
     config=TranscribeAudioConfig,
     record=TranscriptRecord,
     reads=("video",),
