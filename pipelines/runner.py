@@ -315,8 +315,8 @@ class Runner:
     ) -> _Plan:
         """What stage ``name`` has to do for ``items``: records the run already holds with the same
         key, records the cache holds, tasks to compute, and items whose upstream failed. ``dry``:
-        nothing is read but file names (cache hits stand as their keys; a missing upstream is
-        not a failure but an unknown key)."""
+        of the cache only file names are looked at (a hit stands as its key), and a missing
+        upstream record is not a failure but an unknown key."""
         spec = get_stage(name)
         cfg = self.config.stage_config(name)
         config_hash = stage_config_hash(spec, cfg)
