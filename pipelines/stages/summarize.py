@@ -93,6 +93,11 @@ def clock(seconds: float) -> str:
     return f"{int(minutes):02d}:{rest:04.1f}"
 
 
+def _without_label(text: str, label: str) -> str:
+    """A record's sentence under its section heading, its own leading label dropped."""
+    return text[len(label) + 1:].lstrip() if text.startswith(label + ":") else text
+
+
 def _one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
@@ -156,10 +161,10 @@ def section_texts(item: Item, cfg: SummarizeConfig, inputs: dict[str, Any]) -> d
         texts["speech"] = "\n".join(transcript_lines(transcript, cfg.timestamps))
     objects = inputs.get("detect_objects")
     if isinstance(objects, ObjectsRecord) and not no_video:
-        texts["objects"] = _one_line(objects.text)
+        texts["objects"] = _without_label(_one_line(objects.text), "Objects detected")
     sound = inputs.get("describe_audio")
     if sound is not None and getattr(sound, "text", ""):
-        texts["sound"] = _one_line(sound.text)
+        texts["sound"] = _without_label(_one_line(sound.text), "Sound")
     dropped = {name for name in ("speech", "onscreen_text", "visual_facts", "objects", "sound")
                if getattr(cfg.ablation, name) == "none"}
     if cfg.ablation.frames == "none":
@@ -197,7 +202,7 @@ def check_summarize(cfg: SummarizeConfig, stages: list[str]) -> None:
 
 @stage(
     "summarize",
-    version=3,
+    version=4,  # 4: the objects and sound sections without their records' own label ("Sound: Sound: ...")
     config=SummarizeConfig,
     record=SummaryRecord,
     uses=("extract_frames", "measure_visuals", "detect_objects", "describe_frames", "read_onscreen_text",

@@ -116,3 +116,16 @@ def test_ablation_switches_drop_or_scramble_one_modality(tmp_path: Path):
     assert sorted(l.split("] ")[1] for l in lines) == [f"scene {t}" for t in range(8)]
     assert [l.split("] ")[1] for l in lines] != [f"scene {t}" for t in range(8)]  # dealt out in another order
     assert text(frames="shuffled", speech="none") == shuffled  # seeded by the item id
+
+
+def test_objects_and_sound_sections_are_not_labelled_twice(tmp_path: Path):
+    from pipelines.records import ObjectsRecord
+    from pipelines.stages.describe_audio import AudioEventsRecord
+
+    objects = ObjectsRecord(**{**PROV, "stage": "detect_objects"}, frames=[], counts={"cup": 3},
+                            text="Objects detected: cup in 3 of 8 frames.")
+    sound = AudioEventsRecord(**{**PROV, "stage": "describe_audio"}, text="Sound: speech 0.0–5.0 s.")
+    rec = summarize(ITEM, SummarizeConfig(), make_ctx("summarize", tmp_path, {"detect_objects": objects,
+                                                                              "describe_audio": sound}))
+    assert "Objects: cup in 3 of 8 frames." in rec.text and "Sound: speech 0.0–5.0 s." in rec.text
+    assert "Objects detected" not in rec.text and "Sound: Sound" not in rec.text
