@@ -39,14 +39,20 @@ def demo_runs(tmp_path_factory) -> Path:
     return tmp / "runs"
 
 
-def test_the_notebook_executes_and_shows_its_tables(demo_runs: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("M2T_RUNS_DIR", str(demo_runs))
+def execute(path: Path, runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list, str]:
+    """The notebook run on the latest suitable run in ``runs_dir``: its code cells (none with an
+    error output) and the text of all their outputs."""
+    monkeypatch.setenv("M2T_RUNS_DIR", str(runs_dir))
     monkeypatch.delenv("M2T_RUN", raising=False)
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    text = "\n".join(outputs_text(c) for c in code)
+    return code, "\n".join(outputs_text(c) for c in code)
+
+
+def test_the_notebook_executes_and_shows_its_tables(demo_runs: Path, monkeypatch: pytest.MonkeyPatch):
+    code, text = execute(NOTEBOOK, demo_runs, monkeypatch)
     for expected in ("balanced accuracy", "macro F1", "majority baseline", "logreg on embeddings", "LLM + mlp vote",
                      "metadata=title_only", "expected calibration error", "rocket_countdown", "[system]"):
         assert expected in text, expected
@@ -60,13 +66,7 @@ AUDIT_NOTEBOOK = ROOT / "analysis" / "notebooks" / "hallucination_audit.ipynb"
 def test_the_audit_notebook_executes_on_the_audited_demo_run(demo_runs: Path, monkeypatch: pytest.MonkeyPatch):
     """The demo config audits its explanations and frame descriptions (audit_claims); the
     notebook shows the rates per claim type and per text, CHAIR and the contradicted claims."""
-    monkeypatch.setenv("M2T_RUNS_DIR", str(demo_runs))
-    monkeypatch.delenv("M2T_RUN", raising=False)
-    notebook = nbformat.read(AUDIT_NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    code = [c for c in notebook.cells if c.cell_type == "code"]
-    assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    text = "\n".join(outputs_text(c) for c in code)
+    code, text = execute(AUDIT_NOTEBOOK, demo_runs, monkeypatch)
     for expected in ("hallucination_ci", "predict.explanation", "describe_frames.descriptions", "object_claims",
                      "lighting", "one student in this run"):
         assert expected in text, expected
