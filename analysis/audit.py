@@ -9,12 +9,23 @@
 * **students** — the film students compared on the same clips (``compare_students``).
 
 Unverifiable claims (interpretations included) are counted and shown, never in a rate's
-denominator. Intervals are bootstrap 95 % percentile intervals over claims
-(``analysis.metrics.mean``).
+denominator. The claims of one video are not independent draws (a describer repeats one
+sentence on every frame), so a rate's 95 % interval resamples whole videos (a cluster
+bootstrap over ``item_id``), never narrower than the Wilson interval of the same counts, and
+Wilson's alone for one video or a rate of 0 or 1 (``analysis.metrics.proportion``). A rate on
+fewer than ``metrics.SMALL_N`` verifiable claims is marked ``small_n``.
+
+The sheet for people (``write_sheet``) is one run's (a ``run_id`` column) and keyed by a
+``claim_id`` that the same claim keeps from one ``m2t audit`` to the next. Writing it again
+merges: every column a person filled or added is kept for the claims still produced, and the
+claims no longer produced stay in the sheet, marked ``stale``; a sheet is never silently
+overwritten.
 """
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,17 +34,28 @@ import pandas as pd
 
 from analysis import metrics
 
-CLAIM_COLUMNS = ["item_id", "target", "source", "student", "type", "verdict", "claim", "reason", "evidence", "start", "end"]
+CLAIM_COLUMNS = ["run_id", "item_id", "target", "source", "student", "type", "verdict", "claim", "reason", "evidence",
+                 "start", "end"]
+SHEET_COLUMNS = ["claim_id", "run_id", "item_id", "source", "type", "claim", "verdict", "reason", "evidence", "status"]
+HUMAN_COLUMNS = ["human_verdict", "human_note"]
+CURRENT, STALE = "current", "stale"
 
 
-def claims_table(records: Iterable[Any]) -> pd.DataFrame:
-    """One row per audited claim of ``records`` (``AuditRecord`` objects or their dicts)."""
+class SheetError(ValueError):
+    """A claims sheet that cannot be merged or imported; the message names the file."""
+
+
+def claims_table(records: Iterable[Any], run_id: str | None = None) -> pd.DataFrame:
+    """One row per audited claim of ``records`` (``AuditRecord`` objects or their dicts). The
+    ``run_id`` column is ``run_id``, else a record dict's own ``run_id`` key (records do not
+    carry their run: the caller that read them says it), else empty."""
     rows = []
     for record in records:
         r = record if isinstance(record, dict) else record.model_dump(mode="json")
         for c in r["claims"]:
             student = c["source"].split("[", 1)[1].rstrip("]") if c["source"].startswith("analyse_film.") else None
-            rows.append({"item_id": r["item_id"], "target": c["source"].split("[", 1)[0], "source": c["source"],
+            rows.append({"run_id": run_id or r.get("run_id") or "", "item_id": r["item_id"],
+                         "target": c["source"].split("[", 1)[0], "source": c["source"],
                          "student": student, "type": c["type"],
                          "verdict": c["verdict"], "claim": c["text"], "reason": c["reason"],
                          "evidence": "; ".join(f"{e['stage']}.{e['field']} = {e['value']}"
@@ -48,42 +70,54 @@ def run_claims(run: Any) -> pd.DataFrame:
     when the run has none (audit it with the stage in its config, or see ``m2t audit RUN``)."""
     if "audit_claims" not in run.stages:
         return pd.DataFrame(columns=CLAIM_COLUMNS)
-    return claims_table(run["audit_claims"].to_dict("records"))
+    return claims_table(run["audit_claims"].to_dict("records"), run_id=run.run_id)
 
 
-def _rate(flags: list[bool], name: str) -> metrics.Estimate | None:
-    return metrics.mean([float(f) for f in flags], name) if flags else None
+def _rate(claims: pd.DataFrame, verdict: str, name: str) -> metrics.Estimate | None:
+    """The share of ``claims`` with ``verdict``, its interval resampled by video (``item_id``);
+    ``None`` without any claim (no estimate)."""
+    if claims.empty:
+        return None
+    return metrics.proportion(list(claims.verdict == verdict), name, clusters=list(claims.item_id))
+
+
+def _ci(estimate: metrics.Estimate | None) -> tuple[float, float] | None:
+    return None if estimate is None else (round(estimate.low, 3), round(estimate.high, 3))
 
 
 def rates(table: pd.DataFrame, by: str = "type") -> pd.DataFrame:
     """Per value of ``by`` (claim ``type``, ``target`` text, ``student`` …) and overall: claims, verdict counts,
-    claim precision and hallucination rate with their intervals."""
+    claim precision and hallucination rate with their intervals, the verifiable claims they rest
+    on and whether those are fewer than ``metrics.SMALL_N`` (``small_n``)."""
     rows = []
     groups = [(str(k), g) for k, g in table.groupby(by, sort=True)] if len(table) else []
     for key, part in [*groups, ("all", table)]:
         verifiable = part[part.verdict != "unverifiable"]
-        precision = _rate(list(verifiable.verdict == "supported"), "claim precision")
-        hallucination = _rate(list(verifiable.verdict == "contradicted"), "hallucination rate")
+        precision = _rate(verifiable, "supported", "claim precision")
+        hallucination = _rate(verifiable, "contradicted", "hallucination rate")
         rows.append({by: key, "claims": len(part), "supported": int((part.verdict == "supported").sum()),
                      "contradicted": int((part.verdict == "contradicted").sum()),
                      "unverifiable": int((part.verdict == "unverifiable").sum()),
-                     "precision": None if precision is None else precision.value,
-                     "precision_ci": None if precision is None else (round(precision.low, 3), round(precision.high, 3)),
+                     "precision": None if precision is None else precision.value, "precision_ci": _ci(precision),
                      "hallucination": None if hallucination is None else hallucination.value,
-                     "hallucination_ci": None if hallucination is None else (round(hallucination.low, 3),
-                                                                             round(hallucination.high, 3))})
+                     "hallucination_ci": _ci(hallucination), "verifiable": len(verifiable),
+                     "small_n": len(verifiable) < metrics.SMALL_N})
     return pd.DataFrame(rows)
 
 
 def chair(table: pd.DataFrame) -> pd.DataFrame:
     """Object hallucination per item and for the run: contradicted object claims over the
-    object claims checked (CHAIR_i)."""
+    object claims checked (CHAIR_i), with the interval (``chair_ci``; the run's resampled by
+    video) and whether it rests on fewer than ``metrics.SMALL_N`` claims."""
     objects = table[(table.type == "object") & (table.verdict != "unverifiable")]
-    rows = [{"item_id": item_id, "object_claims": len(part), "absent": int((part.verdict == "contradicted").sum()),
-             "chair": float((part.verdict == "contradicted").mean())} for item_id, part in objects.groupby("item_id")]
-    estimate = _rate(list(objects.verdict == "contradicted"), "CHAIR")
-    rows.append({"item_id": "all", "object_claims": len(objects), "absent": int((objects.verdict == "contradicted").sum()),
-                 "chair": None if estimate is None else estimate.value})
+    parts = [(str(item_id), part) for item_id, part in objects.groupby("item_id")] + [("all", objects)]
+    rows = []
+    for item_id, part in parts:
+        estimate = _rate(part, "contradicted", "CHAIR")
+        rows.append({"item_id": item_id, "object_claims": len(part),
+                     "absent": int((part.verdict == "contradicted").sum()),
+                     "chair": None if estimate is None else estimate.value, "chair_ci": _ci(estimate),
+                     "small_n": len(part) < metrics.SMALL_N})
     return pd.DataFrame(rows)
 
 
@@ -96,8 +130,10 @@ def compare_students(table: pd.DataFrame) -> pd.DataFrame:
     """The film students side by side on the clips they all wrote an analysis for: per student
     claims, claim precision, hallucination rate and CHAIR with their intervals; then, for each
     other student against the first, the paired per-clip difference in hallucination rate
-    (mean over the clips where both made verifiable claims, bootstrap interval) — the students
-    are each other's baseline. Empty when the table holds fewer than two students."""
+    (mean over the clips where both made verifiable claims, bootstrap interval; one clip, or
+    equal differences, give the whole range ``[-1, 1]``) — the students are each other's
+    baseline. ``small_n``: fewer than ``metrics.SMALL_N`` verifiable claims (clips, for the
+    paired row; ``chair_small_n``: object claims). Empty when the table holds fewer than two students."""
     analyses = table[table.student.notna()]
     students = sorted(analyses.student.unique())
     if len(students) < 2:
@@ -110,35 +146,142 @@ def compare_students(table: pd.DataFrame) -> pd.DataFrame:
         verifiable = part[part.verdict != "unverifiable"]
         objects = verifiable[verifiable.type == "object"]
         row: dict[str, Any] = {"student": student, "clips": len(shared), "claims": len(part),
-                               "verifiable": len(verifiable)}
-        for name, flags in (("precision", verifiable.verdict == "supported"),
-                            ("hallucination", verifiable.verdict == "contradicted"),
-                            ("chair", objects.verdict == "contradicted")):
-            estimate = _rate(list(flags), name)
+                               "verifiable": len(verifiable), "small_n": len(verifiable) < metrics.SMALL_N}
+        for name, claims, verdict in (("precision", verifiable, "supported"),
+                                      ("hallucination", verifiable, "contradicted"),
+                                      ("chair", objects, "contradicted")):
+            estimate = _rate(claims, verdict, name)
             row[name] = None if estimate is None else estimate.value
-            row[f"{name}_ci"] = None if estimate is None else (round(estimate.low, 3), round(estimate.high, 3))
+            row[f"{name}_ci"] = _ci(estimate)
+            row[f"{name}_small_n"] = estimate is not None and estimate.small_n
         rows.append(row)
     first = _per_clip_rate(analyses[analyses.student == students[0]])
     for other in students[1:]:
         rates_other = _per_clip_rate(analyses[analyses.student == other])
         both = first.index.intersection(rates_other.index)
-        diff = _rate(list(rates_other[both] - first[both]), "hallucination difference")
+        diffs = list(rates_other[both] - first[both])
+        diff = metrics.mean(diffs, "hallucination difference", bounds=(-1.0, 1.0)) if diffs else None
         rows.append({"student": f"{other} − {students[0]} (paired)", "clips": len(both),
-                     "hallucination": None if diff is None else diff.value,
-                     "hallucination_ci": None if diff is None else (round(diff.low, 3), round(diff.high, 3))})
+                     "hallucination": None if diff is None else diff.value, "hallucination_ci": _ci(diff),
+                     "small_n": len(both) < metrics.SMALL_N})
     return pd.DataFrame(rows)
 
 
-def write_sheet(table: pd.DataFrame, path: Path) -> Path:
-    """The claims as a CSV sheet for people: one row per claim, the automatic verdict and its
-    evidence, and an empty ``human_verdict`` column (supported / contradicted / unverifiable)."""
-    sheet = table.assign(claim_id=[f"{i}:{s}:{a}" for i, s, a in zip(table.item_id, table.source, table.start)],
-                         human_verdict="", human_note="")
-    columns = ["claim_id", "item_id", "source", "type", "claim", "verdict", "reason", "evidence", "human_verdict",
-               "human_note"]
+def claim_ids(table: pd.DataFrame) -> list[str]:
+    """A stable id per claim of ``table``: ``item:source:start-end``, the claim's place in its
+    text, which neither another ``m2t audit`` of the same run nor ``--by`` changes, and which
+    a differently cut claim (another splitter) does not take over. Claims on the very same
+    span get ``#2``, ``#3`` … in the order of their text, type and position in the table."""
+    base = [f"{i}:{s}:{a}-{b}" for i, s, a, b in zip(table.item_id, table.source, table.start, table.end)]
+    order = sorted(range(len(base)), key=lambda k: (base[k], str(table.claim.iloc[k]), str(table.type.iloc[k]), k))
+    ids, seen = [""] * len(base), {}
+    for k in order:
+        seen[base[k]] = seen.get(base[k], 0) + 1
+        ids[k] = base[k] if seen[base[k]] == 1 else f"{base[k]}#{seen[base[k]]}"
+    return ids
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A sheet as text cells (an empty cell stays ``""``; a spreadsheet's byte-order mark is
+    dropped); a file that is not a readable CSV raises :class:`SheetError` naming it."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise SheetError(f"{path}: not a readable claims sheet ({str(exc).splitlines()[0]})") from exc
+
+
+def _run_of(table: pd.DataFrame, run_id: str | None, path: Path) -> str:
+    ids = sorted({str(r) for r in table.get("run_id", pd.Series(dtype=str)) if r})
+    if run_id is None and len(ids) > 1:
+        raise SheetError(f"{path}: the claims are of several runs ({', '.join(ids)}); a sheet is one run's")
+    return run_id or (ids[0] if ids else "")
+
+
+def _legacy_ids(old: pd.DataFrame, new: pd.DataFrame) -> pd.Series:
+    """The ids of a sheet written before sheets named their run (``item:source:start``) in
+    today's form, matched by item, source and claim text where that match is one to one."""
+    if not {"item_id", "source", "claim"} <= set(old.columns):
+        return old.claim_id
+    keys_new = list(zip(new.item_id, new.source, new.claim))
+    keys_old = list(zip(old.item_id, old.source, old.claim))
+    count_new, count_old = Counter(keys_new), Counter(keys_old)
+    unique = {k for k in keys_new if count_new[k] == 1 and count_old[k] == 1}
+    by_key = {k: i for k, i in zip(keys_new, new.claim_id) if k in unique}
+    return pd.Series([by_key.get(k, i) for k, i in zip(keys_old, old.claim_id)], index=old.index)
+
+
+def merge_sheet(new: pd.DataFrame, old: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``new`` (this audit's sheet rows, human columns empty) merged with the sheet ``old`` at
+    ``path``: for every claim still produced, each column of ``old`` that the tool does not
+    write (``human_verdict``, ``human_note`` and any a person added) is kept; the automatic
+    columns are this audit's. Claims of ``old`` no longer produced follow, as they were,
+    marked ``status = stale``. Nothing a person wrote is dropped.
+
+    Raises:
+        SheetError: ``old`` lacks ``claim_id``, repeats a claim id, or is another run's.
+    """
+    if "claim_id" not in old.columns:
+        raise SheetError(f"{path}: no claim_id column, so its rows cannot be matched to claims; it was left as it "
+                         "is (move it away to start a new sheet)")
+    run_id = _run_of(new, None, path)
+    old_run = _run_of(old, None, path)
+    if run_id and old_run and old_run != run_id:
+        raise SheetError(f"{path} holds the claims of run {old_run}, not of run {run_id}; it was left as it is "
+                         "(write this run's sheet elsewhere with --out)")
+    old = old.copy()
+    if "run_id" not in old.columns:
+        old["claim_id"] = _legacy_ids(old, new)
+    repeated = sorted(set(old.claim_id[old.claim_id.duplicated()]))
+    if repeated:
+        raise SheetError(f"{path}: claim_id {repeated[0]!r} is on {int((old.claim_id == repeated[0]).sum())} rows; "
+                         "keep one row per claim, then run `m2t audit` again")
+    human = HUMAN_COLUMNS + [c for c in old.columns if c not in SHEET_COLUMNS + HUMAN_COLUMNS]
+    old = old.reindex(columns=list(dict.fromkeys([*old.columns, *SHEET_COLUMNS, *human])), fill_value="")
+    kept = new[SHEET_COLUMNS].join(old.set_index("claim_id")[human], on="claim_id")
+    kept[human] = kept[human].fillna("")
+    gone = old[~old.claim_id.isin(set(new.claim_id))].assign(status=STALE)
+    gone["run_id"] = gone["run_id"].where(gone["run_id"] != "", run_id)
+    return pd.concat([kept, gone[SHEET_COLUMNS + human]], ignore_index=True)
+
+
+def write_sheet(table: pd.DataFrame, path: Path, *, run_id: str | None = None) -> Path:
+    """The claims as a CSV sheet for people: one row per claim (``claim_id``, ``run_id``, the
+    automatic verdict and its evidence, ``status``) and the columns people fill in,
+    ``human_verdict`` (supported / contradicted / unverifiable) and ``human_note``.
+
+    An existing sheet at ``path`` is merged, never overwritten (:func:`merge_sheet`); the file
+    is replaced in one step, so an interrupted write leaves the old one whole.
+
+    Args:
+        table: :func:`claims_table` of one run.
+        path: where the sheet goes.
+        run_id: the run the claims are of; default: the table's ``run_id`` column.
+
+    Raises:
+        SheetError: the table holds several runs, or the sheet at ``path`` cannot be merged
+            (it is then left untouched).
+    """
+    run_id = _run_of(table, run_id, path)
+    sheet = table.assign(claim_id=claim_ids(table), run_id=run_id, status=CURRENT)
+    sheet = sheet.reindex(columns=SHEET_COLUMNS + HUMAN_COLUMNS, fill_value="")
+    if path.is_file():
+        sheet = merge_sheet(sheet, _read_csv(path), path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet[columns].to_csv(path, index=False)
+    partial = path.with_name(f".{path.name}.partial")
+    sheet.to_csv(partial, index=False)
+    os.replace(partial, path)
     return path
+
+
+def human_verdicts(path: Path) -> dict[str, int]:
+    """How many human verdicts the sheet at ``path`` holds, per ``status`` (``current``,
+    ``stale``): what ``m2t audit`` reports it kept."""
+    sheet = _read_csv(path)
+    if "human_verdict" not in sheet.columns:
+        return {}
+    filled = sheet[sheet.human_verdict.str.strip() != ""]
+    status = filled.get("status", pd.Series(CURRENT, index=filled.index)).replace("", CURRENT)
+    return {str(k): int(v) for k, v in status.value_counts().items()}
 
 
 VERDICTS = ("supported", "contradicted", "unverifiable")
@@ -146,17 +289,44 @@ VERDICTS = ("supported", "contradicted", "unverifiable")
 
 def read_sheet(path: Path) -> pd.DataFrame:
     """A claims sheet (``write_sheet``) with people's verdicts filled in; rows without a human
-    verdict are kept (``human_verdict`` empty) and left out of agreement."""
-    sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
+    verdict are kept (``human_verdict`` empty) and left out of agreement; ``status`` is
+    ``current`` where a sheet has none. Every error names the file."""
+    sheet = _read_csv(path)
     missing = {"claim_id", "type", "verdict", "human_verdict"} - set(sheet.columns)
     if missing:
-        raise ValueError(f"{path.name} lacks the columns {', '.join(sorted(missing))} (write it with `m2t audit RUN`)")
+        raise SheetError(f"{path} lacks the columns {', '.join(sorted(missing))} (write it with `m2t audit RUN`)")
     sheet["human_verdict"] = sheet.human_verdict.str.strip().str.casefold()
+    sheet["status"] = sheet.get("status", pd.Series(CURRENT, index=sheet.index)).replace("", CURRENT)
     bad = sorted(set(sheet.human_verdict) - {"", *VERDICTS})
     if bad:
-        raise ValueError(f"{path.name}: human_verdict must be one of {', '.join(VERDICTS)} (or empty); found "
+        raise SheetError(f"{path}: human_verdict must be one of {', '.join(VERDICTS)} (or empty); found "
                          + ", ".join(map(repr, bad[:5])))
     return sheet
+
+
+def sheet_run(sheet: pd.DataFrame, path: Path, expected: str | None = None) -> str:
+    """The one run whose claims ``sheet`` (read from ``path``) holds, checked against
+    ``expected`` when given: agreement mixing two runs' claims, or measured on another run
+    than meant, would be reported as if it were one run's.
+
+    Raises:
+        SheetError: no ``run_id`` column (a sheet from before sheets named their run), rows
+            without a run id, several runs, or a run other than ``expected``.
+    """
+    if "run_id" not in sheet.columns:
+        raise SheetError(f"{path} has no run_id column (written by an older m2t): put it at <run>/audit/claims.csv "
+                         "and run `m2t audit RUN`, which adds the run id and keeps its verdicts")
+    ids = sorted(set(sheet.run_id.str.strip()))
+    if "" in ids:
+        raise SheetError(f"{path}: {int((sheet.run_id.str.strip() == '').sum())} rows have no run_id; every row "
+                         "must name the run its claim is of")
+    if len(ids) > 1:
+        raise SheetError(f"{path} mixes the claims of runs {', '.join(ids)}; import one run's sheet at a time")
+    if not ids:
+        raise SheetError(f"{path} holds no claims")
+    if expected is not None and ids[0] != expected:
+        raise SheetError(f"{path} holds the claims of run {ids[0]}, not of run {expected}")
+    return ids[0]
 
 
 def human_agreement(sheet: pd.DataFrame) -> tuple[float, pd.DataFrame, pd.DataFrame]:

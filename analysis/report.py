@@ -112,7 +112,9 @@ def _train_labels(run: RunData, train_labels: TrainLabels) -> tuple[list[str], s
 def metrics_table(run: RunData, *, train_labels: TrainLabels = None) -> tuple[pd.DataFrame, list[str]]:
     """The run's metrics on its predictions with a gold label, one row per metric, each with
     the same metric of always answering the majority label (the baseline), and notes on what
-    was left out.
+    was left out and on a small n. Macro-F1 is averaged over the task's labels (the manifest's
+    ``task_spec.labels``; a run without them: the gold classes), so that a class the test
+    items lack still counts.
 
     Args:
         run: a loaded run.
@@ -140,10 +142,20 @@ def metrics_table(run: RunData, *, train_labels: TrainLabels = None) -> tuple[pd
     predicted = [None if _missing(p) else str(p) for p in labelled["predicted"]]
     train, source = _train_labels(run, train_labels)
     top = metrics.majority_label(train or gold)
+    task_labels = [str(x) for x in (run.manifest.get("task_spec") or {}).get("labels") or []]
+    if task_labels and not set(gold) <= set(task_labels):
+        notes.append(f"Gold labels {', '.join(sorted(set(gold) - set(task_labels)))} are not among the task's labels: "
+                     "macro-F1 is averaged over the gold classes.")
+        task_labels = []
+    options: dict[str, dict[str, Any]] = {"macro_f1": {"labels": task_labels}} if task_labels else {}
+    if len(gold) < metrics.SMALL_N:
+        notes.append(f"Small n: {len(gold)} labelled predictions (fewer than {metrics.SMALL_N}); accuracy intervals "
+                     "are Wilson score intervals, and a bootstrap that cannot vary gives the metric's whole range: "
+                     "read the intervals rather than the values.")
     rows = []
     for name, fn in METRICS:
-        estimate = fn(gold, predicted)
-        baseline = fn(gold, [top] * len(gold))
+        estimate = fn(gold, predicted, **options.get(name, {}))
+        baseline = fn(gold, [top] * len(gold), **options.get(name, {}))
         rows.append({"run_id": run.run_id, "metric": name, "value": estimate.value, "low": estimate.low,
                      "high": estimate.high, "n": estimate.n, "baseline": baseline.value, "baseline_low": baseline.low,
                      "baseline_high": baseline.high, "baseline_label": top, "baseline_from": source})

@@ -1,14 +1,13 @@
 """Benchmark: tokens per second of the local LLM backend: unconstrained vs grammar-constrained,
-batch N vs batch 1, and llama.cpp on the same GGUF when that extra is built.
+and llama.cpp on the same GGUF when that extra is built (``batch_invariance.py`` compares
+answers generated alone with the padded batches used before).
 
 The prompt is the pipeline's own ``popularity/predict_hypotheses`` prompt for a sample video
 (the Big Buck Bunny summary shipped in the README's shape) with two hypotheses. For each dtype
 given (default: the demo's bfloat16, and float32) the bundled model answers greedily, once to
 warm up, then ``--repeat`` times; it prints the median new tokens per second (prefill
 included, as the pipeline pays it) without and with the answer's JSON schema (xgrammar), and
-their ratio. Then, in the first dtype, ``--batch`` constrained answers to different videos one
-after the other vs in one left-padded batch (``generate_batch``: what ``llm.batch_size`` turns
-on), with how many answers came out identical; then llama.cpp (``make llamacpp``) on the GGUF
+their ratio; then llama.cpp (``make llamacpp``) on the GGUF
 the bundled model was converted from, the same constrained prompt. Exits 1 when constrained /
 unconstrained is below ``--min-ratio`` (0.85).
 
@@ -56,7 +55,6 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--min-ratio", type=float, default=0.85)
-    parser.add_argument("--batch", type=int, default=4, help="answers generated together (0: skip)")
     parser.add_argument("--gguf", default=None, help="GGUF for the llama.cpp column (default: the model's "
                                                      "bundled -gguf twin)")
     args = parser.parse_args()
@@ -72,10 +70,9 @@ def main() -> int:
         video_text=VIDEO, labels=task.label_descriptions, hypotheses=HYPOTHESES))
     schema = answer_schema(task, len(HYPOTHESES))
     worst = float("inf")
-    first_chat, first_rate = None, None
+    first_rate = None
     for dtype in args.dtypes:
         chat = load_local_chat(args.model, dtype=dtype, max_tokens=args.max_tokens)
-        first_chat = first_chat or chat
         rates = {}
         for name, extra in (("unconstrained", {}), ("constrained", {"json_schema": schema})):
             chat.invoke(messages, **extra)  # warm-up (and grammar compilation)
@@ -90,38 +87,11 @@ def main() -> int:
         worst = min(worst, ratio)
         print(f"{args.model} {dtype:9s} unconstrained {rates['unconstrained']:5.1f} tok/s  "
               f"constrained {rates['constrained']:5.1f} tok/s  ratio {ratio:.2f}")
-    if args.batch > 1 and first_chat is not None:
-        batched(first_chat, args.dtypes[0], task, schema, args.batch)
     llamacpp(args, messages, schema, rates_default=first_rate)
     if worst < args.min_ratio:
         print(f"constrained / unconstrained {worst:.2f} < {args.min_ratio}")
         return 1
     return 0
-
-
-def batched(chat: Any, dtype: str, task: Any, schema: dict[str, Any], n: int) -> None:
-    """Constrained answers to ``n`` different videos: one at a time vs one padded batch."""
-    from pipelines.models.llm import to_langchain
-    from pipelines.prompts import load_prompt
-
-    prompt = load_prompt("popularity/predict_hypotheses")
-    titles = ["Big Buck Bunny", "Countdown to lift off", "Grandfather's coin collection", "Every dot is a galaxy",
-              "How I make espresso at home", "A cat on the sofa", "Silent horse sketch", "Read the colour"]
-    conversations = [to_langchain(prompt.messages(video_text=VIDEO.replace("Big Buck Bunny", titles[i % len(titles)]),
-                                                  labels=task.label_descriptions, hypotheses=HYPOTHESES))
-                     for i in range(n)]
-    chat.generate_batch(conversations[:2], [schema] * 2)  # warm-up
-    started = time.perf_counter()
-    single = [str(chat.invoke(c, json_schema=schema).content) for c in conversations]
-    one_at_a_time = time.perf_counter() - started
-    started = time.perf_counter()
-    together = chat.generate_batch(conversations, [schema] * n)
-    in_batch = time.perf_counter() - started
-    tokens = sum(len(chat._tokenizer(t)["input_ids"]) for t in together)
-    same = sum(a == b for a, b in zip(single, together))
-    print(f"{dtype:9s} {n} constrained answers: one at a time {one_at_a_time:5.1f} s, batch {n} {in_batch:5.1f} s "
-          f"({tokens / in_batch:5.1f} tok/s)  batch {n} / batch 1 speed-up {one_at_a_time / in_batch:.2f}; "
-          f"identical answers {same}/{n}")
 
 
 def llamacpp(args: argparse.Namespace, messages: Any, schema: dict[str, Any], rates_default: float | None) -> None:

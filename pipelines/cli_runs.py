@@ -108,7 +108,14 @@ def compare(
     baseline, and McNemar's exact test of the difference in accuracy."""
     from analysis import load_run, metrics
 
+    from pipelines.numerics import differences
+
     a, b = (load_run(_resolve_run(r, runs_dir)) for r in (run_a, run_b))
+    numerics = differences(a.manifest.get("numerics"), b.manifest.get("numerics"))
+    if numerics:
+        out.print(f"warning: runs {a.run_id} and {b.run_id} were computed in different numerics environments "
+                  f"({'; '.join(numerics)}): their records may differ in the last bits, and greedy answers in words",
+                  highlight=False, soft_wrap=True)
     pa, pb = (r.predictions.dropna(subset=["gold"]).set_index("item_id") for r in (a, b))
     common = sorted(set(pa.index) & set(pb.index))
     if not common:
@@ -256,23 +263,33 @@ def audit(
                          "describe_frames.descriptions, hypothesize.hypotheses (repeatable; default: all present)")] = None,
     by: Annotated[str, typer.Option(help="rates per: type (of claim), target (text) or student")] = "type",
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="folder for the sheet (default: <run>/audit)")] = None,
+    of_run: Annotated[Optional[str], typer.Option(
+        "--run", help="with `import`: the run the sheet must be of (default: the run whose folder holds it)",
+        show_default=False)] = None,
     runs_dir: RunsDir = Path("data/runs"),
 ) -> None:
     """Check every claim of the run's generated texts against the videos' own evidence: print
     the claim precision and hallucination rate per claim type (with 95 % intervals), object
-    hallucination (CHAIR), and write claims.csv, one row per claim, with an empty column for
-    human verdicts. Rule-based: no model is loaded.
+    hallucination (CHAIR), and write claims.csv, one row per claim, with columns for human
+    verdicts. An existing claims.csv is merged, never overwritten: the human columns of every
+    claim still there are kept, claims no longer produced stay, marked stale. Rule-based: no
+    model is loaded.
 
     `m2t audit import SHEET` reads a sheet with people's verdicts and reports their agreement
-    with the automatic ones: Cohen's κ, the confusion table, and agreement per claim type."""
+    with the automatic ones: Cohen's κ, the confusion table, and agreement per claim type. It
+    refuses a sheet of another run than --run (or the run whose folder holds it) and a sheet
+    mixing runs."""
     from pydantic import ValidationError
 
-    from analysis.audit import chair, claims_table, compare_students, rates
+    from analysis.audit import SheetError, chair, claims_table, compare_students, human_verdicts, rates
+    from analysis.metrics import SMALL_N
     from pipelines.audit.run_audit import audit_run
 
     if run == "import":
-        import_sheet(sheet)
+        import_sheet(sheet, of_run, runs_dir)
         return
+    if of_run is not None:
+        _fail("--run names the run of a sheet for `m2t audit import SHEET --run RUN`; to audit a run: m2t audit RUN")
 
     path = _resolve_run(run, runs_dir)
     if by not in ("type", "target", "student"):
@@ -281,7 +298,11 @@ def audit(
         records = audit_run(path, list(target) if target else None)
     except ValidationError as exc:  # an unknown --target
         _fail(f"--target: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
-    table = claims_table(records)
+    from analysis import load_run
+
+    data = load_run(path)
+    dumped = [{**r.model_dump(mode="json"), "run_id": data.run_id} for r in records]
+    table = claims_table(dumped)
     if table.empty:
         _fail(f"run {path.name} has no generated text to audit (predict, analyse_film, describe_frames or "
               "hypothesize records)")
@@ -291,55 +312,96 @@ def audit(
     for col in (by, "claims", "supported", "contradicted", "unverifiable", "precision", "hallucination"):
         shown.add_column(col, justify="left" if col == by else "right")
 
-    def pct(value: Any, ci: Any) -> str:
-        return "-" if value is None or value != value else f"{value:.0%} [{ci[0]:.0%}, {ci[1]:.0%}]"
+    def pct(value: Any, ci: Any, small: bool = False) -> str:
+        if value is None or value != value:
+            return "-"
+        return f"{value:.0%} [{ci[0]:.0%}, {ci[1]:.0%}]{'*' if small else ''}"
 
     for row in summary.to_dict("records"):
         shown.add_row(str(row[by]), str(row["claims"]), str(row["supported"]), str(row["contradicted"]),
-                      str(row["unverifiable"]), pct(row["precision"], row["precision_ci"]),
-                      pct(row["hallucination"], row["hallucination_ci"]))
+                      str(row["unverifiable"]), pct(row["precision"], row["precision_ci"], row["small_n"]),
+                      pct(row["hallucination"], row["hallucination_ci"], row["small_n"]))
     out.print(shown)
+    if any(row["small_n"] and row["precision"] is not None for row in summary.to_dict("records")):
+        out.print(f"* small n: fewer than {SMALL_N} verifiable claims: read the interval rather than the rate",
+                  highlight=False)
     objects = chair(table).iloc[-1]
     if objects.object_claims:
         out.print(f"object hallucination (CHAIR): {objects.absent} of {objects.object_claims} object claims name an "
-                  f"object detected in no sampled frame ({objects.chair:.0%})", highlight=False)
+                  f"object detected in no sampled frame ({pct(objects.chair, objects.chair_ci)}"
+                  f"{', small n' if objects.small_n else ''})", highlight=False)
     students = compare_students(table)
     if not students.empty:
         compared = Table(title="film students on the same clips (the paired row: per-clip difference in hallucination "
-                               "rate)", title_justify="left")
+                               "rate; * small n)", title_justify="left")
         for col in ("student", "clips", "claims", "precision", "hallucination", "CHAIR"):
             compared.add_column(col, justify="left" if col == "student" else "right")
         for row in students.to_dict("records"):
             paired = "paired" in row["student"]
-            compared.add_row(row["student"], str(row["clips"]), "-" if paired else str(row["claims"]),
-                             "-" if paired else pct(row["precision"], row["precision_ci"]),
+            compared.add_row(row["student"], str(row["clips"]), "-" if paired else str(int(row["claims"])),
+                             "-" if paired else pct(row["precision"], row["precision_ci"], row["small_n"]),
                              (f"{row['hallucination']:+.0%} [{row['hallucination_ci'][0]:+.0%}, "
-                              f"{row['hallucination_ci'][1]:+.0%}]" if paired and row["hallucination"] is not None
-                              else pct(row["hallucination"], row["hallucination_ci"])),
-                             "-" if paired else pct(row["chair"], row["chair_ci"]))
+                              f"{row['hallucination_ci'][1]:+.0%}]{'*' if row['small_n'] else ''}"
+                              if paired and row["hallucination"] is not None
+                              else pct(row["hallucination"], row["hallucination_ci"], row["small_n"])),
+                             "-" if paired else pct(row["chair"], row["chair_ci"], row["chair_small_n"]))
         out.print(compared)
-    from analysis import load_run
     from analysis.audit_report import write_audit_report
 
-    written = write_audit_report(load_run(path), records, out_dir or path / "audit")
-    out.print(f"wrote {written['html']} (the marked texts) and {written['sheet']} ({len(table)} claims; fill in "
-              "human_verdict, then `m2t audit import`)", highlight=False, soft_wrap=True)
+    folder = out_dir or path / "audit"
+    existed = (folder / "claims.csv").is_file()
+    try:
+        written = write_audit_report(data, dumped, folder)
+    except SheetError as exc:
+        _fail(str(exc))
+        return
+    out.print(f"wrote {written['html']} (the marked texts) and {written['sheet']} ({len(table)} claims of run "
+              f"{data.run_id}; fill in human_verdict, then `m2t audit import`)", highlight=False, soft_wrap=True)
+    if existed:
+        kept = human_verdicts(written["sheet"])
+        stale = f" ({kept['stale']} on claims this audit no longer produces, marked stale)" if kept.get("stale") else ""
+        out.print(f"kept {sum(kept.values())} human verdicts of the existing sheet{stale}", highlight=False,
+                  soft_wrap=True)
 
 
-def import_sheet(sheet: Path | None) -> None:
-    """Agreement of human verdicts in ``sheet`` with the automatic ones (``m2t audit import``)."""
-    from analysis.audit import human_agreement, read_sheet
+def _run_id(run_dir: Path) -> str:
+    """A run's id as ``load_run`` reads it: the manifest's, else the folder's name."""
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    return str(manifest.get("run_id") or run_dir.name)
+
+
+def import_sheet(sheet: Path | None, of_run: str | None = None, runs_dir: Path = Path("data/runs")) -> None:
+    """Agreement of human verdicts in ``sheet`` with the automatic ones (``m2t audit import``), on
+    the sheet's one run: ``of_run`` if given, else the run whose folder holds the sheet
+    (``<run>/audit/claims.csv``), else whichever run the sheet names. Claims marked stale (no
+    longer produced by the audit) are left out and counted."""
+    from analysis.audit import STALE, SheetError, human_agreement, read_sheet, sheet_run
 
     if sheet is None or not sheet.is_file():
         _fail(f"give the filled-in sheet: m2t audit import <run>/audit/claims.csv (not found: {sheet})")
+        return
+    home = sheet.resolve().parent.parent
+    expected = _run_id(_resolve_run(of_run, runs_dir)) if of_run else (
+        _run_id(home) if (home / "manifest.json").is_file() else None)
     try:
-        kappa, confusion, per_type = human_agreement(read_sheet(sheet))
-    except ValueError as exc:
+        read = read_sheet(sheet)
+        run_id = sheet_run(read, sheet, expected)
+        stale = read[read.status == STALE]
+        kappa, confusion, per_type = human_agreement(read[read.status != STALE])
+    except SheetError as exc:
         _fail(str(exc))
         return
+    except ValueError as exc:
+        _fail(f"{sheet}: {exc}")
+        return
     rated = int(confusion.to_numpy().sum())
-    out.print(f"{rated} claims with a human verdict; Cohen's kappa (human vs automatic) = {kappa:.3f}",
-              highlight=False)
+    left_out = int((stale.human_verdict != "").sum())
+    note = f" ({left_out} on claims no longer produced, marked stale, left out)" if left_out else ""
+    out.print(f"sheet {sheet} of run {run_id}: {rated} claims with a human verdict{note}; Cohen's kappa (human vs "
+              f"automatic) = {kappa:.3f}", highlight=False, soft_wrap=True)
     table = Table(title="human (rows) vs automatic (columns)", title_justify="left")
     table.add_column("human")
     for col in confusion.columns:

@@ -58,6 +58,10 @@ class Record(BaseModel):
     prompt_version: int | None = None
     created_at: datetime = Field(default_factory=utc_now)
     seconds: float = Field(0.0, description="wall time the stage spent on this item")
+    reproducible: bool | None = Field(
+        None, description="whether recomputing gives this record again: False when it holds answers of a remote "
+                          "model (servers batch requests across users) or of sampled generation (temperature > 0), "
+                          "which only the cache gives back; None in records written before m2t said so")
 
 
 class FrameRef(BaseModel):

@@ -182,7 +182,11 @@ class _Hasher:
 def stage_config_hash(spec: StageSpec, cfg: Any) -> str:
     """Hash of everything in the config world that changes the stage's output: its config,
     the prompt files it uses (id, version, text hash), the identity of the model's weights
-    (package version or file stamps) and its extra key (e.g. a file's hash)."""
+    (package version or file stamps) and its extra key (e.g. a file's hash).
+
+    The config enters as its pydantic ``str``, which leaves out fields declared with
+    ``repr=False``: settings that cannot change a record (e.g. ``embed.batch_size``) are
+    declared so, and changing them keeps every cache key."""
     from pipelines.models.bundled import model_fingerprint
 
     prompts = [load_prompt(p).ref for p in spec.prompt_names(cfg)]
@@ -293,7 +297,8 @@ class Runner:
             )
             result.status = "completed" if result.exit_code == EXIT_OK else "completed_with_errors"
             self._write_stats(stats, result.seconds, len(items), load_errors)
-            manifest.update(status=result.status, finished_at=utc_now().isoformat(), seconds=round(result.seconds, 3))
+            manifest.update(status=result.status, finished_at=utc_now().isoformat(), seconds=round(result.seconds, 3),
+                            numerics=self._numerics())  # again: now with torch's view if the stages used it
             self.store.write_manifest(manifest)
             return result
         finally:
@@ -320,6 +325,7 @@ class Runner:
         spec = get_stage(name)
         cfg = self.config.stage_config(name)
         config_hash = stage_config_hash(spec, cfg)
+        reproducible = spec.reproducible(cfg)
         plan = _Plan(spec=spec, cfg=cfg, stats=StageStats(items=len(items)))
         done = {r.item_id: r for r in self.store.records(name)}
         plan.corpus = corpus = self._corpus(spec, items, records)
@@ -364,6 +370,7 @@ class Runner:
             provenance = {
                 "item_id": item.item_id, "stage": name, "stage_version": spec.version, "key": key,
                 "input_hash": input_hash, "config_hash": config_hash, "model": spec.model_of(cfg),
+                "reproducible": reproducible,
             }
             ctx = StageContext(
                 models=self.models, provenance=provenance, inputs=upstream,
@@ -509,9 +516,20 @@ class Runner:
             "limit": self.limit,
             "git_sha": git_sha(),
             "packages": package_versions(),
+            "numerics": self._numerics(),
         }
         self.store.write_manifest(manifest)
         return manifest
+
+    def _numerics(self) -> dict[str, Any]:
+        """This machine's numerics environment (``pipelines/numerics.py``); under Ray, also the
+        torch threads of each stage's actors (they compute the records, not this process)."""
+        from pipelines.numerics import numerics_environment
+
+        numerics = numerics_environment()
+        if self.executor.name == "ray":
+            numerics["ray_actor_threads"] = {n: self.executor.threads_per_actor(n) for n in self.config.stages}
+        return numerics
 
     def _record_rate(self, name: str, stats: StageStats) -> None:
         """This machine's measured throughput of the stage, for later estimates."""

@@ -132,12 +132,16 @@ class RayExecutor:
     def _pool_options(self, stage: str) -> Any:
         return self.options.pools.get(stage) or self.options.default
 
+    def threads_per_actor(self, stage: str) -> int:
+        """torch and OpenCV threads of each actor of ``stage``'s pool (its CPUs, at least 1)."""
+        return max(1, int(self._pool_options(stage).num_cpus))
+
     def _actors(self, spec: StageSpec, cfg: StageConfig, wanted: int) -> list[Any]:
         pool = self._pool_options(spec.name)
         cpus = self.ray.cluster_resources().get("CPU", 1)
         size = pool.actors or max(1, int(cpus // max(pool.num_cpus, 0.01)))
         remote = self.ray.remote(num_cpus=pool.num_cpus, num_gpus=pool.num_gpus, max_restarts=0)(StageWorker)
-        threads = max(1, int(pool.num_cpus))
+        threads = self.threads_per_actor(spec.name)
         return [remote.remote(spec, cfg, str(self.run_dir), str(self.cache_root), threads, self.prompts_dir, self.debug)
                 for _ in range(max(1, min(size, wanted)))]
 

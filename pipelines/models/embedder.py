@@ -1,5 +1,13 @@
 """Text embeddings with sentence-transformers, from a bundled model, a directory or an id in
-the local HF cache (the paper used MPNet, ``sentence-transformers/all-mpnet-base-v2``)."""
+the local HF cache (the paper used MPNet, ``sentence-transformers/all-mpnet-base-v2``).
+
+Each text is embedded in a forward pass of its own. A padded batch would make a text's vector
+depend on the other texts of its batch: padding to the batch's longest text changes the shapes
+of the matrix products, whose kernels then sum in another order (differences in the last bits,
+enough to reorder near-tied neighbours). Alone, a text always meets the same shapes, so its
+vector is the same whatever the batch size, the order of the items or the executor;
+``bench/batch_invariance.py`` measures what that costs.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +32,11 @@ class TextEmbedder:
                 "directory, an id in the local HF cache, or 'bundled:all-minilm-l6-v2'"
             ) from None
 
-    def embed(self, texts: list[str], *, normalize: bool = True, batch_size: int = 32) -> np.ndarray:
-        """float32 array (len(texts), dim); rows L2-normalised when ``normalize``."""
-        vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=normalize,
-                                    convert_to_numpy=True, show_progress_bar=False)
+    def embed(self, texts: list[str], *, normalize: bool = True) -> np.ndarray:
+        """float32 array (len(texts), dim), one forward pass per text (module docstring); rows
+        L2-normalised when ``normalize``."""
+        if not texts:
+            return np.zeros((0, self.model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+        vectors = self.model.encode(texts, batch_size=1, normalize_embeddings=normalize, convert_to_numpy=True,
+                                    show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)

@@ -29,6 +29,9 @@ from pipelines.store import atomic_write_json, read_json, sha256_json
 
 Messages = list[tuple[str, str]]  # (role, content), role in system / user / assistant
 
+# backends whose answers come from a server this process does not control
+REMOTE_BACKENDS = frozenset({"openai"})
+
 
 class LLMConfig(BaseModel):
     """The ``llm`` block of a stage config."""
@@ -49,9 +52,10 @@ class LLMConfig(BaseModel):
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
         "float32", description="local: weights' dtype; bfloat16 is about 2x faster on CPU for a 0.5B model")
-    batch_size: int = Field(1, ge=1, description="local: up to this many answers generated together (left-padded); "
-                                                 "faster, but a padded answer may differ in rare tokens from "
-                                                 "the one-at-a-time answer (bench/llm_throughput.py counts)")
+    batch_size: int = Field(1, ge=1, repr=False,
+                            description="changes nothing: every answer is generated alone, since a padded batch "
+                                        "changes greedy answers (an answer must not depend on its batch-mates); "
+                                        "accepted so that configs and runs that set it still load")
     tokenizer: str | None = Field(None, description="a tokenizer.json (or its folder) to count prompt budgets in "
                                                      "this model's tokens; default: the local model's own, else "
                                                      "characters / 4")
@@ -60,6 +64,14 @@ class LLMConfig(BaseModel):
     @classmethod
     def _known_backend(cls, value: str) -> str:
         return LLM_BACKENDS.check(value)
+
+    @property
+    def reproducible(self) -> bool:
+        """Whether recomputing an answer gives it again: greedy decoding on this machine's own
+        runtime does (every answer is generated alone); a remote server batches requests across
+        its users, and sampled answers hang on every bit of the arithmetic, so only the cache
+        gives those back."""
+        return self.backend not in REMOTE_BACKENDS and self.temperature == 0
 
     def cache_identity(self) -> dict[str, Any]:
         from pipelines.models.bundled import model_fingerprint
@@ -208,39 +220,10 @@ class CachedLLM:
 
     def complete_many(self, requests: list[tuple[Messages, dict[str, Any] | None]]) -> list[str]:
         """Answers to several ``(messages, schema)`` requests, as :meth:`complete` gives them
-        one by one (same cache entries). The ones not cached are generated together, up to
-        ``batch_size`` at a time, when the backend can (local transformers); otherwise one
-        by one."""
-        replies: list[str | None] = []
-        missing: list[int] = []
-        for messages, schema in requests:
-            path = self._path("complete", self._payload(messages, schema))
-            cached = self._read(path)
-            replies.append(cached)
-            if cached is None:
-                missing.append(len(replies) - 1)
-        batch = self.cfg.batch_size if self.cfg.backend == "local" else 1
-        for start in range(0, len(missing), batch):
-            chunk = missing[start:start + batch]
-            if len(chunk) == 1 or not hasattr(self.chat, "generate_batch"):
-                for i in chunk:
-                    replies[i] = self.complete(*requests[i])
-                continue
-            try:
-                texts = self.chat.generate_batch([to_langchain(requests[i][0]) for i in chunk],
-                                                 [requests[i][1] for i in chunk])
-            except (ConfigError, LLMError):
-                raise
-            except Exception as exc:
-                raise LLMError(f"local model {self.cfg.model!r} did not answer: {describe_error(exc)}") from None
-            for i, text in zip(chunk, texts):
-                messages, schema = requests[i]
-                payload = self._payload(messages, schema)
-                self.calls += 1
-                atomic_write_json(self._path("complete", payload),
-                                  {"kind": "complete", "llm": self.identity, **payload, "value": text})
-                replies[i] = text
-        return [str(r) for r in replies]
+        one by one (same cache entries). Each answer is generated alone, never in a padded
+        batch: the answer to one request must not depend on the others (``README``:
+        Reproducibility)."""
+        return [self.complete(messages, schema) for messages, schema in requests]
 
     def _payload(self, messages: Messages, schema: dict[str, Any] | None) -> dict[str, Any]:
         constrain = schema if schema and (self.cfg.backend != "openai" or not self.schema_refused) else None

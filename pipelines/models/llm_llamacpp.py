@@ -72,6 +72,10 @@ class LlamaCppChatModel(BaseChatModel):
         if schema:
             options["response_format"] = {"type": "json_object", "schema": schema}
         with self._lock:
+            # llama-cpp-python keeps the last prompt's KV cache and evaluates only the tokens a
+            # new prompt does not share with it; the answer would then depend on the call before
+            # (other batch splits, other sums). Every prompt is evaluated whole.
+            self._llama.reset()
             result = self._llama.create_chat_completion(**options)
         choice = result["choices"][0]
         usage = result.get("usage", {})

@@ -78,9 +78,6 @@ class LocalChatModel(BaseChatModel):
     _torch_device: Any = PrivateAttr(default=None)
     _trims_logits: bool = PrivateAttr(default=False)  # forward() takes logits_to_keep
     _lock: Any = PrivateAttr(default_factory=threading.RLock)
-    # (token ids, KV cache over them) of the last generated prompt: label scoring, the fallback
-    # after a failed answer, then only pays for the tokens the prompts do not share
-    _prefix: tuple[list[int], Any] | None = PrivateAttr(default=None)
     _grammar_compiler: Any = PrivateAttr(default=None)
     _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -240,7 +237,6 @@ class LocalChatModel(BaseChatModel):
             with torch.inference_mode(), _seeded(seed if temperature > 0 else None, self._torch_device):
                 generated = model.generate(input_ids, return_dict_in_generate=True, **options)
             output = generated.sequences
-            self._remember_prefix(prompt, getattr(generated, "past_key_values", None))
         new = output[0, len(prompt):].tolist()
         text = tokenizer.decode(new, skip_special_tokens=True)
         cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
@@ -255,72 +251,10 @@ class LocalChatModel(BaseChatModel):
             llm_output={"model_name": self.model_path, "token_usage": usage},
         )
 
-    def generate_batch(self, conversations: Sequence[Sequence[BaseMessage]],
-                       json_schemas: Sequence[dict[str, Any] | None] | None = None,
-                       max_tokens: int | None = None) -> list[str]:
-        """Answers to several conversations in one ``generate`` call (left-padded, masked).
-
-        Decoding a batch costs little more per step than decoding one answer on a CPU (the
-        step is bound by reading the weights), so answers come faster in total. Rows are
-        constrained to their own schema (one xgrammar matcher per row); a batch mixing rows
-        with and without a schema is answered one row at a time. Greedy only: sampled
-        answers stay reproducible one call at a time, through ``invoke``.
-
-        A padded row is not always bit-identical to the same prompt alone (the matrix
-        products run over other shapes), so an answer may differ in rare tokens from the
-        one-at-a-time answer; ``bench/llm_throughput.py`` counts how often.
-
-        Args:
-            conversations: One message list per answer.
-            json_schemas: Per conversation, a JSON Schema its answer must follow, or ``None``.
-            max_tokens: New tokens per answer (default: the model's ``max_tokens``).
-
-        Returns:
-            The answers' texts, in input order.
-        """
-        schemas = list(json_schemas) if json_schemas is not None else [None] * len(conversations)
-        if len(schemas) != len(conversations):
-            raise ValueError("one json_schema (or None) per conversation")
-        if not conversations:
-            return []
-        if self.temperature > 0 or len({s is None for s in schemas}) > 1 or len(conversations) == 1:
-            return [str(self.invoke(list(c), max_tokens=max_tokens or self.max_tokens,
-                                    **({"json_schema": s} if s else {})).content) for c, s in zip(conversations, schemas)]
-        import torch
-
-        max_new = int(max_tokens or self.max_tokens)
-        with self._lock:
-            model, tokenizer = self._loaded()
-            prompts = [self._prompt_ids(list(c))[1] for c in conversations]
-            width = max(len(p) for p in prompts)
-            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-            ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(prompts), width), dtype=torch.long)
-            for row, prompt in enumerate(prompts):
-                ids[row, width - len(prompt):] = torch.tensor(prompt)
-                mask[row, width - len(prompt):] = 1
-            options: dict[str, Any] = {"attention_mask": mask.to(self._torch_device), "max_new_tokens": max_new,
-                                       "pad_token_id": pad, "do_sample": False, "num_beams": 1}
-            if schemas[0] is not None:
-                options["logits_processor"] = [self._grammar_processor([s for s in schemas if s is not None])]
-            with torch.inference_mode():
-                output = model.generate(ids.to(self._torch_device), **options)
-            self._prefix = None
-        eos = _eos_ids(model, tokenizer)
-        texts = []
-        for row in output[:, width:].tolist():
-            end = next((i for i, token in enumerate(row) if token in eos), len(row))
-            texts.append(tokenizer.decode(row[:end], skip_special_tokens=True))
-        return texts
-
-    def _grammar_processor(self, schema: dict[str, Any] | list[dict[str, Any]]) -> Any:
-        """A fresh xgrammar logits processor for ``schema`` (a list: one per batch row); one
-        per ``generate`` call, as it keeps the matchers' state. Grammars are compiled once per
+    def _grammar_processor(self, schema: dict[str, Any]) -> Any:
+        """A fresh xgrammar logits processor for ``schema``; one per ``generate`` call, as it
+        keeps the matcher's state. Grammars are compiled once per
         schema and model."""
-        if isinstance(schema, list):
-            from xgrammar.contrib.hf import LogitsProcessor
-
-            return LogitsProcessor([self._grammar_processor(s).compiled_grammars[0] for s in schema])
         import json
 
         import xgrammar as xgr
@@ -379,48 +313,18 @@ class LocalChatModel(BaseChatModel):
                 scores = self._score_padded(prompt, suffixes)
             return scores
 
-    def _remember_prefix(self, prompt: list[int], cache: Any) -> None:
-        """Keep the KV cache of ``prompt`` (cut back from prompt + answer) for later scoring."""
-        if cache is None or not hasattr(cache, "crop") or len(prompt) < 2:
-            self._prefix = None
-            return
-        _crop(cache, len(prompt) - 1)  # the last prompt token is fed again to get its logits
-        self._prefix = (prompt[:-1], cache)
-
-    def _reusable_prefix(self, prompt: list[int]) -> tuple[int, Any]:
-        """How many leading tokens of ``prompt`` the remembered cache covers, and a copy of that
-        cache cropped to them (``(0, None)`` when nothing is shared)."""
-        if self._prefix is None:
-            return 0, None
-        ids, cache = self._prefix
-        shared = 0
-        for a, b in zip(ids, prompt[:-1]):
-            if a != b:
-                break
-            shared += 1
-        if shared < 16:
-            return 0, None
-        import copy
-
-        reused = copy.deepcopy(cache)
-        _crop(reused, shared)
-        return shared, reused
-
     def _score_shared_prompt(self, prompt: list[int], suffixes: list[list[int]]) -> list[float] | None:
         """Scores over one prefill of the prompt; ``None`` if the model's cache cannot be shared.
 
-        When the last generation's prompt shares a prefix with this one (the label-scoring
-        fallback follows a failed answer to the same messages), that prefix is not computed
-        again.
+        The prompt is always prefilled whole, in one pass: a KV cache kept from an earlier call
+        would make the scores depend on which call came before (other shapes, other sums).
         """
         import torch
 
         device = self._torch_device
         with torch.inference_mode():
             keep = {"logits_to_keep": 1} if self._trims_logits else {}
-            shared, past = self._reusable_prefix(prompt)
-            first = self._model(input_ids=torch.tensor([prompt[shared:]], device=device), use_cache=True,
-                                past_key_values=past, **keep)
+            first = self._model(input_ids=torch.tensor([prompt], device=device), use_cache=True, **keep)
             next_token = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
             scores = [float(next_token[s[0]]) if s else 0.0 for s in suffixes]
             rows = [i for i, s in enumerate(suffixes) if len(s) > 1]
@@ -471,14 +375,6 @@ class LocalChatModel(BaseChatModel):
             logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         picked = logprobs.gather(-1, ids[:, n:].unsqueeze(-1)).squeeze(-1) * mask[:, n:]
         return [float(v) for v in picked.sum(dim=-1)]
-
-
-def _crop(cache: Any, keep: int) -> None:
-    """Cut a KV cache back to its first ``keep`` tokens (transformers 5's ``crop`` takes the
-    number of tokens to drop, as a negative count)."""
-    excess = cache.get_seq_length() - keep
-    if excess > 0:
-        cache.crop(-excess)
 
 
 def _role(message: BaseMessage) -> str:

@@ -2,9 +2,11 @@
 
 :class:`HFFrameDescriber` drives any checkpoint that ``AutoModelForImageTextToText`` loads
 (BLIP, Florence-2, SmolVLM, Qwen2-VL / Qwen2.5-VL, LLaVA, LLaVA-OneVision) through one code
-path, so a config switches models by changing a string. Frames are described in batches, one
-``generate`` call per batch, because per-frame calls dominate the cost on CPU. Nothing is
-downloaded: the model must be a local directory or an id already in the local HF cache.
+path, so a config switches models by changing a string. Each frame is described in a
+``generate`` call of its own: in a batch, a frame's description would depend on the frames
+batched with it (other shapes, other sums; greedy decoding turns a last-bit difference into
+other words). Nothing is downloaded: the model must be a local directory or an id already in
+the local HF cache.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ class HFFrameDescriber:
 
     Prompting follows the checkpoint: processors that carry a chat template (SmolVLM,
     Qwen2-VL, LLaVA, ...) get one user turn holding the image and the instruction; the others
-    (BLIP, Florence-2) get the instruction as plain text next to the image. Decoding is greedy,
-    so a frame's description does not depend on the batch it was in.
+    (BLIP, Florence-2) get the instruction as plain text next to the image. Decoding is greedy
+    and each frame is its own ``generate`` call (module docstring), so a frame's description
+    depends on that frame and the instruction only.
 
     Args:
         model: A local model directory, an id already in the local HF cache, or
@@ -41,7 +44,6 @@ class HFFrameDescriber:
         dtype: Weight dtype: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"auto"`` (the
             checkpoint's own).
         max_new_tokens: Upper bound on each description's length in tokens.
-        batch_size: Images per ``generate`` call.
 
     Raises:
         ConfigError: If an argument is invalid or the model cannot be loaded offline.
@@ -54,12 +56,9 @@ class HFFrameDescriber:
         device: str = "cpu",
         dtype: str = "float32",
         max_new_tokens: int = 40,
-        batch_size: int = 8,
     ) -> None:
         if dtype not in _DTYPES:
             raise ConfigError(f"unknown dtype {dtype!r} for the vision-language model; use one of {', '.join(_DTYPES)}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
 
@@ -88,14 +87,13 @@ class HFFrameDescriber:
         if tokenizer is not None:
             tokenizer.padding_side = "left"
         self.max_new_tokens = max_new_tokens
-        self.batch_size = batch_size
         self._device = torch_device
         self._dtype = self.model.dtype
         self._generate_calls = 0
 
     @property
     def generate_calls(self) -> int:
-        """How many ``generate`` calls were made so far; one per batch of images."""
+        """How many ``generate`` calls were made so far; one per image described."""
         return self._generate_calls
 
     def describe(self, images: list[Image.Image], instruction: str) -> list[str]:
@@ -108,8 +106,7 @@ class HFFrameDescriber:
 
         Returns:
             One description per image, in input order, with surrounding whitespace and an
-            echoed instruction removed. Images are processed ``batch_size`` at a time, each
-            batch in exactly one greedy ``generate`` call.
+            echoed instruction removed. Each image is one greedy ``generate`` call.
 
         Raises:
             TypeError: If an item is not a PIL image.
@@ -121,10 +118,7 @@ class HFFrameDescriber:
                 raise TypeError(f"describe expects PIL images, got {type(image).__name__}")
         rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         prompt = self._prompt(instruction)
-        out: list[str] = []
-        for start in range(0, len(rgb), self.batch_size):
-            out.extend(self._describe_batch(rgb[start : start + self.batch_size], prompt, instruction))
-        return out
+        return [self._describe_one(image, prompt, instruction) for image in rgb]
 
     def answer(self, images: list[Image.Image], instruction: str, max_new_tokens: int | None = None) -> str:
         """One answer about several images together (the frames of a clip).
@@ -135,8 +129,6 @@ class HFFrameDescriber:
         right and top to bottom. Greedy decoding; ``max_new_tokens`` defaults to the
         describer's own.
         """
-        import torch
-
         rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         if getattr(self.processor, "chat_template", None):
             content = [*({"type": "image"} for _ in rgb), {"type": "text", "text": instruction}]
@@ -145,13 +137,7 @@ class HFFrameDescriber:
             inputs = self.processor(images=rgb, text=[prompt], return_tensors="pt")
         else:
             inputs = self.processor(images=[contact_sheet(rgb)], text=[instruction], return_tensors="pt")
-        inputs = inputs.to(self._device, dtype=self._dtype)
-        with torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens or self.max_new_tokens,
-                                         do_sample=False, num_beams=1)
-        self._generate_calls += 1
-        text = self.processor.batch_decode(_new_tokens(output, inputs.get("input_ids")), skip_special_tokens=True)[0]
-        return _strip_echo(text, instruction)
+        return self._generate(inputs, instruction, max_new_tokens or self.max_new_tokens)
 
     def _prompt(self, instruction: str) -> str:
         if not getattr(self.processor, "chat_template", None):
@@ -159,19 +145,20 @@ class HFFrameDescriber:
         conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": instruction}]}]
         return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
 
-    def _describe_batch(self, images: list[Image.Image], prompt: str, instruction: str) -> list[str]:
+    def _describe_one(self, image: Image.Image, prompt: str, instruction: str) -> str:
+        inputs = self.processor(images=[image], text=[prompt], return_tensors="pt")
+        return self._generate(inputs, instruction, self.max_new_tokens)
+
+    def _generate(self, inputs: Any, instruction: str, max_new_tokens: int) -> str:
+        """One greedy ``generate`` call over processed ``inputs`` (one prompt); the new text."""
         import torch
 
-        inputs = self.processor(images=images, text=[prompt] * len(images), padding=True, return_tensors="pt")
         inputs = inputs.to(self._device, dtype=self._dtype)
         with torch.inference_mode():
-            output = self.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1
-            )
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
         self._generate_calls += 1
-        output = _new_tokens(output, inputs.get("input_ids"))
-        texts = self.processor.batch_decode(output, skip_special_tokens=True)
-        return [_strip_echo(text, instruction) for text in texts]
+        text = self.processor.batch_decode(_new_tokens(output, inputs.get("input_ids")), skip_special_tokens=True)[0]
+        return _strip_echo(text, instruction)
 
 
 def contact_sheet(images: list[Image.Image], columns: int = 4, cell: int = 256) -> Image.Image:

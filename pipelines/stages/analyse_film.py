@@ -204,7 +204,7 @@ def _vlm_answer(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, shots: li
     if not refs:
         return FilmAnswer(student="vlm", model=vlm.model, extraction="failed", problems=["the clip has no frames"])
     model = ctx.models.get(f"vlm:{vlm.model}:{vlm.device}:{vlm.dtype}:{vlm.max_new_tokens}", lambda: HFFrameDescriber(
-        vlm.model, device=vlm.device, dtype=vlm.dtype, max_new_tokens=vlm.max_new_tokens, batch_size=1))
+        vlm.model, device=vlm.device, dtype=vlm.dtype, max_new_tokens=vlm.max_new_tokens))
     instruction = "\n\n".join(text for _, text in render_exam(item, cfg, ctx, student="vlm"))
     reply = model.answer([Image.fromarray(load_frame(r.path)) for r in refs], instruction)
     return read_answer(reply, "vlm", vlm.model, shots, cfg.task)

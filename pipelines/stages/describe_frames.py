@@ -9,8 +9,8 @@ Backends (``backend`` in the config):
   ``measure_visuals`` (measured here when that stage is not in the config).
 * ``hf``: any transformers image-text-to-text model from an id in the local HF cache or a
   local directory (BLIP, Florence-2, SmolVLM, Qwen2-VL, LLaVA-OneVision ...), instructed by a
-  prompt file (``prompts/describe_frames/neutral.md`` or ``film.md``), frames of all items in
-  the batch described ``batch_size`` at a time, one ``generate`` call per batch.
+  prompt file (``prompts/describe_frames/neutral.md`` or ``film.md``), one ``generate`` call
+  per frame (in a batch, a description would depend on the frames batched with it).
 
 The stage is batched: the runner hands it a batch of items, and every per-item problem (an
 unreadable frame, say) comes back as that item's error while the others are described. An
@@ -49,7 +49,10 @@ class DescribeFramesConfig(StageConfig):
     device: str = "cpu"
     dtype: str = Field("float32", description="hf: torch dtype (float32, bfloat16, float16)")
     max_new_tokens: int = Field(60, ge=1, description="hf: length of each description")
-    batch_size: int = Field(8, ge=1, description="hf: frames per model call (across items)")
+    batch_size: int = Field(8, ge=1, repr=False,
+                            description="changes nothing: each frame is its own model call (a batched frame's "
+                                        "description would depend on its batch-mates); accepted so that configs "
+                                        "and runs that set it still load")
     top_k: int = Field(3, ge=1, le=10, description="offline: ImageNet labels considered per frame")
     min_label_score: float = Field(0.10, ge=0, le=1, description="offline: labels below this are left out")
     max_side: int = Field(1024, ge=64, description="frames larger than this are downscaled first")
@@ -208,9 +211,8 @@ def _describe_hf(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfig,
     instruction = load_prompt(cfg.prompt).render()
     model = str(cfg.model)
     describer = ctxs[0].models.get(
-        f"vlm:{model}:{cfg.device}:{cfg.dtype}:{cfg.max_new_tokens}:{cfg.batch_size}",
-        lambda: HFFrameDescriber(model, device=cfg.device, dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens,
-                                 batch_size=cfg.batch_size),
+        f"vlm:{model}:{cfg.device}:{cfg.dtype}:{cfg.max_new_tokens}",
+        lambda: HFFrameDescriber(model, device=cfg.device, dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens),
     )
     images = [Image.fromarray(rgb) for _, _, rgb in flat]
     if not images:

@@ -1,4 +1,8 @@
-"""embed: a vector for each item's sequential text representation (``summarize``)."""
+"""embed: a vector for each item's sequential text representation (``summarize``).
+
+Version 2: each text in a forward pass of its own (``pipelines/models/embedder.py``), so a
+vector no longer depends on the texts it was batched with; version 1 padded batches.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,12 @@ class EmbedConfig(StageConfig):
     model: str = Field("bundled:all-minilm-l6-v2", description="sentence-transformers model: bundled:, directory or id")
     device: str = "cpu"
     normalize: bool = Field(True, description="L2-normalise (cosine similarity = inner product)")
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, repr=False,
+                            description="changes nothing since version 2 (each text is its own forward pass); "
+                                        "accepted so that configs and runs that set it still load")
 
 
-@stage("embed", version=1, config=EmbedConfig, record=EmbeddingRecord, needs=("summarize",), reads=(), batched=True)
+@stage("embed", version=2, config=EmbedConfig, record=EmbeddingRecord, needs=("summarize",), reads=(), batched=True)
 def embed(items: list[Item], cfg: EmbedConfig, ctxs: list[StageContext]) -> list[Any]:
     from pipelines.models.embedder import TextEmbedder
 
@@ -29,7 +35,7 @@ def embed(items: list[Item], cfg: EmbedConfig, ctxs: list[StageContext]) -> list
         assert isinstance(summary, SummaryRecord)
         texts.append(summary.text)
     embedder = ctxs[0].models.get(f"embedder:{cfg.model}:{cfg.device}", lambda: TextEmbedder(cfg.model, device=cfg.device))
-    vectors = embedder.embed(texts, normalize=cfg.normalize, batch_size=cfg.batch_size)
+    vectors = embedder.embed(texts, normalize=cfg.normalize)
     return [
         EmbeddingRecord(
             **ctx.provenance, dim=int(vector.shape[0]),

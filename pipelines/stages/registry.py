@@ -161,6 +161,12 @@ class StageSpec:
         model = getattr(cfg, "model", None) or getattr(getattr(cfg, "llm", None), "model", None)
         return str(model) if model is not None else None
 
+    def reproducible(self, cfg: StageConfig) -> bool:
+        """Whether recomputing gives the stage's records again: False when any model block of
+        the config (an ``llm`` block, say) declares ``reproducible`` False (a remote model,
+        sampled generation). Every local computation is batch-invariant by construction."""
+        return _reproducible(cfg)
+
     def models_of(self, cfg: StageConfig) -> list[str]:
         """Every model the stage uses with this config (for the run manifest's provenance):
         ``models(cfg)`` when the stage declares it, else its ``model`` / ``llm.model``."""
@@ -168,6 +174,18 @@ class StageSpec:
             return list(self.models(cfg))
         model = self.model_of(cfg)
         return [model] if model else []
+
+
+def _reproducible(value: Any) -> bool:
+    if isinstance(value, BaseModel):
+        if getattr(value, "reproducible", True) is False:
+            return False
+        return all(_reproducible(getattr(value, name)) for name in type(value).model_fields)
+    if isinstance(value, (list, tuple)):
+        return all(_reproducible(v) for v in value)
+    if isinstance(value, dict):
+        return all(_reproducible(v) for v in value.values())
+    return True
 
 
 STAGES: dict[str, StageSpec] = {}

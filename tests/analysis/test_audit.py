@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.proportion import proportion_confint
 
 from analysis.audit import chair, claims_table, human_agreement, rates, read_sheet, write_sheet
 from tests.conftest import ROOT, copy_sample, write_manifest
@@ -137,3 +138,31 @@ def test_overlapping_claims_are_all_shown_in_the_marked_text():
     assert [p["claim"]["text"] for p in marked] == ["A cup", "Night falls."]
     assert marked[0]["also"][0]["text"] == "a table" and marked[0]["verdict"] == "contradicted"
     assert "".join(p["text"] for p in pieces) == text
+
+
+def test_a_sentence_repeated_on_every_frame_does_not_narrow_the_interval():
+    """16/16 read `100% [100%, 100%]`; claims of one video are resampled together."""
+    one_video = claims_table([_record("a", [(f"describe_frames.descriptions[{k}]", "object", "supported")
+                                            for k in range(16)])])
+    row = rates(one_video).set_index("type").loc["all"]
+    assert row.precision == 1.0 and row.small_n and row.verifiable == 16
+    assert row.precision_ci == pytest.approx(tuple(round(x, 3) for x in proportion_confint(16, 16, method="wilson")))
+    assert row.precision_ci[0] < 1.0
+    videos = claims_table([_record(v, [(f"describe_frames.descriptions[{k}]", "object", verdict) for k in range(10)])
+                           for v, verdict in (("a", "supported"), ("b", "supported"), ("c", "contradicted"),
+                                              ("d", "contradicted"))])
+    low, high = rates(videos).set_index("type").loc["all", "hallucination_ci"]
+    naive = proportion_confint(20, 40, method="wilson")  # as if the 40 claims were independent
+    assert low < naive[0] and high > naive[1]
+
+
+def test_chair_and_a_paired_difference_on_one_clip_have_intervals():
+    run = chair(TABLE).set_index("item_id").loc["all"]
+    low, high = run.chair_ci
+    assert low < 1 / 3 < high and run.small_n
+    table = claims_table([_record("a", [("analyse_film.analysis[text]", "colour", "supported"),
+                                        ("analyse_film.analysis[vlm]", "colour", "contradicted")])])
+    from analysis.audit import compare_students
+
+    paired = compare_students(table).set_index("student").loc["vlm − text (paired)"]
+    assert paired.hallucination == 1.0 and paired.hallucination_ci == (-1.0, 1.0) and paired.small_n

@@ -1,6 +1,8 @@
 """analysis.metrics against the libraries that define them: point values equal
-scikit-learn's, McNemar equals statsmodels on a hand-made table, and the bootstrap interval of
-a known binomial case covers the truth at about its nominal rate."""
+scikit-learn's (macro-F1 also over a task's labels), McNemar equals statsmodels on a hand-made
+table, the bootstrap interval of a known binomial case covers the truth at about its nominal
+rate, and a share of few items has statsmodels' and SciPy's Wilson interval, never a point or
+NaN; repeated claims of one video are resampled together."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, \
     precision_recall_fscore_support
+from scipy.stats import binomtest
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+from statsmodels.stats.proportion import proportion_confint
 
 from analysis import metrics
 
@@ -95,3 +99,61 @@ def test_mean_with_interval_leaves_missing_values_out():
     assert estimate.low <= 0.5 <= estimate.high and 0.0 <= estimate.low and estimate.high <= 1.0
     with pytest.raises(ValueError):
         mean([None], "empty")
+
+
+def test_a_perfect_score_on_few_items_has_the_wilson_interval_not_a_point():
+    estimate = metrics.accuracy(["a"] * 16, ["a"] * 16)
+    assert estimate.value == 1.0 and estimate.low < 1.0 and estimate.high == pytest.approx(1.0)
+    assert (estimate.low, estimate.high) == pytest.approx(proportion_confint(16, 16, alpha=0.05, method="wilson"))
+    scipy_ci = binomtest(16, 16).proportion_ci(confidence_level=0.95, method="wilson")
+    assert (estimate.low, estimate.high) == pytest.approx((scipy_ci.low, scipy_ci.high))
+    assert estimate.method == "wilson" and estimate.small_n
+    wrong = metrics.accuracy(["a", "a"], ["b", "b"])  # was 0.000 [0.000, 0.000] at n = 2
+    assert wrong.low == 0.0 and wrong.high > 0
+    assert wrong.high == pytest.approx(proportion_confint(0, 2, method="wilson")[1])
+
+
+def test_one_item_gives_an_interval_never_nan():
+    right = metrics.accuracy(["a"], ["a"])
+    assert (right.low, right.high) == pytest.approx(proportion_confint(1, 1, method="wilson")) and right.low > 0
+    for fn in (metrics.balanced_accuracy, metrics.macro_f1):  # not a share: the whole range, documented
+        estimate = fn(["a"], ["a"])
+        assert (estimate.low, estimate.high) == (0.0, 1.0) and estimate.method == "range" and estimate.n == 1
+    assert not np.isnan([metrics.majority_baseline(["a"], ["b"]).low, metrics.mean([0.5], bounds=(0, 1)).low]).any()
+    with pytest.raises(ValueError, match="no items"):
+        metrics.accuracy([], [])  # n = 0: no estimate
+
+
+def test_small_n_is_flagged_below_thirty_items():
+    assert metrics.accuracy(GOLD, PRED).small_n
+    large = metrics.accuracy(["a"] * 40, ["a"] * 30 + ["b"] * 10)
+    assert not large.small_n and large.method == "bootstrap" and large.low < 0.75 < large.high
+
+
+def test_macro_f1_over_the_tasks_labels_equals_scikit_learn():
+    gold, pred = ["a"] * 4, ["a", "a", "b", "b"]
+    assert metrics.macro_f1(gold, pred).value == pytest.approx(2 / 3)  # over the gold classes: a only
+    over_task = metrics.macro_f1(gold, pred, labels=["a", "b"])
+    assert over_task.value == pytest.approx(1 / 3)
+    assert over_task.value == pytest.approx(f1_score(gold, pred, labels=["a", "b"], average="macro"))
+    g, p = np.array(GOLD), np.array(["<none>" if x is None else x for x in PRED])
+    labels = ["global", "local", "viral"]  # a task label neither gold nor the model used
+    assert metrics.macro_f1(GOLD, PRED, labels=labels).value == pytest.approx(
+        f1_score(g, p, labels=labels, average="macro", zero_division=0))
+    with pytest.raises(ValueError, match="not among the task's labels"):
+        metrics.macro_f1(GOLD, PRED, labels=["local"])
+
+
+def test_claims_are_resampled_by_video():
+    once = [True, True, False, False]
+    videos = ["v1", "v2", "v3", "v4"]
+    repeated = [flag for flag in once for _ in range(10)]  # one sentence said on every frame
+    per_frame = metrics.proportion(repeated, "hallucination rate", clusters=[v for v in videos for _ in range(10)])
+    naive = proportion_confint(20, 40, method="wilson")
+    assert per_frame.value == 0.5 and per_frame.method == "cluster bootstrap"
+    assert per_frame.low < naive[0] and per_frame.high > naive[1]  # ten copies are not ten videos
+    assert (per_frame.low, per_frame.high) == (metrics.proportion(once, clusters=videos).low,
+                                               metrics.proportion(once, clusters=videos).high)
+    single = metrics.proportion(repeated[:10], clusters=["v1"] * 10)  # one video: nothing to resample
+    assert single.method == "wilson" and (single.low, single.high) == pytest.approx(
+        proportion_confint(10, 10, method="wilson"))

@@ -1,6 +1,8 @@
 """The commands and tables a researcher reads runs with, on a real text-only run (bundled
 SmolLM2 and MiniLM): load_run's tables, `m2t runs`, `status` of the latest run, `export`,
-`compare`, `baseline` (embedding classifiers, the file hypotheses_nn reads) and `ablate`."""
+`compare`, `baseline` (embedding classifiers, the file hypotheses_nn reads), `ablate`, and
+`audit` (its sheet's human verdicts kept when run again; `audit import` refusing another run's
+sheet)."""
 
 from __future__ import annotations
 
@@ -151,3 +153,47 @@ def test_ablate_prints_each_variant_with_flips(study: dict):
     ablated = [load_run(d) for d in variants if load_run(d).manifest["config"]["stages"]["summarize"]["ablation"]
                ["metadata"] == "title_only"]
     assert ablated and all("Description" not in t for t in ablated[0]["summarize"]["text"])
+
+
+def _sheet(study: dict, run_id: str) -> Path:
+    return study["runs"] / run_id / "audit" / "claims.csv"
+
+
+def test_audit_keeps_every_human_verdict_when_run_again(study: dict):
+    cli(study, "audit", "hyp")
+    path = _sheet(study, "hyp")
+    sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert len(sheet) > 0 and set(sheet["run_id"]) == {"hyp"} and sheet["claim_id"].is_unique
+    filled = sheet.assign(human_verdict=["contradicted" if v == "supported" else "supported" for v in sheet["verdict"]],
+                          human_note="seen", reviewer="ana")
+    filled.to_csv(path, index=False)
+    for args in ((), ("--by", "target"), ("--by", "type")):
+        text = cli(study, "audit", "hyp", *args)
+        assert f"kept {len(sheet)} human verdicts of the existing sheet" in text
+        again = pd.read_csv(path, dtype=str, keep_default_na=False)
+        assert list(again["claim_id"]) == list(sheet["claim_id"])
+        assert list(again["human_verdict"]) == list(filled["human_verdict"])
+        assert set(again["human_note"]) == {"seen"} and set(again["reviewer"]) == {"ana"}
+
+
+def test_audit_import_refuses_another_runs_sheet(study: dict, tmp_path: Path):
+    cli(study, "audit", "zs")
+    cli(study, "audit", "hyp")
+    sheets = {}
+    for run_id in ("zs", "hyp"):
+        sheet = pd.read_csv(_sheet(study, run_id), dtype=str, keep_default_na=False)
+        sheets[run_id] = sheet.assign(human_verdict=sheet["verdict"])
+    elsewhere = tmp_path / "claims.csv"
+    sheets["hyp"].to_csv(elsewhere, index=False)
+    assert f"sheet {elsewhere} of run hyp:" in cli(study, "audit", "import", str(elsewhere))
+    misplaced = _sheet(study, "zs").with_name("from-hyp.csv")  # in zs's folder: taken as zs's
+    sheets["hyp"].to_csv(misplaced, index=False)
+    mixed = tmp_path / "mixed.csv"
+    pd.concat([sheets["zs"], sheets["hyp"]]).to_csv(mixed, index=False)
+    for args, words in (((str(elsewhere), "--run", "zs"), ("run hyp", "not of run zs")),
+                        ((str(misplaced),), ("run hyp", "not of run zs")),
+                        ((str(mixed),), ("mixes the claims of runs hyp, zs",))):
+        result = CliRunner().invoke(app, ["audit", "import", *args, "--runs-dir", str(study["runs"])])
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert args[0] in lines[0] and all(w in lines[0] for w in words), lines[0]

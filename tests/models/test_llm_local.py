@@ -123,23 +123,22 @@ def test_bad_setting_is_a_config_error() -> None:
         load_local_chat("bundled:smollm2-135m-instruct", max_tokens=0)
 
 
-def test_scoring_after_generation_reuses_the_prompt_state(chat: LocalChatModel) -> None:
+def test_scores_and_answers_do_not_depend_on_the_call_before(chat: LocalChatModel) -> None:
+    """A label's score and a greedy answer are the same bits whatever the model computed
+    before (no state kept from an earlier prompt: a record must not depend on its batch-mates
+    or on the order of the items)."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
     messages = [SystemMessage(content="You sort videos into classes. " * 20),
                 HumanMessage(content="Is a town council meeting a local-hit or a global-big-hit?")]
-    labels = ['{"label": "local-hit"', '{"label": "global-big-hit"']
-    chat._prefix = None
-    cold = chat.score_continuations(messages, labels)
-    chat.invoke(messages)
-    assert chat._prefix is not None and len(chat._prefix[0]) > 100  # the prompt's state is kept
-    warm = chat.score_continuations(messages, labels)
-    assert warm == pytest.approx(cold, abs=1e-3)
     other = [messages[0], HumanMessage(content="Is a world cup final a local-hit or a global-big-hit?")]
-    chat._prefix = None
-    expected = chat.score_continuations(other, labels)
-    chat.invoke(messages)  # remembered prompt shares only the system part with `other`
-    assert chat.score_continuations(other, labels) == pytest.approx(expected, abs=1e-3)
+    labels = ['{"label": "local-hit"', '{"label": "global-big-hit"']
+    cold = chat.score_continuations(messages, labels)
+    answer = chat.invoke(messages, max_tokens=12).content
+    assert chat.score_continuations(messages, labels) == cold  # after generating from the same prompt
+    chat.invoke(other, max_tokens=12)  # a prompt sharing the system part
+    assert chat.score_continuations(messages, labels) == cold
+    assert chat.invoke(messages, max_tokens=12).content == answer
 
 
 HOSTILE_TITLES = [
@@ -171,10 +170,10 @@ def test_constrained_answers_always_parse(chat: LocalChatModel) -> None:
         assert answer["label"] in task.labels and set(schema["required"]) <= set(answer), (title, reply.content)
 
 
-def test_a_padded_batch_answers_each_row_under_its_own_schema(chat: LocalChatModel, tmp_path) -> None:
-    """generate_batch: rows of different lengths (left-padded) with different schemas each
-    give JSON valid under their own schema; CachedLLM.complete_many stores them where
-    complete() finds them."""
+def test_complete_many_answers_each_request_under_its_own_schema(chat: LocalChatModel, tmp_path) -> None:
+    """CachedLLM.complete_many: requests of different lengths with different schemas each give
+    JSON valid under their own schema, each answer equal to the one it gets alone, stored where
+    complete() finds it."""
     import json
 
     from pipelines.models.llm import CachedLLM, LLMConfig
@@ -189,7 +188,7 @@ def test_a_padded_batch_answers_each_row_under_its_own_schema(chat: LocalChatMod
                  answer_schema(task)) for title in HOSTILE_TITLES[:3]]
     requests.append(([("user", "Name what these videos share: 1. a cat asleep on a sofa 2. a cat playing")],
                      hypothesis_schema([1, 2])))
-    llm = CachedLLM(LLMConfig(model="bundled:smollm2-135m-instruct", max_tokens=120, batch_size=4), tmp_path,
+    llm = CachedLLM(LLMConfig(model="bundled:smollm2-135m-instruct", max_tokens=120), tmp_path,
                     chat=load_local_chat("bundled:smollm2-135m-instruct", max_tokens=120))
     replies = llm.complete_many(requests)
     assert llm.calls == 4 and llm.hits == 0
@@ -199,3 +198,6 @@ def test_a_padded_batch_answers_each_row_under_its_own_schema(chat: LocalChatMod
     hypothesis = json.loads(replies[3])
     assert hypothesis["statement"].startswith("Videos ") and set(hypothesis["based_on"]) <= {1, 2}, replies[3]
     assert [llm.complete(*r) for r in requests] == replies and llm.hits == 4  # the same cache entries
+    alone = CachedLLM(LLMConfig(model="bundled:smollm2-135m-instruct", max_tokens=120), tmp_path / "alone",
+                      chat=llm.chat)
+    assert [alone.complete_many([r])[0] for r in reversed(requests)] == replies[::-1]

@@ -130,8 +130,8 @@ def llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_blip_one_generate_call_per_batch(blip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    describer = HFFrameDescriber(str(blip_dir), max_new_tokens=8, batch_size=8)
+def test_blip_one_generate_call_per_frame(blip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    describer = HFFrameDescriber(str(blip_dir), max_new_tokens=8)
     calls = _count_generate(describer, monkeypatch)
 
     out = describer.describe(_frames(8), "a photo of")
@@ -139,21 +139,16 @@ def test_blip_one_generate_call_per_batch(blip_dir: Path, monkeypatch: pytest.Mo
     assert len(out) == 8
     assert all(isinstance(text, str) and text for text in out)
     assert len(set(out)) > 4
-    assert describer.generate_calls == 1
-    assert calls == [8]
+    assert describer.generate_calls == 8
+    assert calls == [1] * 8
 
 
-def test_blip_smaller_batches_same_descriptions(blip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blip_a_frame_is_described_the_same_among_others_or_alone(blip_dir: Path) -> None:
     frames = _frames(8)
-    expected = HFFrameDescriber(str(blip_dir), max_new_tokens=8, batch_size=8).describe(frames, "a photo of")
-    describer = HFFrameDescriber(str(blip_dir), max_new_tokens=8, batch_size=3)
-    calls = _count_generate(describer, monkeypatch)
+    describer = HFFrameDescriber(str(blip_dir), max_new_tokens=8)
+    expected = describer.describe(frames, "a photo of")
 
-    out = describer.describe(frames, "a photo of")
-
-    assert out == expected
-    assert describer.generate_calls == 3
-    assert calls == [3, 3, 2]
+    assert [describer.describe([frame], "a photo of")[0] for frame in frames] == expected
     assert describer.describe(frames[::-1], "a photo of") == expected[::-1]
 
 
@@ -165,8 +160,8 @@ def test_blip_drops_the_echoed_prompt(blip_dir: Path) -> None:
     assert all(text and not text.startswith("a photo of") for text in out)
 
 
-def test_llava_chat_template_one_generate_call(llava_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    describer = HFFrameDescriber(str(llava_dir), max_new_tokens=6, batch_size=8)
+def test_llava_chat_template_one_generate_call_per_frame(llava_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    describer = HFFrameDescriber(str(llava_dir), max_new_tokens=6)
     calls = _count_generate(describer, monkeypatch)
     frames = _frames(4)
 
@@ -176,10 +171,8 @@ def test_llava_chat_template_one_generate_call(llava_dir: Path, monkeypatch: pyt
     assert len(out) == 4 and all(isinstance(text, str) and text for text in out)
     assert len(set(out)) > 1
     assert not any(text.startswith(("USER", "ASSISTANT", ":")) for text in out)
-    assert describer.generate_calls == 1 and calls == [4]
-    single = HFFrameDescriber(str(llava_dir), max_new_tokens=6, batch_size=1)
-    assert single.describe(frames, "describe this frame.") == out
-    assert single.generate_calls == 4
+    assert describer.generate_calls == 4 and calls == [1] * 4
+    assert describer.describe(frames[2:3], "describe this frame.") == out[2:3]
 
 
 def test_no_images_no_generate_call(blip_dir: Path) -> None:
@@ -197,7 +190,7 @@ def test_missing_model_dir_is_a_config_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"dtype": "float8"}, "unknown dtype"), ({"batch_size": 0}, "batch_size"), ({"device": "gpu0"}, "device")],
+    [({"dtype": "float8"}, "unknown dtype"), ({"max_new_tokens": 0}, "max_new_tokens"), ({"device": "gpu0"}, "device")],
 )
 def test_bad_arguments_are_config_errors(blip_dir: Path, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -55,14 +55,16 @@ def test_offline_describer_on_sample_clips(sample_rows, tmp_path: Path):
     assert [d.timestamp_s for d in cat.descriptions] == sorted(d.timestamp_s for d in cat.descriptions)
 
 
-def test_hf_backend_describes_frames_of_several_items_in_one_generate_call(sample_rows, tmp_path: Path):
+def test_hf_backend_describes_each_frame_alone_whatever_the_batch(sample_rows, tmp_path: Path):
     model_dir = build_tiny_blip(tmp_path / "tiny-blip")
     pool = ModelPool()
     cfg = DescribeFramesConfig(backend="hf", model=str(model_dir), batch_size=8, max_new_tokens=8)
     outcomes = run_stage(sample_rows, ["espresso", "cat_sofa"], cfg, tmp_path, pool=pool)
     assert all(o.record is not None for o in outcomes), [o.error for o in outcomes]
     (describer,) = pool.loaded().values()
-    assert describer.generate_calls == 1  # 2 items x 4 frames, one batch of 8
+    assert describer.generate_calls == 8  # 2 items x 4 frames, one call each
+    alone = run_stage(sample_rows, ["cat_sofa"], cfg.model_copy(update={"batch_size": 1}), tmp_path / "alone", pool=pool)
+    assert alone[0].record.descriptions == outcomes[1].record.descriptions
     for outcome in outcomes:
         rec = outcome.record
         assert rec.backend == "hf" and rec.prompt_id == "describe_frames.neutral" and rec.prompt_version == 1
