@@ -363,3 +363,52 @@ def test_the_real_server_accepts_the_response_format_request(server: dict[str, s
     llm = _llm(server, tmp_path, max_tokens=24)
     reply = llm.complete([("user", 'Reply with JSON like {"label": "a"}.')], SCHEMA)
     assert reply.strip() and llm.notes == [] and not llm.schema_refused
+
+
+class _Predictor(_Recorder):
+    """Answers every request with one valid popularity prediction."""
+
+    content = json.dumps({"label": "local-hit", "scale": 2, "confidence": 0.6, "explanation": "A council meeting.",
+                          "evidence": []})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        reply = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                            "choices": [{"index": 0, "finish_reason": "stop",
+                                         "message": {"role": "assistant", "content": self.content}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+
+def test_a_run_against_a_server_says_its_records_need_the_cache(tmp_path: Path) -> None:
+    """Answers of a remote model cannot be recomputed bit for bit (the server batches requests
+    across its users): the run's records say so, the local stages' records say they can be,
+    and the manifest holds the numerics environment. (A loopback stand-in for the server: the
+    flag comes from the config, not from what the server says.)"""
+    from pipelines.config import validate_config
+    from pipelines.runner import Runner
+    from tests.conftest import write_manifest
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Predictor)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        manifest = write_manifest(tmp_path, [{"id": f"v{n}", "title": title, "split": "test",
+                                              "labels": {"popularity": "local-hit"}}
+                                             for n, title in enumerate(["Town council meeting", "World cup final"])])
+        llm = {"backend": "openai", "model": "served", "base_url": f"http://127.0.0.1:{httpd.server_address[1]}/v1"}
+        config = validate_config({"name": "remote", "task": "popularity", "dataset": {"path": str(manifest)},
+                                  "stages": {"summarize": {}, "predict": {"mode": "zero_shot", "llm": llm}}})
+        result = Runner(config, runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache", show_progress=False).run()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+    assert set(result.records["predict"]) == {"v0", "v1"}, result.summary_line()
+    assert all(r.reproducible is False for r in result.records["predict"].values())
+    assert all(r.reproducible is True for r in result.records["summarize"].values())
+    manifest_json = json.loads((result.run_dir / "manifest.json").read_text())
+    assert {"isa", "libraries", "threads", "cpu"} <= set(manifest_json["numerics"])
