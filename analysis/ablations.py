@@ -43,8 +43,8 @@ def ablation_table(runs: list[Any]) -> pd.DataFrame:
         row: dict[str, Any] = {"variant": variant_name(ablation_of(run)), "run_id": run.run_id, "n": len(preds)}
         if not preds.empty:
             gold, predicted = preds["gold"].tolist(), preds["predicted"].tolist()
-            for name, fn in (("accuracy", metrics.accuracy), ("macro_f1", metrics.macro_f1)):
-                estimate = fn(gold, predicted)
+            for name, estimate in (("accuracy", metrics.accuracy(gold, predicted)),
+                                   ("macro_f1", metrics.macro_f1(gold, predicted, labels=run.task_labels))):
                 row.update({name: estimate.value, f"{name}_low": estimate.low, f"{name}_high": estimate.high})
         mine = run.predictions.set_index("item_id")["predicted"]
         common = sorted(set(mine.index) & set(reference.index))

@@ -131,7 +131,7 @@ def comparison_table(run: Any, *, models: tuple[str, ...] = MODELS, seed: int = 
     def row(method: str, labels: dict[str, Any], note: str = "") -> dict[str, Any]:
         predicted = [labels.get(i) for i in ids]
         truth = [gold[i] for i in ids]
-        acc, f1 = metrics.accuracy(truth, predicted), metrics.macro_f1(truth, predicted)
+        acc, f1 = metrics.accuracy(truth, predicted), metrics.macro_f1(truth, predicted, labels=run.task_labels)
         return {"method": method, "n": acc.n, "accuracy": acc.value, "accuracy_low": acc.low,
                 "accuracy_high": acc.high, "macro_f1": f1.value, "macro_f1_low": f1.low, "macro_f1_high": f1.high,
                 "note": note}

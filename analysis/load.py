@@ -73,6 +73,15 @@ class RunData:
         return sorted(str(x) for x in seen)
 
     @property
+    def task_labels(self) -> list[str]:
+        """The labels macro-averaged metrics run over: the task's own (the run manifest says),
+        so that a class missing from a small test set still counts; the labels the run shows
+        (:attr:`labels`) for runs written before manifests named them, or when gold labels lie
+        outside the task's."""
+        named = [str(x) for x in (self.manifest.get("task_spec") or {}).get("labels") or []]
+        return named if named and set(self.labels) <= set(named) else self.labels
+
+    @property
     def predictions(self) -> pd.DataFrame:
         """One row per prediction: gold beside predicted (``correct`` is ``None`` without gold)."""
         frame = self.stages.get("predict")

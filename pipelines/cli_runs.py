@@ -104,35 +104,54 @@ def compare(
     run_b: Annotated[str, typer.Argument(help="second run (id or directory)")],
     runs_dir: RunsDir = Path("data/runs"),
 ) -> None:
-    """Metrics of two runs on the items both predicted, with 95 % intervals, the majority
-    baseline, and McNemar's exact test of the difference in accuracy."""
+    """Metrics of two runs on the items both predicted, with 95 % intervals, each run's own
+    majority baseline (from its own train labels), and McNemar's exact test of the difference
+    in accuracy. Warns when the runs' items or train labels differ, or when they were computed
+    in different numerics environments."""
     from analysis import load_run, metrics
 
     from pipelines.numerics import differences
 
     a, b = (load_run(_resolve_run(r, runs_dir)) for r in (run_a, run_b))
+
+    def warn(text: str) -> None:
+        out.print(f"warning: {text}", highlight=False, soft_wrap=True)
+
     numerics = differences(a.manifest.get("numerics"), b.manifest.get("numerics"))
     if numerics:
-        out.print(f"warning: runs {a.run_id} and {b.run_id} were computed in different numerics environments "
-                  f"({'; '.join(numerics)}): their records may differ in the last bits, and greedy answers in words",
-                  highlight=False, soft_wrap=True)
+        warn(f"runs {a.run_id} and {b.run_id} were computed in different numerics environments "
+             f"({'; '.join(numerics)}): their records may differ in the last bits, and greedy answers in words")
     pa, pb = (r.predictions.dropna(subset=["gold"]).set_index("item_id") for r in (a, b))
     common = sorted(set(pa.index) & set(pb.index))
     if not common:
         _fail(f"runs {a.run_id} and {b.run_id} have no labelled predicted item in common")
+    only_a, only_b = len(set(pa.index) - set(common)), len(set(pb.index) - set(common))
+    if only_a or only_b:
+        warn(f"the runs predicted different items ({only_a} only in {a.run_id}, {only_b} only in {b.run_id}): "
+             f"the metrics below are on the {len(common)} both predicted")
+    trains = [r.items[r.items["split"] == "train"].set_index("item_id")["gold"].dropna().to_dict() for r in (a, b)]
+    if trains[0] != trains[1]:
+        differ = len(set(trains[0].items()) ^ set(trains[1].items()))
+        warn(f"the runs' train labels differ ({differ} item labels in one run only): each run's majority baseline "
+             "is its own, and retrieval drew on other examples")
     gold = pa.loc[common, "gold"].tolist()
+    labels = sorted(set(a.task_labels) | set(b.task_labels))
     table = Table(title=f"{len(common)} items predicted by both")
     table.add_column("metric")
     for col in (a.run_id, b.run_id):
         table.add_column(col, no_wrap=True)
     for name, fn in (("accuracy", metrics.accuracy), ("balanced accuracy", metrics.balanced_accuracy),
-                     ("macro F1", metrics.macro_f1)):
+                     ("macro F1", lambda g, p: metrics.macro_f1(g, p, labels=labels))):
         table.add_row(name, str(fn(gold, pa.loc[common, "predicted"].tolist())),
                       str(fn(gold, pb.loc[common, "predicted"].tolist())))
-    train = a.items[a.items["split"] == "train"]["gold"].dropna().tolist()
-    base = metrics.majority_baseline(train or gold, gold)
-    table.add_row(base.name, str(base), str(base))
+    bases = [metrics.majority_baseline(list(train.values()) or gold, gold) for train in trains]
+    table.add_row("majority baseline", *(str(base) for base in bases))
+    if len(common) < metrics.SMALL_N:
+        table.caption = f"small n: fewer than {metrics.SMALL_N} items; read the intervals, not the points"
     out.print(table)
+    out.print("majority baselines, each from its run's own train labels: " + "; ".join(
+        f"{run.run_id}: always {metrics.majority_label(list(train.values()) or gold)} ({len(train)} train labels)"
+        for run, train in zip((a, b), trains)), highlight=False, soft_wrap=True)
     test = metrics.mcnemar(gold, pa.loc[common, "predicted"].tolist(), pb.loc[common, "predicted"].tolist())
     flips = sum(x != y for x, y in zip(pa.loc[common, "predicted"], pb.loc[common, "predicted"]))
     out.print(f"McNemar exact: right only in {a.run_id}: {test.a_only}, only in {b.run_id}: {test.b_only}, "

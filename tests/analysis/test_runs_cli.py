@@ -126,6 +126,19 @@ def test_compare_prints_intervals_baseline_and_mcnemar(study: dict):
     assert f"p = {expected.pvalue:.4g}" in text
 
 
+def test_compare_gives_each_run_its_own_baseline_and_warns_when_train_labels_differ(study: dict, tmp_path: Path):
+    rows = [dict(r, labels={"popularity": "local-hit"}) if r["id"] == "t1" else r for r in ROWS]
+    manifest = write_manifest(tmp_path, rows)
+    Runner(validate_config(config(manifest)), runs_dir=study["runs"], cache_dir=study["cache"], run_id="relabelled",
+           show_progress=False).run()
+    text = " ".join(cli(study, "compare", "zs", "relabelled").split())
+    assert "warning: the runs' train labels differ (2 item labels in one run only)" in text
+    gold = load_run(study["runs"] / "zs").predictions["gold"].tolist()
+    assert str(metrics.majority_baseline(["global-big-hit"], gold)) in text  # zs: 2 and 2, a tie: sorted first
+    assert str(metrics.majority_baseline(["local-hit"], gold)) in text
+    assert "zs: always global-big-hit (4 train labels); relabelled: always local-hit (4 train labels)" in text
+
+
 def test_baseline_writes_the_file_hypotheses_nn_reads(study: dict, tmp_path: Path):
     target = tmp_path / "nn.csv"
     text = cli(study, "baseline", "hyp", "--out", str(target))
