@@ -50,9 +50,10 @@ def _cpu() -> tuple[str, list[str]]:
     return name, [f for f in ISA_FLAGS if f in flags]
 
 
-def _versions() -> dict[str, str]:
+def installed_versions(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The installed version of each distribution of ``names`` (those not installed left out)."""
     versions = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -98,7 +99,7 @@ def numerics_environment() -> dict[str, Any]:
         "isa": isa,
         "cores": cores,
         "threads": {v: os.environ[v] for v in THREAD_VARIABLES if v in os.environ},
-        "libraries": _versions(),
+        "libraries": installed_versions(LIBRARIES),
         "numpy_blas": _numpy_blas(),
         "torch": _torch(),
     }

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +151,9 @@ class _Plan:
 
 
 def package_versions() -> dict[str, str]:
-    versions = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
+    from pipelines.numerics import installed_versions
+
+    return {"python": sys.version.split()[0], **installed_versions(PACKAGES)}
 
 
 class _Hasher:

@@ -237,8 +237,8 @@ def _request(item: Item, cfg: PredictConfig, ctx: StageContext) -> tuple[Message
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict, batched=True)
 def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> list[PredictionRecord | Exception]:
-    """First answers of the whole batch in one request list (generated together when the
-    backend batches: ``llm.batch_size``), then each item's reading, repair and fallback."""
+    """First answers of the whole batch in one request list (``CachedLLM.complete_many``: each
+    still answered alone), then each item's reading, repair and fallback."""
     requests: list[tuple[Messages, dict[str, Any], int] | Exception] = []
     for item, ctx in zip(items, ctxs):
         try:
