@@ -81,6 +81,7 @@ bench: setup
 	$(BIN)/python bench/offline_describer.py
 	$(BIN)/python bench/label_scoring.py
 	$(BIN)/python bench/llm_throughput.py
+	$(BIN)/python bench/batch_invariance.py
 	$(BIN)/python bench/film_measures.py
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/overhead.py
