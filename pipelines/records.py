@@ -113,6 +113,8 @@ class TranscriptRecord(Record):
     audio_duration_s: float | None = Field(None, description="the audio stream's declared duration, seconds")
     audio_truncated: bool = Field(False, description="the decoded audio ends well before the audio stream's declared "
                                                      "duration (a damaged file); what was decoded is kept")
+    audio_ends_early: bool = Field(False, description="the audio ends before the picture (valid media: music or a "
+                                                      "voice-over on part of the clip); nothing is heard after duration_s")
 
     @property
     def text(self) -> str:
@@ -137,7 +139,8 @@ class SummaryRecord(Record):
     sections: list[str] = Field(description="which parts went into the text, in order")
     parts: list[SummarySection] = Field(default_factory=list, description="the sections, each whole")
     cut: list[str] = Field(default_factory=list, description="sections cut to fit summarize.max_chars")
-    flags: list[str] = Field(default_factory=list, description="no_video, no_audio, audio_truncated: unusual media")
+    flags: list[str] = Field(default_factory=list, description="no_video, no_audio, audio_truncated, audio_ends_early: "
+                                                                  "unusual media")
 
 
 class OcrLineRef(BaseModel):

@@ -55,25 +55,34 @@ def assert_timed_inside(record: TranscriptRecord) -> None:
 
 
 @pytest.mark.parametrize(("ratio", "suffix"), [(0.2, ".mp4"), (0.5, ".mp4"), (0.9, ".mp4"), (0.5, ".mkv")])
-def test_audio_shorter_than_the_video_is_transcribed_not_flagged(speech, whisper_pool, tmp_path: Path,
-                                                                 ratio: float, suffix: str):
+def test_audio_shorter_than_the_video_is_transcribed_and_flagged(speech, whisper_pool, tmp_path: Path,
+                                                                  ratio: float, suffix: str):
     """Music or a voice-over that ends before the picture is valid media (Matroska declares
-    the audio's own length only in a per-stream tag)."""
+    the audio's own length only in a per-stream tag): transcribed, flagged as ending early,
+    not as damaged."""
     audio_s = ratio * VIDEO_S
     path = write_clip_with_audio(tmp_path / f"clip{suffix}", speech, VIDEO_S, audio_s)
     assert probe_media(path).duration_s == pytest.approx(VIDEO_S, abs=0.1)
     record = transcribe(path, whisper_pool, tmp_path)
     assert not record.audio_truncated and not record.no_audio
+    assert record.audio_ends_early
     assert record.audio_duration_s == pytest.approx(audio_s, abs=0.1)
     assert record.duration_s == pytest.approx(audio_s, abs=0.1)
     assert WORDS <= words(record.text), record.text
     assert_timed_inside(record)
 
 
+def test_audio_ending_at_one_second_of_five_in_matroska_is_flagged(speech, whisper_pool, tmp_path: Path):
+    path = write_clip_with_audio(tmp_path / "short.mkv", speech, 5.0, 1.1)
+    record = transcribe(path, whisper_pool, tmp_path)
+    assert record.audio_ends_early and not record.audio_truncated and not record.no_audio
+    assert record.duration_s == pytest.approx(1.1, abs=0.1)
+
+
 def test_voice_over_that_starts_late_is_timed_on_the_video_timeline(speech, whisper_pool, tmp_path: Path):
     path = write_clip_with_audio(tmp_path / "late.mp4", speech, VIDEO_S, 5.0, audio_start_s=12.0)
     record = transcribe(path, whisper_pool, tmp_path)
-    assert not record.audio_truncated
+    assert not record.audio_truncated and record.audio_ends_early  # it ends at 17 s of 20
     assert WORDS <= words(record.text), record.text
     assert record.segments[0].start_s == pytest.approx(12.0, abs=0.3)
     assert_timed_inside(record)
@@ -96,6 +105,7 @@ def test_truncated_file_keeps_what_was_decoded_and_is_flagged(long_clip, whisper
     path = truncate_file(long_clip, tmp_path / "cut.mp4", keep=0.5)
     record = transcribe(path, whisper_pool, tmp_path)
     assert record.audio_truncated and not record.no_audio
+    assert not record.audio_ends_early  # the damage is flagged as such, not as valid media
     assert record.audio_duration_s == pytest.approx(10.0, abs=0.1)  # what the stream declares
     assert 1.0 < record.duration_s < 0.9 * 10.0 - 0.5  # what was decoded
     assert {"good", "morning"} <= words(record.text), record.text

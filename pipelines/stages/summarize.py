@@ -131,6 +131,8 @@ def transcript_lines(record: TranscriptRecord, timestamps: bool) -> list[str]:
         lines = ["(no speech recognised)"]
     if record.audio_truncated:
         lines.append("(the audio track is damaged and ends early; speech after that point is missing)")
+    elif record.audio_ends_early:
+        lines.append(f"(the audio ends at {clock(record.duration_s)}; nothing is heard after that)")
     return lines
 
 
@@ -202,7 +204,9 @@ def check_summarize(cfg: SummarizeConfig, stages: list[str]) -> None:
 
 @stage(
     "summarize",
-    version=4,  # 4: the objects and sound sections without their records' own label ("Sound: Sound: ...")
+    # 5: says when the audio ends before the picture;
+    # 4: the objects and sound sections without their records' own label ("Sound: Sound: ...")
+    version=5,
     config=SummarizeConfig,
     record=SummaryRecord,
     uses=("extract_frames", "measure_visuals", "detect_objects", "describe_frames", "read_onscreen_text",
@@ -220,6 +224,6 @@ def summarize(item: Item, cfg: SummarizeConfig, ctx: StageContext) -> SummaryRec
     if isinstance(frames, FramesRecord) and frames.no_video:
         flags.append("no_video")
     if isinstance(transcript, TranscriptRecord):
-        flags += [f for f in ("no_audio", "audio_truncated") if getattr(transcript, f)]
+        flags += [f for f in ("no_audio", "audio_truncated", "audio_ends_early") if getattr(transcript, f)]
     return SummaryRecord(**ctx.provenance, text=text, sections=[p.name for p in parts], parts=parts, cut=cut,
                          flags=flags)

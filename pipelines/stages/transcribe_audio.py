@@ -5,7 +5,9 @@ a fact about the video, not an error. An audio track shorter than the picture (m
 ends early, a voice-over on part of the clip) is valid media: the decoded audio is compared
 with the audio stream's own declared duration, never the container's. Audio that ends well
 before its own declared duration is a damaged file: what was decoded is kept and the record
-says ``audio_truncated=True``; audio of which nothing decodes is an error.
+says ``audio_truncated=True``; audio of which nothing decodes is an error. Audio that ends
+before the picture (by more than ``ENDS_EARLY_BY``) is processed and flagged
+``audio_ends_early``, so that an analysis can tell "no speech at the end" from "no sound there".
 
 Recomputing gives the same transcript: decoding uses one temperature (no sampling fallback)
 unless ``temperature_fallback`` is set, and every segment lies inside the audio. Segment
@@ -27,6 +29,8 @@ from pipelines.stages.registry import StageConfig, StageContext, stage
 
 # decoded audio shorter than this share of the audio stream's declared duration (less 0.5 s) means a damaged file
 TRUNCATED_BELOW = 0.9
+# the audio ends this much before the picture (seconds, or this share of the picture) to be flagged
+ENDS_EARLY_BY = (0.5, 0.05)
 
 
 class TranscribeAudioConfig(StageConfig):
@@ -50,7 +54,7 @@ class TranscribeAudioConfig(StageConfig):
 
 @stage(
     "transcribe_audio",
-    version=3,  # 3: features computed on one BLAS thread (the same transcript on any machine)
+    version=4,  # 4: audio_ends_early; 3: features computed on one BLAS thread (the same transcript on any machine)
     config=TranscribeAudioConfig,
     record=TranscriptRecord,
     reads=("video",),
@@ -77,6 +81,9 @@ def transcribe_audio(item: Item, cfg: TranscribeAudioConfig, ctx: StageContext) 
         )
     truncated = bool(declared) and result.duration_s < TRUNCATED_BELOW * declared - 0.5
     shift = probe.audio_start_s
+    audio_end = shift + (result.duration_s if truncated or not declared else declared)
+    picture = probe.duration_s if probe.has_video else None
+    ends_early = not truncated and bool(picture) and picture - audio_end > max(ENDS_EARLY_BY[0], ENDS_EARLY_BY[1] * picture)
     return TranscriptRecord(
         **ctx.provenance,
         language=result.language,
@@ -88,4 +95,5 @@ def transcribe_audio(item: Item, cfg: TranscribeAudioConfig, ctx: StageContext) 
         ],
         audio_duration_s=round(declared, 3) if declared else None,
         audio_truncated=truncated,
+        audio_ends_early=ends_early,
     )

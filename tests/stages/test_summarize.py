@@ -66,6 +66,11 @@ def test_no_audio_no_video_and_missing_parts(tmp_path: Path):
                                                                               "transcribe_audio": speech}))
     assert "no video stream" in rec.text and "welcome to the podcast" in rec.text and "ends early" in rec.text
     assert rec.flags == ["no_video", "audio_truncated"]
+    music_stops = TranscriptRecord(**PROV, duration_s=1.1, segments=[TranscriptSegment(start_s=0, end_s=1, text="hi")],
+                                   audio_ends_early=True)
+    rec = summarize(ITEM, SummarizeConfig(), make_ctx("summarize", tmp_path, {"transcribe_audio": music_stops}))
+    assert "(the audio ends at 00:01.1; nothing is heard after that)" in rec.text
+    assert rec.flags == ["audio_ends_early"]
 
 
 def test_every_section_keeps_a_share_when_the_text_is_cut(tmp_path: Path):
