@@ -1,12 +1,25 @@
-"""The hallucination audit as tables: one row per claim, rates per claim type with intervals.
+"""The hallucination audit as tables: one row per claim, rates per audited text with intervals.
 
-* **claim precision** — supported / verifiable (supported + contradicted);
-* **hallucination rate** — contradicted / verifiable, per claim type and overall;
+A claim's verdict (``pipelines/stages/audit_claims.py``) is ``supported``, ``contradicted`` (a
+measurement says otherwise), ``unsupported`` (a content claim — "the video shows / is about …"
+— naming something found nowhere in the video's evidence) or ``unverifiable``. The rates:
+
+* **verifiable** claims — supported + contradicted + unsupported;
+* **claim precision** — supported / verifiable;
+* **hallucination rate** — (contradicted + unsupported) / verifiable: the claims the video's
+  own evidence contradicts or does not hold at all (the counts say which);
 * **object hallucination (CHAIR)** — object claims naming an object absent from every
   sampled frame's detections, over the object claims checked (CHAIR_i per claim), per item
   and per run.
 
 * **students** — the film students compared on the same clips (``compare_students``).
+
+**Per audited text, never mixed.** Every rate is of one text (the ``text`` column): the
+explanations (``predict.explanation``), each film student's analyses
+(``analyse_film.analysis[text]``), the hypotheses, and the frame descriptions
+(``describe_frames.descriptions``) — which the offline describer composes from the
+measurements themselves, so they are true by construction and would lift any rate they were
+mixed into: they come last, marked ``composed``. There is no row across texts.
 
 Unverifiable claims (interpretations included) are counted and shown, never in a rate's
 denominator. The claims of one video are not independent draws (a describer repeats one
@@ -34,8 +47,22 @@ import pandas as pd
 
 from analysis import metrics
 
-CLAIM_COLUMNS = ["run_id", "item_id", "target", "source", "student", "type", "verdict", "claim", "reason", "evidence",
-                 "start", "end"]
+CLAIM_COLUMNS = ["run_id", "item_id", "target", "text", "source", "student", "type", "verdict", "claim", "reason",
+                 "evidence", "start", "end"]
+VERDICTS = ("supported", "contradicted", "unsupported", "unverifiable")
+HALLUCINATED = ("contradicted", "unsupported")
+# texts composed from the measurements (the offline frame describer): true by construction, always apart
+COMPOSED = ("describe_frames.descriptions",)
+
+
+def text_of(source: str) -> str:
+    """The audited text a claim's ``source`` belongs to: a film student's analysis keeps its
+    student (``analyse_film.analysis[vlm]``); hypotheses and frame descriptions are one text each."""
+    return source if source.startswith("analyse_film.") else source.split("[", 1)[0]
+
+
+def _text_order(text: str) -> tuple[bool, str]:
+    return text in COMPOSED, text
 SHEET_COLUMNS = ["claim_id", "run_id", "item_id", "source", "type", "claim", "verdict", "reason", "evidence", "status"]
 HUMAN_COLUMNS = ["human_verdict", "human_note"]
 CURRENT, STALE = "current", "stale"
@@ -55,7 +82,7 @@ def claims_table(records: Iterable[Any], run_id: str | None = None) -> pd.DataFr
         for c in r["claims"]:
             student = c["source"].split("[", 1)[1].rstrip("]") if c["source"].startswith("analyse_film.") else None
             rows.append({"run_id": run_id or r.get("run_id") or "", "item_id": r["item_id"],
-                         "target": c["source"].split("[", 1)[0], "source": c["source"],
+                         "target": c["source"].split("[", 1)[0], "text": text_of(c["source"]), "source": c["source"],
                          "student": student, "type": c["type"],
                          "verdict": c["verdict"], "claim": c["text"], "reason": c["reason"],
                          "evidence": "; ".join(f"{e['stage']}.{e['field']} = {e['value']}"
@@ -73,57 +100,94 @@ def run_claims(run: Any) -> pd.DataFrame:
     return claims_table(run["audit_claims"].to_dict("records"), run_id=run.run_id)
 
 
-def _rate(claims: pd.DataFrame, verdict: str, name: str) -> metrics.Estimate | None:
-    """The share of ``claims`` with ``verdict``, its interval resampled by video (``item_id``);
-    ``None`` without any claim (no estimate)."""
+def _rate(claims: pd.DataFrame, verdict: str | tuple[str, ...], name: str) -> metrics.Estimate | None:
+    """The share of ``claims`` with ``verdict`` (one of several), its interval resampled by video
+    (``item_id``); ``None`` without any claim (no estimate)."""
     if claims.empty:
         return None
-    return metrics.proportion(list(claims.verdict == verdict), name, clusters=list(claims.item_id))
+    wanted = (verdict,) if isinstance(verdict, str) else verdict
+    return metrics.proportion(list(claims.verdict.isin(wanted)), name, clusters=list(claims.item_id))
 
 
 def _ci(estimate: metrics.Estimate | None) -> tuple[float, float] | None:
     return None if estimate is None else (round(estimate.low, 3), round(estimate.high, 3))
 
 
+def _row(part: pd.DataFrame) -> dict[str, Any]:
+    """Counts per verdict, claim precision and hallucination rate with their intervals."""
+    verifiable = part[part.verdict != "unverifiable"]
+    precision = _rate(verifiable, "supported", "claim precision")
+    hallucination = _rate(verifiable, HALLUCINATED, "hallucination rate")
+    return {"claims": len(part), **{v: int((part.verdict == v).sum()) for v in VERDICTS},
+            "precision": None if precision is None else precision.value, "precision_ci": _ci(precision),
+            "hallucination": None if hallucination is None else hallucination.value,
+            "hallucination_ci": _ci(hallucination), "verifiable": len(verifiable),
+            "small_n": len(verifiable) < metrics.SMALL_N}
+
+
+def texts(table: pd.DataFrame) -> list[str]:
+    """The audited texts of ``table``: the generated ones first, the composed frame descriptions last."""
+    return sorted(set(table.text), key=_text_order) if len(table) else []
+
+
 def rates(table: pd.DataFrame, by: str = "type") -> pd.DataFrame:
-    """Per value of ``by`` (claim ``type``, ``target`` text, ``student`` …) and overall: claims, verdict counts,
-    claim precision and hallucination rate with their intervals, the verifiable claims they rest
-    on and whether those are fewer than ``metrics.SMALL_N`` (``small_n``)."""
+    """Claims, verdict counts (``supported``, ``contradicted``, ``unsupported``,
+    ``unverifiable``), claim precision and hallucination rate (module doc) with their intervals,
+    the verifiable claims they rest on and whether those are fewer than ``metrics.SMALL_N``
+    (``small_n``) — per audited text (the ``text`` column, generated texts first; ``composed``
+    marks the frame descriptions built from the measurements), never across texts.
+
+    Args:
+        table: :func:`claims_table`.
+        by: ``type`` (or any claim column): per text, a row per value, then the text's ``all``
+            row. ``target`` or ``text``: one row per text. ``student``: one row per film student,
+            then the ``all`` row of the film analyses (one kind of text, whoever wrote it).
+    """
     rows = []
-    groups = [(str(k), g) for k, g in table.groupby(by, sort=True)] if len(table) else []
-    for key, part in [*groups, ("all", table)]:
-        verifiable = part[part.verdict != "unverifiable"]
-        precision = _rate(verifiable, "supported", "claim precision")
-        hallucination = _rate(verifiable, "contradicted", "hallucination rate")
-        rows.append({by: key, "claims": len(part), "supported": int((part.verdict == "supported").sum()),
-                     "contradicted": int((part.verdict == "contradicted").sum()),
-                     "unverifiable": int((part.verdict == "unverifiable").sum()),
-                     "precision": None if precision is None else precision.value, "precision_ci": _ci(precision),
-                     "hallucination": None if hallucination is None else hallucination.value,
-                     "hallucination_ci": _ci(hallucination), "verifiable": len(verifiable),
-                     "small_n": len(verifiable) < metrics.SMALL_N})
-    return pd.DataFrame(rows)
+    if by == "student":
+        analyses = table[table.student.notna()]
+        for student, group in analyses.groupby("student", sort=True):
+            rows.append({"text": f"analyse_film.analysis[{student}]", "composed": False, by: str(student),
+                         **_row(group)})
+        if len(analyses):
+            rows.append({"text": "analyse_film.analysis", "composed": False, by: "all", **_row(analyses)})
+    for text in texts(table) if by != "student" else []:
+        part = table[table.text == text]
+        base = {"text": text, "composed": text in COMPOSED}
+        if by in ("target", "text"):
+            rows.append({**base, by: text, **_row(part)})
+        else:
+            for key, group in part.groupby(by, sort=True):
+                rows.append({**base, by: str(key), **_row(group)})
+            rows.append({**base, by: "all", **_row(part)})
+    columns = ["text", by, "composed", "claims", *VERDICTS, "precision", "precision_ci", "hallucination",
+               "hallucination_ci", "verifiable", "small_n"]
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(columns)))
 
 
 def chair(table: pd.DataFrame) -> pd.DataFrame:
-    """Object hallucination per item and for the run: contradicted object claims over the
-    object claims checked (CHAIR_i), with the interval (``chair_ci``; the run's resampled by
-    video) and whether it rests on fewer than ``metrics.SMALL_N`` claims."""
+    """Object hallucination per text and item, and per text for the run (``item_id`` ``all``):
+    contradicted object claims over the object claims checked (CHAIR_i), with the interval
+    (``chair_ci``; the run's resampled by video) and whether it rests on fewer than
+    ``metrics.SMALL_N`` claims."""
     objects = table[(table.type == "object") & (table.verdict != "unverifiable")]
-    parts = [(str(item_id), part) for item_id, part in objects.groupby("item_id")] + [("all", objects)]
     rows = []
-    for item_id, part in parts:
-        estimate = _rate(part, "contradicted", "CHAIR")
-        rows.append({"item_id": item_id, "object_claims": len(part),
-                     "absent": int((part.verdict == "contradicted").sum()),
-                     "chair": None if estimate is None else estimate.value, "chair_ci": _ci(estimate),
-                     "small_n": len(part) < metrics.SMALL_N})
-    return pd.DataFrame(rows)
+    for text in texts(objects):
+        of_text = objects[objects.text == text]
+        parts = [(str(item_id), part) for item_id, part in of_text.groupby("item_id")] + [("all", of_text)]
+        for item_id, part in parts:
+            estimate = _rate(part, "contradicted", "CHAIR")
+            rows.append({"text": text, "composed": text in COMPOSED, "item_id": item_id, "object_claims": len(part),
+                         "absent": int((part.verdict == "contradicted").sum()),
+                         "chair": None if estimate is None else estimate.value, "chair_ci": _ci(estimate),
+                         "small_n": len(part) < metrics.SMALL_N})
+    return pd.DataFrame(rows, columns=["text", "composed", "item_id", "object_claims", "absent", "chair", "chair_ci",
+                                       "small_n"])
 
 
 def _per_clip_rate(part: pd.DataFrame) -> pd.Series:
     verifiable = part[part.verdict != "unverifiable"]
-    return (verifiable.verdict == "contradicted").groupby(verifiable.item_id).mean()
+    return verifiable.verdict.isin(HALLUCINATED).groupby(verifiable.item_id).mean()
 
 
 def compare_students(table: pd.DataFrame) -> pd.DataFrame:
@@ -148,7 +212,7 @@ def compare_students(table: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, Any] = {"student": student, "clips": len(shared), "claims": len(part),
                                "verifiable": len(verifiable), "small_n": len(verifiable) < metrics.SMALL_N}
         for name, claims, verdict in (("precision", verifiable, "supported"),
-                                      ("hallucination", verifiable, "contradicted"),
+                                      ("hallucination", verifiable, HALLUCINATED),
                                       ("chair", objects, "contradicted")):
             estimate = _rate(claims, verdict, name)
             row[name] = None if estimate is None else estimate.value
@@ -247,7 +311,7 @@ def merge_sheet(new: pd.DataFrame, old: pd.DataFrame, path: Path) -> pd.DataFram
 def write_sheet(table: pd.DataFrame, path: Path, *, run_id: str | None = None) -> Path:
     """The claims as a CSV sheet for people: one row per claim (``claim_id``, ``run_id``, the
     automatic verdict and its evidence, ``status``) and the columns people fill in,
-    ``human_verdict`` (supported / contradicted / unverifiable) and ``human_note``.
+    ``human_verdict`` (supported / contradicted / unsupported / unverifiable) and ``human_note``.
 
     An existing sheet at ``path`` is merged, never overwritten (:func:`merge_sheet`); the file
     is replaced in one step, so an interrupted write leaves the old one whole.
@@ -282,9 +346,6 @@ def human_verdicts(path: Path) -> dict[str, int]:
     filled = sheet[sheet.human_verdict.str.strip() != ""]
     status = filled.get("status", pd.Series(CURRENT, index=filled.index)).replace("", CURRENT)
     return {str(k): int(v) for k, v in status.value_counts().items()}
-
-
-VERDICTS = ("supported", "contradicted", "unverifiable")
 
 
 def read_sheet(path: Path) -> pd.DataFrame:

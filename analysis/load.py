@@ -9,6 +9,10 @@ Beside ``run[stage]`` (any stage's records), a :class:`RunData` offers the table
 reads most: ``items``, ``predictions`` (gold beside predicted), ``hypotheses`` and
 ``neighbours`` (one row each), ``errors`` and ``timings``; ``messages(item_id)`` renders the
 exact prompt a prediction was made from, from the run's own records (no model call).
+
+A damaged run file (a truncated shard, garbage bytes) costs only its unreadable lines: they
+are skipped with a warning naming the file and line, and listed in ``RunData.damaged``; only
+an unreadable manifest stops ``load_run`` (``pipelines.store.DamagedRunError``).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.store import RunStore
+from pipelines.records import ErrorRecord
+from pipelines.store import Damage, RunStore
 
 PROVENANCE = ["item_id", "stage", "stage_version", "key", "input_hash", "config_hash", "model",
               "prompt_id", "prompt_version", "created_at", "seconds"]
+ERROR_COLUMNS = list(ErrorRecord.model_fields)  # also the columns of a run without errors
 PREDICTION_COLUMNS = ["item_id", "split", "gold", "predicted", "correct", "confidence", "extraction", "explanation",
                       "grounded", "cited_hypotheses", "evidence", "evidence_found", "mode", "model", "prompt_id",
                       "prompt_version"]
@@ -30,7 +36,9 @@ PREDICTION_COLUMNS = ["item_id", "split", "gold", "predicted", "correct", "confi
 
 @dataclass
 class RunData:
-    """One run directory, loaded. ``task`` is the task whose labels are the gold column."""
+    """One run directory, loaded. ``task`` is the task whose labels are the gold column;
+    ``damaged`` lists the unreadable parts of its files that loading skipped (empty for a sound
+    run), each with its file, line and reason."""
 
     path: Path
     manifest: dict[str, Any]
@@ -38,6 +46,7 @@ class RunData:
     stages: dict[str, pd.DataFrame] = field(default_factory=dict)
     errors: pd.DataFrame = field(default_factory=pd.DataFrame)
     items: pd.DataFrame = field(default_factory=pd.DataFrame)
+    damaged: list[Damage] = field(default_factory=list)
 
     def __getitem__(self, stage: str) -> pd.DataFrame:
         if stage not in self.stages:
@@ -46,8 +55,9 @@ class RunData:
 
     def __repr__(self) -> str:
         predicted = len(self.stages.get("predict", ()))
+        damaged = f"; {len(self.damaged)} damaged file parts skipped (.damaged)" if self.damaged else ""
         return (f"<RunData {self.run_id}: {len(self.items)} items, {predicted} predictions, {len(self.errors)} errors, "
-                f"stages {', '.join(self.stages) or 'none'}; status {self.manifest.get('status', '?')}>")
+                f"stages {', '.join(self.stages) or 'none'}; status {self.manifest.get('status', '?')}{damaged}>")
 
     @property
     def run_id(self) -> str:
@@ -138,7 +148,14 @@ class RunData:
     def messages(self, item_id: str, stage: str = "predict") -> list[tuple[str, str]]:
         """The exact messages ``stage`` sent for ``item_id``, rendered from this run's records
         with the run's resolved config (the prompt files of this checkout; no model is called).
-        Imports the engine's config and stage code lazily (not any model library)."""
+        Imports the engine's config and stage code lazily (not any model library).
+
+        Raises:
+            KeyError: the item is not in the run.
+            ValueError: the stage sends no prompt, was not in the run, does not apply to the
+                item (predict: a train item), or the item lacks an upstream record the prompt
+                is made of (it failed there); the message says which.
+        """
         from pipelines.config import validate_config
         from pipelines.records import Item
         from pipelines.stages import get_stage
@@ -148,18 +165,33 @@ class RunData:
         spec = get_stage(stage)
         if spec.render is None:
             raise ValueError(f"stage {stage!r} sends no prompt")
+        if stage not in cfg.stages:
+            raise ValueError(f"run {self.run_id} has no {stage} stage (stages: {', '.join(cfg.stages)})")
         rows = self.items[self.items["item_id"] == item_id] if not self.items.empty else self.items
         if rows.empty:
-            raise KeyError(f"no item {item_id!r} in run {self.run_id}")
+            known = ", ".join(self.items["item_id"].head(5)) if not self.items.empty else "none"
+            raise KeyError(f"no item {item_id!r} in run {self.run_id} ({len(self.items)} items: {known}"
+                           f"{', ...' if len(self.items) > 5 else ''})")
         item = Item.model_validate({k: v for k, v in rows.iloc[0]["item"].items()})
+        stage_cfg = cfg.stage_config(stage)
+        if not spec.applies_to(item, stage_cfg):
+            splits = getattr(stage_cfg, "splits", None)
+            where = f" (it applies to the {' and '.join(splits)} split{'s' if len(splits) > 1 else ''})" if splits else ""
+            raise ValueError(f"{stage} sent no prompt for item {item_id!r} of the {item.split or 'unnamed'} split in "
+                             f"run {self.run_id}{where}")
         store = RunStore(self.path)
         inputs = {}
         for upstream in (*spec.needs, *spec.uses):
             found = [r for r in store.current_records(upstream) if r.item_id == item_id]
             if found:
                 inputs[upstream] = found[-1]
+        missing = [u for u in (*spec.needs, *spec.uses) if u in cfg.stages and u not in inputs
+                   and get_stage(u).applies_to(item, cfg.stage_config(u))]
+        if missing:
+            raise ValueError(f"item {item_id!r} has no {', '.join(missing)} record in run {self.run_id}, so its {stage} "
+                             f"prompt cannot be rendered (it failed there: see run.errors)")
         ctx = StageContext(models=ModelPool(), provenance={}, inputs=inputs)
-        return spec.render(item, cfg.stage_config(stage), ctx)
+        return spec.render(item, stage_cfg, ctx)
 
 
 def records_frame(records: list[Any]) -> pd.DataFrame:
@@ -182,18 +214,26 @@ def items_frame(items: list[dict[str, Any]] | None, ids: set[str] | None, label_
 
 
 def load_run(path: str | Path) -> RunData:
-    """Everything a run directory holds, as DataFrames (see the module docstring)."""
+    """Everything a run directory holds, as DataFrames (see the module docstring).
+
+    Raises:
+        FileNotFoundError: ``path`` holds no manifest.json.
+        pipelines.store.DamagedRunError: its manifest is unreadable (the message names it).
+    """
     store = RunStore(Path(path))
     if not (store.dir / "manifest.json").is_file():
         raise FileNotFoundError(f"{path} is not a run directory (no manifest.json)")
     data = RunData(path=store.dir, manifest=store.read_manifest(), stats=store.read_stats())
     for stage in store.stages_with_records():
-        data.stages[stage] = records_frame(store.current_records(stage))  # stale items left out
+        records = store.current_records(stage)  # stale items left out
+        if records:  # none readable (every shard damaged) or all stale: as if the stage had none
+            data.stages[stage] = records_frame(records)
     errors = []
     for path_ in sorted(store.dir.glob("*.errors.jsonl")):
         errors += [e.model_dump(mode="python") for e in store.errors(path_.name.removesuffix(".errors.jsonl"))]
-    data.errors = pd.DataFrame(errors)
+    data.errors = pd.DataFrame(errors, columns=ERROR_COLUMNS)
     data.items = items_frame(store.items(), store.item_ids(), data.label_key)
+    data.damaged = list(store.damaged)
     return data
 
 

@@ -180,3 +180,38 @@ def hallucination_bars(summary: pd.DataFrame, by: str = "type") -> bytes:
     ax.set_xlabel("hallucination rate: contradicted / verifiable claims (95 % interval)")
     ax.set_title(f"hallucination rate per claim {by}", fontsize=10)
     return _png(fig)
+
+
+def exam_bars(table: pd.DataFrame) -> bytes:
+    """The film exam's shares per student (and the measurement): one horizontal bar per
+    student and metric with its 95 % interval, the metric's constant-answer baseline as a
+    dashed tick across the bar. Marks (1..5) and paired differences are left to the tables.
+
+    Args:
+        table: ``analysis.film.exam_metrics(run)`` (``student``, ``metric``, ``value``, ``low``,
+            ``high``, ``baseline``).
+    """
+    shares = table[~table["metric"].str.startswith("mark:") & ~table["student"].str.endswith("(paired)")]
+    names = list(dict.fromkeys(shares["metric"]))
+    students = list(dict.fromkeys(shares["student"]))
+    rows = [(m, s) for m in names for s in students if ((shares.metric == m) & (shares.student == s)).any()]
+    fig = _figure(7.0, 0.9 + 0.28 * max(len(rows), 1))
+    ax = fig.add_subplot()
+    baseline_drawn = False
+    for y, (name, student) in enumerate(rows):
+        row = shares[(shares.metric == name) & (shares.student == student)].iloc[0]
+        first = y == next(k for k, r in enumerate(rows) if r[1] == student)
+        ax.barh(y, row["value"], height=0.7, color=PALETTE[students.index(student) % len(PALETTE)],
+                xerr=[[max(row["value"] - row["low"], 0)], [max(row["high"] - row["value"], 0)]], capsize=2,
+                label=student if first else None)
+        if not pd.isna(row["baseline"]):
+            ax.vlines(row["baseline"], y - 0.4, y + 0.4, colors=BASELINE, linestyles="dashed", linewidth=1.5,
+                      label=None if baseline_drawn else "constant-answer baseline", zorder=3)
+            baseline_drawn = True
+    ax.set_yticks(range(len(rows)), [f"{m} · {s}" for m, s in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("value (95 % interval)")
+    ax.set_title("film exam per student", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _png(fig)

@@ -11,7 +11,13 @@ and the same metrics table as CSV and Markdown, with every prediction as CSV.
 * ``metrics.csv`` / ``metrics.md`` — one row per run and metric (run_id, metric, value, low,
   high, n, and the baseline: the same metric of always answering the majority label, with its
   interval, that label, and where it was taken from);
-* ``predictions.csv`` — every run's :attr:`~analysis.load.RunData.predictions` with a run_id.
+* ``predictions.csv`` — every run's :attr:`~analysis.load.RunData.predictions` with a run_id;
+* for runs with a film exam (``analyse_film``), its section in ``report.html`` — the exam's
+  metrics per student with intervals beside constant-answer baselines, the teacher's marks,
+  the audit per student, and per clip the shots as measured and as answered, the genres and
+  budget beside the gold ones — and the same tables as ``exam_metrics.csv`` (and ``.md``),
+  ``exam_clips.csv``, ``exam_shots.csv``, ``exam_marks.csv`` and ``exam_audit.csv``, each
+  with a run_id (written only when a run has an exam; :func:`exam_tables`).
 
 Everything that comes from a run (titles, transcripts, hypotheses, model output) is untrusted:
 the one Jinja2 environment escapes it everywhere and nothing is marked safe (the image data
@@ -47,6 +53,7 @@ METRICS: tuple[tuple[str, Callable[..., metrics.Estimate]], ...] = (
 METRIC_COLUMNS = ["run_id", "metric", "value", "low", "high", "n", "baseline", "baseline_low", "baseline_high",
                   "baseline_label", "baseline_from"]
 CALIBRATION_BINS = 10
+EXAM_TABLES = ("exam_metrics", "exam_clips", "exam_shots", "exam_marks", "exam_audit")
 
 TrainLabels = Sequence[str] | Mapping[str, Sequence[str]] | None
 
@@ -338,6 +345,130 @@ def _run_view(run: RunData, number: int, notes: list[str]) -> dict[str, Any]:
     return view
 
 
+def exam_tables(run: RunData) -> dict[str, pd.DataFrame] | None:
+    """The film exam of ``run`` as the report's tables (:data:`EXAM_TABLES`, from
+    :mod:`analysis.film`), or ``None`` when the run has no ``analyse_film`` records."""
+    from analysis import film
+
+    if run.stages.get("analyse_film") is None or run.stages["analyse_film"].empty:
+        return None
+    return {"exam_metrics": film.exam_metrics(run), "exam_clips": film.exam_table(run),
+            "exam_shots": film.exam_shots(run), "exam_marks": film.marks_distribution(run),
+            "exam_audit": film.exam_audit(run)}
+
+
+def _mark(answered: Any, annotated: Any, measured: Any) -> str:
+    """How an answered shot value reads beside the references: ``right`` / ``wrong`` against the
+    annotation, else ``agrees`` / ``differs`` against the measurement, else ``none``."""
+    reference, words = (annotated, ("right", "wrong")) if not _missing(annotated) else (measured, ("agrees", "differs"))
+    if _missing(reference):
+        return "none"
+    return words[0] if _same(answered, reference) else words[1]
+
+
+def _verdicts() -> tuple[str, ...]:
+    """The audit's verdicts, in its order (``analysis.audit.VERDICTS``)."""
+    from analysis import audit
+
+    return tuple(getattr(audit, "VERDICTS", ("supported", "contradicted", "unverifiable")))
+
+
+def _tally(shots: pd.DataFrame, what: str) -> list[int]:
+    """A student's shots of one clip: answered as annotated, annotated, answered as measured,
+    measured (``scale`` or ``movement``); a missing answer never equals its reference."""
+    out = []
+    for reference in ("annotated", "measured"):
+        known = shots[shots[f"{what}_{reference}"].notna()]
+        out += [int(sum(_same(a, r) for a, r in zip(known[f"{what}_answered"], known[f"{what}_{reference}"]))),
+                len(known)]
+    return out
+
+
+def _same(answered: Any, reference: Any) -> bool:
+    return not _missing(answered) and answered == reference
+
+
+def _clip_views(run: RunData, number: int, tables: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """One dict per examined clip: gold labels, each student's answer beside them with the
+    teacher's marks and the audit's verdict counts, and the shots as annotated, measured and
+    answered by every student."""
+    from analysis.audit import run_claims
+
+    clips, shots = tables["exam_clips"], tables["exam_shots"]
+    verdicts = _verdicts()
+    claims = run_claims(run)
+    claims = claims[claims.student.notna()] if len(claims) else claims
+    counts = {key: part.verdict.value_counts().to_dict() for key, part in claims.groupby(["item_id", "student"])} \
+        if len(claims) else {}
+    answers = {(r["item_id"], a["student"]): a for r in run["analyse_film"].to_dict("records") for a in r["answers"]}
+    grades = {(r["item_id"], g["student"]): g
+              for r in run.stages.get("grade_analysis", pd.DataFrame()).to_dict("records") for g in r["grades"]}
+    views = []
+    for row_no, (item_id, part) in enumerate(clips.groupby("item_id", sort=False), 1):
+        first = part.iloc[0]
+        students = []
+        for row in part.to_dict("records"):
+            key = (item_id, row["student"])
+            answer, grade = answers.get(key, {}), grades.get(key, {})
+            mine = shots[(shots.item_id == item_id) & (shots.student == row["student"])]
+            budget = _plain(row["budget"])
+            students.append({
+                "student": row["student"], "model": row["model"], "extraction": row["extraction"],
+                "problems": _list(answer.get("problems")), "genres": _list(row["genres"]),
+                "jaccard": _plain(row["genre_jaccard"]), "budget": budget,
+                "budget_right": None if _missing(row["budget_gold"]) else budget == row["budget_gold"],
+                "scale": _tally(mine, "scale"), "movement": _tally(mine, "movement"),
+                "marks": [_plain(row[c]) for c in ("observations", "evidence", "interpretation", "overall")],
+                "graded": _plain(row.get("graded")),
+                "reasons": [(str(k), str(v)) for k, v in (grade.get("reasons") or {}).items()],
+                "claims": [int(counts.get(key, {}).get(v, 0)) for v in verdicts],
+                "analysis": str(row["analysis"] or ""),
+            })
+        order = list(part["student"])
+        grid = []
+        for k, shot in shots[shots.item_id == item_id].groupby("shot", sort=True):
+            by = {r["student"]: r for r in shot.to_dict("records")}
+            ref = shot.iloc[0]
+
+            def column(what: str) -> dict[str, Any]:
+                """One field of the shot: annotated, measured, and each student's answer with its mark."""
+                given = [_plain(by[s][f"{what}_answered"]) if s in by else None for s in order]
+                return {"annotated": _plain(ref[f"{what}_annotated"]), "measured": _plain(ref[f"{what}_measured"]),
+                        "answers": [(g, _mark(g, ref[f"{what}_annotated"], ref[f"{what}_measured"])) for g in given]}
+
+            grid.append({"shot": int(k), "span": f"{_number(ref['start_s'], 1)}–{_number(ref['end_s'], 1)} s",
+                         "scale": column("scale"), "movement": column("movement")})
+        views.append({
+            "anchor": f"clip-{number}-{row_no}-{re.sub(r'[^A-Za-z0-9_-]+', '-', str(item_id))[:60]}",
+            "item_id": str(item_id), "title": str(first["title"] or ""), "genres_gold": _list(first["genres_gold"]),
+            "budget_gold": _plain(first["budget_gold"]), "students": students, "order": order, "shots": grid})
+    return views
+
+
+def _exam_view(run: RunData, number: int, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Everything the film exam section shows of one run, as plain values."""
+    from analysis import plots
+
+    table = tables["exam_metrics"]
+    audit = tables["exam_audit"]
+    rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
+    order = list(dict.fromkeys(r["metric"] for r in rows))
+    rows.sort(key=lambda r: order.index(r["metric"]))  # stable: each metric's students together
+    sources = list(dict.fromkeys(r["baseline_from"] for r in rows if r["baseline_from"]))
+    for row in rows:
+        row["source"] = sources.index(row["baseline_from"]) + 1 if row["baseline_from"] else None
+    return {
+        "number": number, "run_id": run.run_id, "metrics": rows, "sources": sources,
+        "small_n": bool(table["small_n"].any()) if len(table) else False,
+        "png": _data_uri(plots.exam_bars(table), "png") if len(table) else None,
+        "marks": _table(tables["exam_marks"]),
+        "verdicts": list(_verdicts()),
+        "audit": [{**{k: _plain(v) for k, v in row.items()}, "paired": str(row.get("student", "")).endswith("(paired)")}
+                  for row in audit.to_dict("records")],
+        "clips": _clip_views(run, number, tables),
+    }
+
+
 def write_report(runs: Sequence[str | Path | RunData], out_dir: str | Path, *,
                  train_labels: TrainLabels = None) -> Path:
     """Write the report of ``runs`` into ``out_dir`` (created if needed).
@@ -345,7 +476,8 @@ def write_report(runs: Sequence[str | Path | RunData], out_dir: str | Path, *,
     Args:
         runs: run directories or loaded runs, shown in this order.
         out_dir: where ``report.html``, ``metrics.csv``, ``metrics.md`` and ``predictions.csv``
-            go (existing files of those names are replaced).
+            go, with the ``exam_*`` tables when a run has a film exam (existing files of those
+            names are replaced).
         train_labels: what the majority baseline is taken from (see :func:`metrics_table`).
 
     Returns:
@@ -357,9 +489,17 @@ def write_report(runs: Sequence[str | Path | RunData], out_dir: str | Path, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    tables, views = [], []
+    tables, views, exams = [], [], []
+    exam_frames: dict[str, list[pd.DataFrame]] = {name: [] for name in EXAM_TABLES}
     for number, run in enumerate(loaded, 1):
         table, notes = metrics_table(run, train_labels=train_labels)
+        exam = exam_tables(run)
+        if exam is not None:
+            if run.predictions.empty:
+                notes = ["This run has no predictions: its film exam is reported in the section Film exam."]
+            exams.append(_exam_view(run, number, exam))
+            for name, frame in exam.items():
+                exam_frames[name].append(frame.assign(run_id=run.run_id))
         tables.append(table)
         views.append(_run_view(run, number, notes))
     filled = [t for t in tables if not t.empty]
@@ -371,7 +511,7 @@ def write_report(runs: Sequence[str | Path | RunData], out_dir: str | Path, *,
         "timings_png": _data_uri(plots.stage_seconds(timed), "png") if timed else None,
     }
     html = environment().get_template("report.html.j2").render(
-        runs=views, summary=summary, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        runs=views, summary=summary, exams=exams, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     path = out / "report.html"
     path.write_text(html, encoding="utf-8")
 
@@ -381,4 +521,12 @@ def write_report(runs: Sequence[str | Path | RunData], out_dir: str | Path, *,
     predictions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PREDICTION_COLUMNS)
     predictions = predictions.reindex(columns=["run_id"] + [c for c in predictions.columns if c != "run_id"])
     _flat(predictions).to_csv(out / "predictions.csv", index=False)
+    if exams:
+        for name, frames in exam_frames.items():
+            frame = pd.concat([f for f in frames if not f.empty] or [pd.DataFrame(columns=["run_id"])],
+                              ignore_index=True)
+            frame = frame.reindex(columns=["run_id"] + [c for c in frame.columns if c != "run_id"])
+            _flat(frame).to_csv(out / f"{name}.csv", index=False)
+            if name == "exam_metrics":
+                (out / "exam_metrics.md").write_text(markdown_table(frame), encoding="utf-8")
     return path

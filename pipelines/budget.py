@@ -140,7 +140,7 @@ def tokenizer_file(llm_cfg: Any) -> Path | None:
     candidates = []
     if getattr(llm_cfg, "tokenizer", None):
         candidates.append(Path(llm_cfg.tokenizer).expanduser())
-    if llm_cfg.backend != "openai":
+    if not llm_cfg.spec.remote:
         try:
             candidates.append(Path(resolve_model(llm_cfg.model)).expanduser())
         except Exception:  # an unresolvable model fails where it is loaded, with its own message

@@ -7,7 +7,6 @@ run in use); 130 interrupted.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -96,11 +95,21 @@ def run(
     _print_predictions(result, cfg)
     _print_exam(result, cfg)
     _print_audit(result)
+    _print_usage(result.run_dir)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     colour = "green" if result.exit_code == 0 and not result.warnings else "yellow"
     out.print(f"[{colour}]{result.summary_line()}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(result.exit_code)
+
+
+def _print_usage(run_dir: Path) -> None:
+    """What the LLM calls took, per stage and model (``stats.json``'s ``llm_usage``)."""
+    from pipelines.models.llm import usage_lines
+    from pipelines.store import RunStore
+
+    for line in usage_lines(RunStore(run_dir).read_stats().get("llm_usage") or {}):
+        out.print(f"LLM {line}", highlight=False, soft_wrap=True)
 
 
 def _duration(seconds: float) -> str:
@@ -112,44 +121,78 @@ def _duration(seconds: float) -> str:
 
 
 def _print_estimate(runner: Any) -> None:
-    """The dry run's table: per stage, what is done, cached, to compute, and its cost."""
+    """The dry run's table: per stage, what is done, cached, to compute, and its cost as a
+    range around a point; LLM stages show calls per item × seconds per call (``pipelines/estimate.py``)."""
+    from pipelines.estimate import totals
+
     items, load_errors, estimates = runner.dry_run()
     table = Table(title=f"dry run of {runner.run_id}: {len(items)} items ({len(load_errors)} could not be loaded), "
                         "nothing is run", title_justify="left")
-    for col in ("stage", "items", "done", "cached", "to run", "s/item", "est. time", "LLM tokens in / out ≤"):
-        table.add_column(col, justify="left" if col == "stage" else "right", no_wrap=col == "stage")
+    for col in ("stage", "items", "done", "cached", "to run", "est. time", "range", "per item", "LLM tokens in / out"):
+        table.add_column(col, justify="left" if col == "stage" else "right", no_wrap=col in ("stage", "range"))
 
-    def k(n: int) -> str:
-        return f"{n / 1000:.0f}k" if n >= 10_000 else f"{n:,}"
+    def k(n: float) -> str:
+        return f"{n / 1000:.0f}k" if n >= 10_000 else f"{n:,.0f}"
 
     for e in estimates.values():
         to_run = f"{e.to_compute}" + (f" +{e.unknown}?" if e.unknown else "")
-        table.add_row(e.stage, str(e.items), str(e.done), str(e.cached), to_run,
-                      f"{e.ms_per_item / 1000:.2f}" + ("" if e.rate_from == "default" else " m"), _duration(e.seconds),
-                      f"{k(e.tokens_in)} / {k(e.tokens_out_max)}" if e.llm_requests else "-")
+        measured = " m" if e.rate_from.startswith("measured") else ""
+        if e.llm_requests and e.work:
+            per_item = f"{e.calls_per_item:.1f}×{e.seconds_per_call:.1f} s{measured}"
+        else:
+            per_item = f"{e.ms_per_item / 1000:.2f} s{measured}"
+        table.add_row(e.stage, str(e.items), str(e.done), str(e.cached), to_run, _duration(e.seconds),
+                      f"{_duration(e.seconds_low)}–{_duration(e.seconds_high)}" if e.work else "-",
+                      per_item if e.work else "-",
+                      f"{k(e.tokens_in)} / {k(e.tokens_out)}" if e.llm_requests else "-")
     out.print(table)
-    total = sum(e.seconds for e in estimates.values())
-    tokens = sum(e.tokens_in + e.tokens_out_max for e in estimates.values())
-    out.print(f"estimated wall time {_duration(total)} on this machine"
-              + (f", about {tokens:,} LLM tokens at most" if tokens else "")
-              + ". '+N?': items whose upstream is not computed yet (their cache keys are unknown; counted as to run). "
-                "s/item marked m: measured in earlier runs with this cache; else the defaults of "
-                "pipelines/estimate.py.", highlight=False,
-              soft_wrap=True)
+    point, low, high = totals(estimates)
+    calls = sum(e.llm_requests for e in estimates.values())
+    tokens = (f"; {calls:,} LLM calls, about {sum(e.tokens_in for e in estimates.values()):,} tokens in and "
+              f"{sum(e.tokens_out for e in estimates.values()):,} out (at most "
+              f"{sum(e.tokens_out_max for e in estimates.values()):,})") if calls else ""
+    costs = [e for e in estimates.values() if e.cost is not None]
+    cost = (f", about {sum(e.cost or 0 for e in costs):.2f} {costs[0].currency} at llm.prices") if costs else ""
+    busy = max((e.contention for e in estimates.values()), default=1.0)
+    load = (f" as busy as it is now (CPU work runs {busy:.1f}× slower than on a quiet machine; "
+            f"{_duration(point / busy)} there)") if busy >= 1.2 else ""
+    out.print(f"estimated wall time {_duration(point)} (range {_duration(low)}–{_duration(high)}) on this machine"
+              + load + tokens + cost + ".", highlight=False, soft_wrap=True)
+    out.print("'+N?': items whose upstream is not computed yet (cache keys unknown; counted as to run). per item: "
+              "seconds, or for an LLM stage calls × seconds per call (prompt tokens / prompt rate + output tokens / "
+              "decode rate, model loading in the stage's time); m: measured in earlier runs with this cache, else "
+              "the defaults of pipelines/estimate.py; M2T_CPU_CONTENTION=1 gives the quiet-machine figures.",
+              highlight=False, soft_wrap=True, style="dim")
 
 
 def _print_stage_table(result: Any) -> None:
+    """The run's stages with the measured seconds beside the estimate's point and range; a
+    stage that took more than ``OVER_FACTOR`` × its estimate is marked, and named below."""
+    from pipelines.estimate import OVER_FACTOR, over_estimate
+
     table = Table(title="stages", title_justify="left")
-    for col in ("stage", "ok", "computed", "cached", "resumed", "failed", "n/a", "seconds", "estimated"):
-        table.add_column(col, justify="left" if col == "stage" else "right")
+    for col in ("stage", "ok", "computed", "cached", "resumed", "failed", "n/a", "seconds", "estimated", "range",
+                "vs est."):
+        table.add_column(col, justify="left" if col == "stage" else "right", no_wrap=col == "range")
+    over = []
     for name, s in result.stages.items():
         estimate = result.estimates.get(name)
+        flagged = over_estimate(s.seconds, estimate)
+        if flagged:
+            over.append(f"{name} ({s.seconds:.0f} s, estimated {estimate.seconds:.0f} s)")
+        shown = estimate is not None and estimate.seconds > 0 and s.seconds >= 0.5
+        ratio = f"{s.seconds / estimate.seconds:.1f}×" if shown else "-"
         table.add_row(
             name, str(s.ok), str(s.computed), str(s.from_cache), str(s.done_before),
             str(s.failed + s.skipped), str(s.not_applicable), f"{s.seconds:.2f}",
             f"{estimate.seconds:.1f}" if estimate is not None else "-",
+            f"{estimate.seconds_low:.0f}–{estimate.seconds_high:.0f}" if estimate is not None else "-",
+            f"[bold red]{ratio} ▲[/]" if flagged else ratio,
         )
     out.print(table)
+    if over:
+        out.print(f"[bold red]▲[/] over {OVER_FACTOR:g}× the estimate: {'; '.join(over)}. This run's measurements "
+                  "are kept for the next estimate (<cache>/throughput.json).", highlight=False, soft_wrap=True)
 
 
 def _excerpt(text: str, width: int = 70) -> str:
@@ -252,23 +295,30 @@ def _print_exam(result: Any, cfg: Any) -> None:
 
 
 def _print_audit(result: Any) -> None:
-    """One line per audited text kind: claims by verdict and the share of the verifiable ones
-    the evidence contradicts (``m2t audit`` gives the rates per claim type with intervals)."""
+    """One line per audited text — the explanations, each film student's analyses, the
+    hypotheses — with the frame descriptions, composed from the measurements, last and apart:
+    claims by verdict and the hallucination rate, (contradicted + unsupported) / verifiable
+    (``m2t audit`` gives the rates per claim type with intervals)."""
     from collections import Counter
+
+    from pipelines.audit.claims import COMPOSED_TEXTS, text_source
 
     audits = result.records.get("audit_claims", {})
     counts: dict[str, Counter[str]] = {}
     for rec in audits.values():
         for claim in rec.claims:
-            counts.setdefault(claim.source.split("[", 1)[0], Counter())[claim.verdict] += 1
-    for target, n in sorted(counts.items()):
-        verifiable = n["supported"] + n["contradicted"]
-        rate = f"{n['contradicted'] / verifiable:.0%} of the verifiable ones contradicted" if verifiable else \
-            "none verifiable"
-        out.print(f"audit of {target}: {sum(n.values())} claims, {n['supported']} supported, {n['contradicted']} "
-                  f"contradicted, {n['unverifiable']} unverifiable ({rate})", highlight=False, soft_wrap=True)
+            counts.setdefault(text_source(claim.source), Counter())[claim.verdict] += 1
+    for text, n in sorted(counts.items(), key=lambda kv: (kv[0] in COMPOSED_TEXTS, kv[0])):
+        verifiable = n["supported"] + n["contradicted"] + n["unsupported"]
+        rate = (f"hallucination rate {(n['contradicted'] + n['unsupported']) / verifiable:.0%} of the {verifiable} "
+                "verifiable: contradicted or unsupported") if verifiable else "none verifiable"
+        what = " (composed from the measurements: true by construction, apart)" if text in COMPOSED_TEXTS else ""
+        out.print(f"audit of {text}{what}: {sum(n.values())} claims, {n['supported']} supported, {n['contradicted']} "
+                  f"contradicted, {n['unsupported']} unsupported, {n['unverifiable']} unverifiable ({rate})",
+                  highlight=False, soft_wrap=True, markup=False)  # "[text]" of a student is not markup
     if counts:
-        out.print(f"per claim type, with intervals, and the marked texts: m2t audit {result.run_dir}", highlight=False,
+        out.print("unsupported: the text says the video shows or is about something found nowhere in its evidence; "
+                  f"per claim type, with intervals, and the marked texts: m2t audit {result.run_dir}", highlight=False,
                   soft_wrap=True)
 
 
@@ -344,8 +394,8 @@ def status(
     store = RunStore(_resolve_run(run, runs_dir))
     manifest = store.read_manifest()
     stats = store.read_stats()
-    state = manifest.get("status", "unknown")
-    if state == "running" and not _pid_alive(manifest.get("pid")):
+    state = store.state(manifest)  # as `m2t runs` shows it
+    if state == "interrupted":
         state = "interrupted (run the same command again to resume)"
     out.print(f"[bold]{manifest.get('run_id')}[/]  status: {state}  items: {manifest.get('items')}  "
               f"config: {manifest.get('config_name')} ({str(manifest.get('config_hash'))[:8]})", highlight=False)
@@ -359,21 +409,15 @@ def status(
         table.add_row(name, str(len(store.current_records(name))), str(len(store.errors(name))),
                       "-" if ms is None else f"{ms:.0f}")
     out.print(table)
+    from pipelines.models.llm import usage_lines
+
+    for line in usage_lines(stats.get("llm_usage") or {}):
+        out.print(f"  LLM {line}", highlight=False, soft_wrap=True)
     for warning in stats.get("warnings", []):
         out.print(f"  [yellow]warning[/] {warning}", highlight=False)
     for name in ["load_items", *[e["name"] for e in manifest.get("stages", [])]]:
         for e in store.errors(name):
             out.print(f"  [red]{name}[/] {e.item_id}: {e.reason}", highlight=False)
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 @data_app.command("synth")
@@ -386,14 +430,18 @@ def data_synth(
 ) -> None:
     """Generate sample clips with known truth and their manifest: the popularity set (speech,
     real photos, on-screen text), or with --film the film set."""
+    from pipelines.cli_common import _out_folder, _write_failed
     from pipelines.datasets.synthetic import generate_samples
     from pipelines.datasets.synthetic_film import generate_film_samples
 
-    target = out_dir or (Path("data/samples/film") if film else Path("data/samples"))
+    target = _out_folder(out_dir or (Path("data/samples/film") if film else Path("data/samples")))
     try:
         manifest = (generate_film_samples if film else generate_samples)(target, console=err)
     except M2TError as exc:
         _fail(str(exc))
+        return
+    except OSError as exc:
+        _write_failed(target, exc)
         return
     out.print(f"wrote {manifest}", highlight=False)
 

@@ -15,7 +15,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from pipelines.cli_common import CacheDir, RunsDir, _fail, _resolve_run, err, out
+from pipelines.cli_common import (
+    CacheDir, RunsDir, _fail, _out_file, _out_folder, _resolve_run, _watch_damage, _write_failed, err, out,
+)
 from pipelines.errors import M2TError
 
 # the variants `m2t ablate` runs by default: one switch of summarize.ablation each
@@ -45,9 +47,12 @@ def run_dirs(runs_dir: Path) -> list[Path]:
 
 
 def runs(runs_dir: RunsDir = Path("data/runs")) -> None:
-    """List the runs in --runs-dir: id, config, dataset, status, items, predictions, when."""
-    from pipelines.store import RunStore
+    """List the runs in --runs-dir: id, config, dataset, status, items, predictions, when. The
+    status is derived as `m2t status` derives it (RunStore.state); a run whose manifest is
+    unreadable is listed as damaged."""
+    from pipelines.store import DamagedRunError, RunStore
 
+    _watch_damage()
     dirs = run_dirs(runs_dir)
     if not dirs:
         _fail(f"no runs in {runs_dir} (start one with `m2t run CONFIG`)")
@@ -57,10 +62,17 @@ def runs(runs_dir: RunsDir = Path("data/runs")) -> None:
         table.add_column(col, overflow="fold")
     for d in dirs:
         store = RunStore(d)
-        m = store.read_manifest()
+        try:
+            m = store.read_manifest()
+        except DamagedRunError as exc:
+            from rich.markup import escape
+
+            err.print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False)
+            table.add_row(d.name, "?", "?", "damaged", "?", "?", "?")
+            continue
         dataset = ((m.get("config") or {}).get("dataset") or {}).get("path") or "?"
         predicted = len(store.current_records("predict")) if "predict" in store.stages_with_records() else 0
-        table.add_row(d.name, str(m.get("config_name", "?")), str(dataset), str(m.get("status", "?")),
+        table.add_row(d.name, str(m.get("config_name", "?")), str(dataset), store.state(m),
                       str(m.get("items", "?")), str(predicted), str(m.get("started_at", "?"))[:19])
     out.print(table)
 
@@ -78,8 +90,7 @@ def export(
     if format_ not in ("csv", "parquet"):
         _fail(f"unknown format {format_!r}; use csv or parquet")
     data = load_run(_resolve_run(run, runs_dir))
-    target = out_dir or data.path / "export"
-    target.mkdir(parents=True, exist_ok=True)
+    target = _out_folder(out_dir or data.path / "export")
     tables = {**data.stages, "items": data.items.drop(columns=["item"], errors="ignore"),
               "predictions": data.predictions, "hypotheses": data.hypotheses, "neighbours": data.neighbours,
               "timings": data.timings, "errors": data.errors}
@@ -91,10 +102,13 @@ def export(
                 flat[col] = flat[col].map(lambda v: json.dumps(v, default=str) if isinstance(v, (list, dict, tuple))
                                           else v)
         path = target / f"{name}.{format_}"
-        if format_ == "csv":
-            flat.to_csv(path, index=False)
-        else:
-            flat.astype({c: "string" for c in flat.columns if flat[c].dtype == object}).to_parquet(path, index=False)
+        try:
+            if format_ == "csv":
+                flat.to_csv(path, index=False)
+            else:
+                flat.astype({c: "string" for c in flat.columns if flat[c].dtype == object}).to_parquet(path, index=False)
+        except OSError as exc:
+            _write_failed(path, exc)
         written.append(f"{name} ({len(flat)})")
     out.print(f"wrote {len(written)} tables to {target}: {', '.join(written)}", highlight=False, soft_wrap=True)
 
@@ -166,10 +180,17 @@ def report(
     """One self-contained HTML report of the runs (metrics with intervals, plots, every
     predicted item with its frames, text, neighbours, hypotheses and explanation), plus the
     tables as CSV and Markdown."""
+    from analysis import load_run
     from analysis.report import write_report
 
     dirs = [_resolve_run(r, runs_dir) for r in runs_]
-    path = write_report(dirs, out_dir or dirs[0] / "report")
+    folder = _out_folder(out_dir or dirs[0] / "report")
+    loaded = [load_run(d) for d in dirs]  # what a damaged file cost is said here, once per run
+    try:
+        path = write_report(loaded, folder)
+    except OSError as exc:
+        _write_failed(folder, exc)
+        return
     out.print(f"wrote {path} (and metrics.csv, metrics.md, predictions.csv beside it)", highlight=False)
 
 
@@ -252,13 +273,18 @@ def baseline(
     if model not in MODELS:
         _fail(f"unknown model {model!r}; use one of {', '.join(MODELS)}")
     data = load_run(_resolve_run(run, runs_dir))
+    target = _out_file(out_file or data.path / f"nn_predictions_{model}.csv")
     try:
         fitted = fit_embedding_classifier(data, model)
         table_frame = comparison_table(data) if not data.predictions.dropna(subset=["gold"]).empty else None
     except ValueError as exc:
         _fail(str(exc))
         return
-    path = write_nn_predictions(fitted.predictions, out_file or data.path / f"nn_predictions_{model}.csv")
+    try:
+        path = write_nn_predictions(fitted.predictions, target)
+    except OSError as exc:
+        _write_failed(target, exc)
+        return
     if table_frame is not None:
         table = Table(title=f"{data.run_id}: the LLM and the baselines (95 % bootstrap intervals)")
         table.add_column("method", no_wrap=True)
@@ -287,8 +313,9 @@ def audit(
         show_default=False)] = None,
     runs_dir: RunsDir = Path("data/runs"),
 ) -> None:
-    """Check every claim of the run's generated texts against the videos' own evidence: print
-    the claim precision and hallucination rate per claim type (with 95 % intervals), object
+    """Check every claim of the run's generated texts against the videos' own evidence: print,
+    per audited text (the frame descriptions composed from the measurements apart), the claim
+    precision and hallucination rate per claim type (with 95 % intervals) and object
     hallucination (CHAIR), and write claims.csv, one row per claim, with columns for human
     verdicts. An existing claims.csv is merged, never overwritten: the human columns of every
     claim still there are kept, claims no longer produced stay, marked stale. Rule-based: no
@@ -313,6 +340,7 @@ def audit(
     path = _resolve_run(run, runs_dir)
     if by not in ("type", "target", "student"):
         _fail(f"--by {by!r}: use type, target or student")
+    folder = _out_folder(out_dir or path / "audit")
     try:
         records = audit_run(path, list(target) if target else None)
     except ValidationError as exc:  # an unknown --target
@@ -325,30 +353,43 @@ def audit(
     if table.empty:
         _fail(f"run {path.name} has no generated text to audit (predict, analyse_film, describe_frames or "
               "hypothesize records)")
-    summary = rates(table if by != "student" else table[table.student.notna()], by)
-    shown = Table(title=f"claims of run {path.name}: supported / verifiable (precision) and contradicted / "
-                        "verifiable (hallucination rate), 95 % intervals", title_justify="left")
-    for col in (by, "claims", "supported", "contradicted", "unverifiable", "precision", "hallucination"):
-        shown.add_column(col, justify="left" if col == by else "right")
+    summary = rates(table, by)
 
     def pct(value: Any, ci: Any, small: bool = False) -> str:
         if value is None or value != value:
             return "-"
         return f"{value:.0%} [{ci[0]:.0%}, {ci[1]:.0%}]{'*' if small else ''}"
 
-    for row in summary.to_dict("records"):
-        shown.add_row(str(row[by]), str(row["claims"]), str(row["supported"]), str(row["contradicted"]),
-                      str(row["unverifiable"]), pct(row["precision"], row["precision_ci"], row["small_n"]),
-                      pct(row["hallucination"], row["hallucination_ci"], row["small_n"]))
-    out.print(shown)
+    from rich.markup import escape
+
+    # one table per audited text (by type), or one row per text or student; never a row across texts
+    groups = list(summary.groupby("text", sort=False)) if by == "type" else [("", summary)]
+    for text, part in groups:
+        composed = bool(len(part)) and bool(part.composed.iloc[0])
+        title = (f"{text}{' (composed from the measurements: true by construction, apart)' if composed else ''} — "
+                 if text else "") + f"claims of run {path.name}, 95 % intervals"
+        shown = Table(title=escape(title), title_justify="left")  # "[text]" of a student is not markup
+        for col in (by, "claims", "supported", "contradicted", "unsupported", "unverifiable", "precision",
+                    "hallucination"):
+            shown.add_column(col, justify="left" if col == by else "right")
+        for row in part.to_dict("records"):
+            shown.add_row(escape(str(row[by])), str(row["claims"]), str(row["supported"]), str(row["contradicted"]),
+                          str(row["unsupported"]), str(row["unverifiable"]),
+                          pct(row["precision"], row["precision_ci"], row["small_n"]),
+                          pct(row["hallucination"], row["hallucination_ci"], row["small_n"]))
+        out.print(shown)
+    out.print("precision: supported / verifiable; hallucination: (contradicted + unsupported) / verifiable; "
+              "unsupported: the text says the video shows or is about something found nowhere in its evidence",
+              highlight=False, soft_wrap=True)
     if any(row["small_n"] and row["precision"] is not None for row in summary.to_dict("records")):
         out.print(f"* small n: fewer than {SMALL_N} verifiable claims: read the interval rather than the rate",
                   highlight=False)
-    objects = chair(table).iloc[-1]
-    if objects.object_claims:
-        out.print(f"object hallucination (CHAIR): {objects.absent} of {objects.object_claims} object claims name an "
-                  f"object detected in no sampled frame ({pct(objects.chair, objects.chair_ci)}"
-                  f"{', small n' if objects.small_n else ''})", highlight=False)
+    for objects in chair(table).to_dict("records"):
+        if objects["item_id"] == "all" and objects["object_claims"]:
+            out.print(f"object hallucination (CHAIR) in {objects['text']}: {objects['absent']} of "
+                      f"{objects['object_claims']} object claims name an object detected in no sampled frame "
+                      f"({pct(objects['chair'], objects['chair_ci'])}{', small n' if objects['small_n'] else ''})",
+                      highlight=False, soft_wrap=True, markup=False)
     students = compare_students(table)
     if not students.empty:
         compared = Table(title="film students on the same clips (the paired row: per-clip difference in hallucination "
@@ -367,12 +408,14 @@ def audit(
         out.print(compared)
     from analysis.audit_report import write_audit_report
 
-    folder = out_dir or path / "audit"
     existed = (folder / "claims.csv").is_file()
     try:
         written = write_audit_report(data, dumped, folder)
     except SheetError as exc:
         _fail(str(exc))
+        return
+    except OSError as exc:
+        _write_failed(folder, exc)
         return
     out.print(f"wrote {written['html']} (the marked texts) and {written['sheet']} ({len(table)} claims of run "
               f"{data.run_id}; fill in human_verdict, then `m2t audit import`)", highlight=False, soft_wrap=True)

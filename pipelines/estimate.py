@@ -1,26 +1,64 @@
-"""What a run will cost, before it runs: items to compute per stage, wall time, LLM tokens.
+"""What a run will cost, before it runs: items to compute per stage, wall time (a range), LLM tokens.
 
-**Wall time** per stage = items to compute × seconds per item. The seconds per item come from
-runs on this machine: after every run, each stage that computed items adds its measured
-throughput (compute seconds / items computed, model loading included) to
-``<cache dir>/throughput.json``, keyed by stage and model, as a running mean over the items
-seen. Without a measurement, :data:`DEFAULT_MS_PER_ITEM` (the demo configs' figures on a
-2-core CPU with the bundled models, rounded up) is used, and the estimate says so.
+A stage's work is the items it has to compute (``to_compute``) plus the items whose upstream
+records do not exist yet (``unknown``: their cache keys cannot be known, so they are counted
+as to compute — an upper bound, the cache may still hold them).
 
-**LLM tokens** for stages with an ``llm`` block: one request per item to compute (the audit
-and the film stages send a few per item: :data:`REQUESTS_PER_ITEM`); tokens out at most
-requests × ``llm.max_tokens``; tokens in about requests × the stage's text budget
-(``text_tokens`` where the stage has one, else :data:`DEFAULT_PROMPT_TOKENS`) — a rough
-figure for sizing a paid endpoint, not a bill.
+**Stages without an LLM** cost items × seconds per item. Seconds per item are measured on
+this machine by earlier runs (``<cache dir>/throughput.json``, keyed by stage and model; a
+running mean over the items seen, model loading included), else :data:`DEFAULT_MS_PER_ITEM`:
+the demo configs' stages measured on this 2-core CPU with the bundled models (popularity and
+film runs of 2026-12-05, from empty caches, while other jobs shared the cores). A clip's cost
+depends on its length and content (the 10-s film clips cost three times the 5-s samples in
+``measure_visuals``), so the range of a default is :data:`DEFAULT_ITEM_SPREAD` around it.
 
-Items whose upstream records do not exist yet have unknown cache keys: they are counted as
-``unknown`` and estimated as to be computed (an upper bound; the cache may still hold them).
+**Stages with an LLM** (an ``llm`` block) are estimated from what the model does, since
+seconds per item hide everything that matters (a 0.5B model on this CPU reads a prompt at
+~700 tokens/s but writes ~10 tokens/s, so a 300-token answer costs 30 s, its 1,000-token
+prompt 1.4 s). Per call::
+
+    seconds = call overhead + prompt tokens / prompt rate + output tokens / decode rate
+
+and per stage: items × calls per item × seconds per call, plus loading the model once per
+``llm`` block and process (the first stage using a block pays it; a bundled model's one-time
+conversion too, while it has not happened: :func:`first_use_seconds`). Where each figure comes
+from:
+
+* **calls per item** — read from the stage's config and code (:func:`llm_work`):
+  ``hypothesize`` asks ``n_hypotheses`` questions and asks the degenerate ones again once;
+  ``predict`` one answer, and one repair when it cannot be read; ``audit_claims`` one split per
+  audited generated text (plus judge calls when ``judge_types`` is set); ``analyse_film`` one
+  exam per student; ``grade_analysis`` one grade per student;
+* **prompt tokens** — the prompt file's own text plus the upstream text it embeds: the
+  mean length of the video texts the run already holds (capped by the stage's budget), else
+  a share of the budget (``text_tokens``, ``example_tokens``; ``pipelines/budget.py``). Tokens
+  are counted as characters / 4 here, so that a dry run loads no tokenizer or model;
+* **output tokens** — from the answer's JSON schema (its string bounds) and what the
+  bundled model wrote in the demo, never more than ``llm.max_tokens``;
+* **rates** — :data:`MODEL_SPEEDS` (measured here, ``/work/shared/MODELS.md``), else
+  conservative defaults for an unknown model (:func:`model_speed`).
+
+A run records what its LLM stages really did (``stats.json``'s ``llm_usage``: requests,
+prompt and completion tokens; and the stage's wall time) into the same ``throughput.json``
+(keyed by stage and model): calls per item, tokens per call and seconds per call (wall time,
+the model's load taken out). The next estimate of that stage and model uses those instead
+of the defaults (``rate_from``: "measured (N calls)").
+
+Every estimate is a range (``seconds_low`` – ``seconds_high``) around a point (``seconds``):
+defaults spread as the calls (repairs, judge calls), token counts and the machine's load
+can (:data:`BUSY_FACTOR`: this CPU shared with another job decodes about half as fast);
+learned rates by :data:`LEARNED_SPREAD`. The run's stage table flags a stage whose measured
+time is more than :data:`OVER_FACTOR` × its estimate (:func:`over_estimate`).
+
+LLM tokens and, when ``llm.prices`` is set, their cost are for sizing a paid endpoint, not a bill.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +66,188 @@ from pipelines.records import utc_now
 from pipelines.store import atomic_write_json
 
 RATES_FILE = "throughput.json"
+
+# Seconds per item, in ms, of the demo configs' stages on this 2-core CPU (popularity: 11
+# clips of 4-8 s; film: 7 clips of 5-12 s; both from empty caches, model loading included,
+# 2026-12-05). Where the two configs differ, the figure sits between them (the spread
+# covers both).
 DEFAULT_MS_PER_ITEM: dict[str, float] = {
-    "extract_frames": 150, "read_onscreen_text": 1500, "measure_visuals": 6000, "detect_objects": 1200,
-    "describe_frames": 400, "transcribe_audio": 1100, "describe_audio": 100, "summarize": 5, "embed": 300,
-    "retrieve_similar": 30, "hypothesize": 5000, "predict": 4000, "analyse_film": 13000, "grade_analysis": 7000,
-    "audit_claims": 5000,
+    "extract_frames": 150, "read_onscreen_text": 3500, "measure_visuals": 8000, "detect_objects": 2200,
+    "describe_frames": 2000, "transcribe_audio": 900, "describe_audio": 60, "summarize": 5, "embed": 600,
+    "retrieve_similar": 30,
 }
-FALLBACK_MS = 1000.0
-DEFAULT_PROMPT_TOKENS = 1000
-REQUESTS_PER_ITEM = {"audit_claims": 2, "grade_analysis": 1, "analyse_film": 1}
+FALLBACK_MS = 2000.0  # a stage of unknown cost (no default, never measured)
+DEFAULT_ITEM_SPREAD = (0.4, 2.5)  # low, high multipliers of a default seconds-per-item figure
+LEARNED_SPREAD = (0.7, 1.5)  # low, high multipliers of a rate measured on this machine
+BUSY_FACTOR = 2.0  # the high end of a default LLM rate: the cores shared with another job
+OVER_FACTOR = 2.0  # a stage that took more than this times its estimate is flagged
+DEFAULT_PROMPT_TOKENS = 1000  # an LLM stage without a text budget
+CHARS_PER_TOKEN = 4  # English BPE tokens (pipelines/budget.py: estimate_tokens)
+LEARNED_WEIGHT_CAP = 10_000  # items (calls) of weight kept by a running mean: newer runs show through
+
+
+CONTENTION_ENV = "M2T_CPU_CONTENTION"  # a fixed contention instead of the probe (1: a quiet machine)
+
+
+def cpu_contention(cpu_seconds: float = 0.1) -> float:
+    """How many times slower CPU work runs now than on a quiet machine: the wall time a busy
+    loop in this thread takes per second of CPU time it gets (1 when a core is free; about 5
+    when ten runnable threads share 2 cores). ``$M2T_CPU_CONTENTION`` fixes it instead.
+
+    Every figure of this module is for a quiet machine; the estimate is multiplied by the
+    contention measured when it is made, and a run divides what it measures by the
+    contention around each stage before keeping it, so that a run on a busy machine does not
+    teach the next estimate a slow machine (and the other way round).
+    """
+    import os
+    import time
+
+    fixed = os.environ.get(CONTENTION_ENV)
+    if fixed:
+        try:
+            return max(float(fixed), 1.0)
+        except ValueError:
+            pass
+    wall, cpu = time.perf_counter(), time.thread_time()
+    x = 0
+    while time.thread_time() - cpu < cpu_seconds:
+        for i in range(2000):
+            x += i * i
+    used = time.thread_time() - cpu
+    return max((time.perf_counter() - wall) / used, 1.0) if used > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class ModelSpeed:
+    """How fast one LLM runs here.
+
+    Attributes:
+        prompt_tps: prompt tokens read per second (prefill).
+        decode_tps: answer tokens written per second, under the answer's JSON schema.
+        call_s: fixed cost per call (chat template, a new schema's grammar, Python).
+        load_s: loading the weights once per ``llm`` block and process.
+        source: where the figures come from.
+    """
+
+    prompt_tps: float
+    decode_tps: float
+    call_s: float
+    load_s: float
+    source: str
+
+
+# (backend, model, dtype or None for any) -> speed. Measured on this machine (2 threads,
+# transformers bfloat16 with AMX prefill, xgrammar constraint), /work/shared/MODELS.md and
+# bench/estimate_accuracy.py. float32 has no AMX prefill and decodes a little slower.
+MODEL_SPEEDS: dict[tuple[str, str, str | None], ModelSpeed] = {
+    ("local", "bundled:qwen2.5-0.5b-instruct", "bfloat16"): ModelSpeed(
+        700, 10.0, 1.0, 6.0, "Qwen2.5-0.5B bf16 on 2 cores: MODELS.md (prefill 700-780, decode 9.8-10.1 tok/s)"),
+    ("local", "bundled:qwen2.5-0.5b-instruct", None): ModelSpeed(
+        250, 8.0, 1.0, 8.0, "Qwen2.5-0.5B float32 on 2 cores: MODELS.md (8.5 tok/s without a prompt)"),
+    ("local", "bundled:smollm2-135m-instruct", None): ModelSpeed(
+        1000, 20.0, 0.5, 3.0, "SmolLM2-135M on 2 cores: MODELS.md (constrained 23.9 tok/s)"),
+    ("llamacpp", "bundled:qwen2.5-0.5b-instruct-gguf", None): ModelSpeed(
+        100, 20.0, 0.5, 3.0, "llama.cpp, Qwen2.5-0.5B GGUF: MODELS.md (prefill 101-113, decode 20-25 tok/s)"),
+    ("llamacpp", "bundled:smollm2-135m-instruct-gguf", None): ModelSpeed(
+        300, 40.0, 0.3, 2.0, "llama.cpp, SmolLM2-135M GGUF (scaled from the 0.5B by size)"),
+}
+# An unknown local model: its size in billions of parameters from its name ("...-1.5B-...")
+# scales the measured 0.5B bf16 figures (CPU decoding is bound by reading the weights); a
+# name without a size is taken as a 1.5B model (MODELS.md: prefill 140-320, decode 3.0-5.6).
+UNKNOWN_SIZE_B = 1.5
+# A server (openai backend): a small model on a modest server; one run teaches the real rates.
+REMOTE_SPEED = ModelSpeed(500, 15.0, 0.5, 0.0, "unknown server: conservative default (prefill 500, decode 15 tok/s)")
+
+
+# bundled LLMs shipped as GGUF and converted once into the model cache on first use
+# (pipelines/models/bundled.py): the folder the conversion makes, and what it costs here
+# (MODELS.md: dequantising 34-39 s for the 0.5B, plus writing safetensors).
+CONVERTED_ONCE: dict[str, tuple[str, float]] = {
+    "bundled:qwen2.5-0.5b-instruct": ("qwen2.5-0.5b-instruct", 50.0),
+    "bundled:smollm2-135m-instruct": ("smollm2-135m-instruct", 25.0),
+}
+
+
+def first_use_seconds(model: str) -> float:
+    """Seconds a bundled model's one-time conversion adds to its first load (0 once done);
+    looks only at whether the converted folder exists."""
+    if model not in CONVERTED_ONCE:
+        return 0.0
+    from pipelines.models.bundled import model_cache_dir
+
+    folder, seconds = CONVERTED_ONCE[model]
+    return 0.0 if (model_cache_dir() / folder / "config.json").is_file() else seconds
+
+
+def _size_b(model: str) -> float | None:
+    """Billions of parameters named in a model id ("Qwen2.5-1.5B-Instruct" -> 1.5; "135M" -> 0.135)."""
+    found = re.findall(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bBmM])(?![a-zA-Z])", model.rsplit("/", 1)[-1])
+    if not found:
+        return None
+    number, unit = found[-1]
+    return float(number) / (1000 if unit in "mM" else 1)
+
+
+def model_speed(backend: str, model: str, dtype: str | None = None, remote: bool | None = None) -> ModelSpeed:
+    """The speed of an LLM on this machine: :data:`MODEL_SPEEDS` when measured, else a
+    conservative default — a server's (:data:`REMOTE_SPEED`), or the measured 0.5B scaled by
+    the model's size (named in its id, else :data:`UNKNOWN_SIZE_B`)."""
+    for key in ((backend, model, dtype), (backend, model, None)):
+        if key in MODEL_SPEEDS:
+            return MODEL_SPEEDS[key]
+    if remote if remote is not None else backend == "openai":
+        return REMOTE_SPEED
+    size = _size_b(model) or UNKNOWN_SIZE_B
+    base = MODEL_SPEEDS[("local", "bundled:qwen2.5-0.5b-instruct", "bfloat16")]
+    scale = max(size / 0.5, 0.25)
+    slower = 1.0 if dtype in ("bfloat16", "float16") else 2.5  # float32: no AMX prefill, twice the bytes
+    return ModelSpeed(base.prompt_tps / scale / slower, base.decode_tps / scale / (slower ** 0.5), 1.0,
+                      base.load_s * scale, f"unknown model: the 0.5B's rates scaled to {size:g}B (conservative)")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A quantity as low, expected and high."""
+
+    low: float
+    mid: float
+    high: float
+
+    def scaled(self, factor: float) -> Span:
+        return Span(self.low * factor, self.mid * factor, self.high * factor)
+
+
+@dataclass(frozen=True)
+class LLMPart:
+    """The LLM calls of one kind a stage makes per item, and their tokens per call.
+
+    Attributes:
+        key: the ``llm`` block (its JSON) the calls go to: one model load per key and process.
+        backend, model, dtype: which model (for its speed).
+        calls: calls per item.
+        prompt, output: tokens per call.
+        remote: answered by a server (several calls in flight: ``in_flight``).
+        in_flight: calls a server answers at once (1 for local models).
+    """
+
+    key: str
+    backend: str
+    model: str
+    dtype: str | None
+    calls: Span
+    prompt: Span
+    output: Span
+    remote: bool = False
+    in_flight: int = 1
+    prices: Any = None
 
 
 @dataclass
 class StageEstimate:
+    """A stage's estimate. ``seconds`` is the point estimate (the total the dry run adds up and
+    a run keeps beside the measured time), ``seconds_low`` / ``seconds_high`` its range.
+    ``ms_per_item`` is the point per item of work (model loading included)."""
+
     stage: str
     items: int  # items the stage applies to
     done: int  # records already in the run with the same key
@@ -49,14 +256,28 @@ class StageEstimate:
     unknown: int  # upstream not computed yet: key unknown, counted as to compute
     not_applicable: int
     ms_per_item: float
-    rate_from: str  # "measured (N items)" | "default"
+    rate_from: str  # "measured (N items)" | "measured (N calls)" | "default" | "tokens × rates (...)"
     seconds: float
     llm_requests: int = 0
     tokens_in: int = 0
     tokens_out_max: int = 0
+    seconds_low: float = 0.0
+    seconds_high: float = 0.0
+    load_seconds: float = 0.0  # model loading this stage pays (included in seconds)
+    tokens_out: int = 0  # expected output tokens (tokens_out_max: at most)
+    seconds_per_call: float = 0.0
+    calls_per_item: float = 0.0
+    contention: float = 1.0  # the machine's CPU contention when estimated (every figure multiplied by it)
+    cost: float | None = None  # at llm.prices, when set
+    currency: str | None = None
+    basis: list[str] = field(default_factory=list)  # one line per figure used, for the curious
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def work(self) -> int:
+        return self.to_compute + self.unknown
 
 
 def rate_key(stage: str, model: str | None) -> str:
@@ -72,44 +293,342 @@ def read_rates(cache_root: Path) -> dict[str, dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
-def record_rates(cache_root: Path, measured: dict[str, tuple[str | None, float, int]]) -> None:
-    """Add ``stage -> (model, compute seconds, items computed)`` to the machine's throughput
-    file (running mean weighted by items; at most the last 10,000 items' weight kept, so a
-    faster machine or package shows through)."""
+def _mean(old: dict[str, Any], name: str, weight_old: float, value: float, weight_new: float) -> float:
+    previous = old.get(name)
+    if previous is None or weight_old <= 0:
+        return value
+    return (float(previous) * weight_old + value * weight_new) / (weight_old + weight_new)
+
+
+def record_rates(cache_root: Path, measured: dict[str, tuple[str | None, float, int]],
+                 llm: dict[str, dict[str, float]] | None = None, contention: float = 1.0) -> None:
+    """Add what stages measured to the machine's throughput file.
+
+    Args:
+        cache_root: the cache directory holding :data:`RATES_FILE`.
+        measured: ``stage -> (model, compute seconds, items computed)``: a running mean of
+            seconds per item, weighted by items (at most :data:`LEARNED_WEIGHT_CAP` items of
+            weight kept, so that a faster machine or package shows through).
+        llm: for LLM stages, ``stage -> {calls, prompt_tokens, completion_tokens, load_s}``:
+            the calls the stage computed, their tokens, and the model loading its wall time
+            included. Gives calls per item and, per call, tokens and seconds (load taken out)
+            — what :func:`estimate_stage` prefers to any default.
+        contention: the CPU contention while the stages ran (:func:`cpu_contention`): the
+            seconds are divided by it, so the file keeps quiet-machine figures.
+    """
+    contention = max(contention, 1.0)
     rates = read_rates(cache_root)
     for stage, (model, seconds, computed) in measured.items():
         if computed <= 0:
             continue
+        seconds = seconds / contention
         key = rate_key(stage, model)
         old = rates.get(key) or {}
-        n_old = min(int(old.get("items", 0)), 10_000)
-        ms = 1000 * seconds / computed
-        mean = (float(old.get("ms_per_item", ms)) * n_old + ms * computed) / (n_old + computed)
-        rates[key] = {"ms_per_item": round(mean, 2), "items": n_old + computed, "updated_at": utc_now().isoformat()}
+        n_old = min(int(old.get("items", 0)), LEARNED_WEIGHT_CAP)
+        entry = {**old, "ms_per_item": round(_mean(old, "ms_per_item", n_old, 1000 * seconds / computed, computed), 2),
+                 "items": n_old + computed, "contention": round(contention, 2), "updated_at": utc_now().isoformat()}
+        usage = (llm or {}).get(stage)
+        if usage and usage.get("calls", 0) > 0:
+            calls = float(usage["calls"])
+            c_old = min(float(old.get("calls", 0)), LEARNED_WEIGHT_CAP)
+            call_s = max(seconds - float(usage.get("load_s", 0.0)), 0.0) / calls  # seconds: quiet-machine
+            entry.update(
+                calls=round(c_old + calls, 2),
+                calls_per_item=round(_mean(old, "calls_per_item", n_old, calls / computed, computed), 4),
+                ms_per_call=round(_mean(old, "ms_per_call", c_old, 1000 * call_s, calls), 2),
+                prompt_tokens_per_call=round(_mean(old, "prompt_tokens_per_call", c_old,
+                                                   float(usage.get("prompt_tokens", 0)) / calls, calls), 1),
+                output_tokens_per_call=round(_mean(old, "output_tokens_per_call", c_old,
+                                                   float(usage.get("completion_tokens", 0)) / calls, calls), 1),
+            )
+        rates[key] = entry
     atomic_write_json(Path(cache_root) / RATES_FILE, rates)
 
 
 def rate_for(rates: dict[str, dict[str, Any]], stage: str, model: str | None) -> tuple[float, str]:
+    """Seconds per item (ms) of a stage without an LLM: measured here, else the default."""
     found = rates.get(rate_key(stage, model))
     if found and found.get("ms_per_item") is not None:
         return float(found["ms_per_item"]), f"measured ({int(found.get('items', 0))} items)"
     return DEFAULT_MS_PER_ITEM.get(stage, FALLBACK_MS), "default"
 
 
-def llm_tokens(stage: str, cfg: Any, items: int) -> tuple[int, int, int]:
-    """(requests, tokens in, tokens out at most) for ``items`` items of a stage with an ``llm``."""
+# ----------------------------------------------------------------------------- LLM work
+def _tokens(chars: float) -> float:
+    return chars / CHARS_PER_TOKEN
+
+
+def _text_fill(budget: int, seen: float | None) -> Span:
+    """Tokens of a video's text fitted into ``budget``: the mean length of the texts the run
+    holds (capped) when known, else a share of the budget (the demo's summaries fill a
+    quarter to a half of predict's 1,200; long clips fill it)."""
+    if seen is not None:
+        mid = min(seen, budget)
+        return Span(mid * 0.8, mid, min(budget, mid * 1.5))
+    return Span(0.25 * budget, 0.5 * budget, budget)
+
+
+def _bounded(low: float, mid: float, high: float, max_tokens: int) -> Span:
+    return Span(min(low, max_tokens), min(mid, max_tokens), min(high, max_tokens))
+
+
+def _llm_part(key_cfg: Any, calls: Span, prompt: Span, output: Span, *, batch: int = 1) -> LLMPart:
+    spec = getattr(key_cfg, "spec", None)
+    remote = bool(getattr(spec, "remote", key_cfg.backend == "openai"))
+    in_flight = max(1, min(int(getattr(key_cfg, "max_concurrency", 1) or 1), batch)) if remote else 1
+    try:
+        key = key_cfg.model_dump_json()
+    except AttributeError:
+        key = f"{key_cfg.backend}|{key_cfg.model}"
+    return LLMPart(key=key, backend=key_cfg.backend, model=key_cfg.model, dtype=getattr(key_cfg, "dtype", None),
+                   calls=calls, prompt=prompt, output=output, remote=remote, in_flight=in_flight,
+                   prices=getattr(key_cfg, "prices", None))
+
+
+def llm_work(stage: str, cfg: Any, *, template_tokens: float, stage_configs: dict[str, Any],
+             video_tokens: float | None = None, batch_size: int = 1) -> list[LLMPart]:
+    """The LLM calls one item of ``stage`` makes, read from the stage's config (and its code:
+    each case below names the code it follows). ``template_tokens``: the prompt file's own
+    text; ``video_tokens``: the mean video text length the run already holds (None: unknown);
+    ``batch_size``: items per batch (a batched stage's calls to a server go out together)."""
     llm = getattr(cfg, "llm", None)
-    if llm is None or not hasattr(llm, "max_tokens") or items <= 0:
-        return 0, 0, 0
-    requests = items * REQUESTS_PER_ITEM.get(stage, 1)
-    prompt = int(getattr(cfg, "text_tokens", 0) or DEFAULT_PROMPT_TOKENS)
-    return requests, requests * prompt, requests * int(llm.max_tokens)
+    if llm is None or not hasattr(llm, "max_tokens"):
+        return []
+    mt = int(llm.max_tokens)
+    batch = max(1, batch_size)
+    if stage == "hypothesize":
+        # stages/hypothesize.py: n_hypotheses questions (asked together), the degenerate ones
+        # asked again once with the problems named (half of the 0.5B's first answers in the
+        # demo). Questions that show the same examples are shared between items (cache hits):
+        # with a small train set, the low end. Each question shows the neighbours of one
+        # class (k / classes of them) fitted into example_tokens; a repair resends it all.
+        n = int(getattr(cfg, "n_hypotheses", 5))
+        k = int(getattr(stage_configs.get("retrieve_similar"), "k", 10))
+        shown = max(1.0, k / 2) * int(getattr(cfg, "example_tokens", 120))
+        prompt = Span(template_tokens + 0.5 * shown, template_tokens + shown, template_tokens + 1.4 * shown + 60)
+        # {"statement": "Videos that ..." (at most 200 characters), "based_on": [numbers]}
+        output = _bounded(14, 24, _tokens(200) + 20, mt)
+        return [_llm_part(llm, Span(0.5 * n, 1.5 * n, 2.0 * n), prompt, output, batch=n)]
+    if stage == "predict":
+        # stages/predict.py: one answer; one repair when it cannot be read (rare under a
+        # schema); label scoring costs prefills only. The prompt: the video's text fitted into
+        # text_tokens, plus the hypotheses (hypotheses modes) or icl_examples × example_tokens.
+        fill = _text_fill(int(getattr(cfg, "text_tokens", 1200)), video_tokens)
+        mode = getattr(cfg, "mode", "hypotheses")
+        extra = 0.0
+        if mode in ("hypotheses", "hypotheses_nn"):
+            extra = 20.0 * int(getattr(stage_configs.get("hypothesize"), "n_hypotheses", 5))
+        elif mode == "icl":
+            extra = int(getattr(cfg, "icl_examples", 4)) * int(getattr(cfg, "example_tokens", 200)) * 0.8
+        prompt = Span(template_tokens + fill.low + extra / 2, template_tokens + fill.mid + extra,
+                      template_tokens + fill.high + extra)
+        # evidence (2 × 120 characters), hypotheses_used, explanation (300 characters), label,
+        # scale, confidence; the demo's answers: 62-86 tokens. cot reasons first: more.
+        longer = 2.0 if mode == "cot" else 1.0
+        output = _bounded(40 * longer, 75 * longer, (_tokens(540) + 40) * longer, mt)
+        repairs = 1.3 if getattr(llm, "backend", "local") == "openai" else 1.05
+        return [_llm_part(llm, Span(1.0, repairs, 2.0), prompt, output, batch=batch)]
+    if stage == "audit_claims":
+        # stages/audit_claims.py: one split request per audited generated text the llm splits
+        # (targets ∩ split_with_llm whose stage runs); the claims copy the text in pieces, so
+        # the answer is about 1.3 × the text (the demo: 26-36 tokens for an explanation,
+        # 129-195 for an analysis). judge_types: one call per undecided claim of those types.
+        targets = set(getattr(cfg, "targets", [])) & set(getattr(cfg, "split_with_llm", []))
+        texts: list[float] = []  # tokens of each audited text, expected
+        if "predict.explanation" in targets and "predict" in stage_configs:
+            texts.append(35.0)  # at most 300 characters; the demo's: about 140
+        if "analyse_film.analysis" in targets and "analyse_film" in stage_configs:
+            texts += [115.0] * len(getattr(stage_configs["analyse_film"], "students", ["text"]))  # at most 500 chars
+        parts = []
+        if texts:
+            mean = sum(texts) / len(texts)
+            prompt = Span(template_tokens + 0.5 * mean, template_tokens + mean, template_tokens + 2 * mean)
+            output = _bounded(0.7 * mean, 1.3 * mean + 5, 2.2 * mean + 30, mt)
+            n = float(len(texts))
+            parts.append(_llm_part(llm, Span(0.8 * n, n, n), prompt, output, batch=batch))
+        if getattr(cfg, "judge_types", []):
+            # prompts/common/audit_judge: the evidence timeline (judge_lines) and one claim
+            lines = int(getattr(cfg, "judge_lines", 60))
+            prompt = Span(300, 300 + 6 * lines, 300 + 12 * lines)
+            parts.append(_llm_part(llm, Span(0, 2, 10), prompt, _bounded(30, 60, 120, mt), batch=batch))
+        return parts
+    if stage == "analyse_film":
+        # stages/analyse_film.py: one exam per student. The text student's answer: the analysis
+        # (at most 500 characters), one entry per shot (about 30 tokens; the demo's clips have
+        # 4-6 shots, at most max_shots), genres and budget: the demo's 187-353 tokens.
+        students = list(getattr(cfg, "students", ["text"]))
+        shots = int(getattr(cfg, "max_shots", 12))
+        fill = _text_fill(int(getattr(cfg, "text_tokens", 1500)), video_tokens)
+        output = _bounded(100, 140 + 30 * min(5, shots), 140 + 30 * shots + 40, mt)
+        parts = []
+        if "text" in students:
+            prompt = Span(template_tokens + fill.low, template_tokens + fill.mid, template_tokens + fill.high)
+            parts.append(_llm_part(llm, Span(1, 1, 1), prompt, output, batch=batch))
+        vlm = getattr(cfg, "vlm", None)
+        if "vlm" in students and vlm is not None:
+            # a transformers image-text-to-text model: each frame a few hundred image tokens
+            frames = int(getattr(vlm, "max_frames", 8))
+            new = int(getattr(vlm, "max_new_tokens", 500))
+            parts.append(LLMPart(key=f"vlm:{vlm.model}", backend="local", model=str(vlm.model),
+                                 dtype=getattr(vlm, "dtype", None), calls=Span(1, 1, 1),
+                                 prompt=Span(template_tokens + 64 * frames, template_tokens + 256 * frames,
+                                             template_tokens + 576 * frames),
+                                 output=_bounded(output.low, output.mid, output.high, new)))
+        return parts
+    if stage == "grade_analysis":
+        # stages/grade_analysis.py: one grade per student's analysis; the evidence fitted into
+        # text_tokens plus the analysis; three reasons (at most 160 characters each), three
+        # marks and an overall one: the demo's 103-144 tokens.
+        students = list(getattr(stage_configs.get("analyse_film"), "students", ["text"]))
+        fill = _text_fill(int(getattr(cfg, "text_tokens", 1200)), video_tokens)
+        prompt = Span(template_tokens + fill.low + 60, template_tokens + fill.mid + 115,
+                      template_tokens + fill.high + 130)
+        output = _bounded(80, 125, _tokens(3 * 160) + 60, mt)
+        n = float(len(students))
+        return [_llm_part(llm, Span(0.5 * n, n, n), prompt, output, batch=batch)]
+    # any other stage with an llm block: one call per item over its text budget
+    budget = float(getattr(cfg, "text_tokens", 0) or DEFAULT_PROMPT_TOKENS)
+    prompt = Span(template_tokens + 0.25 * budget, template_tokens + 0.5 * budget, template_tokens + budget)
+    return [_llm_part(llm, Span(1, 1, 2), prompt, _bounded(mt / 8, mt / 4, mt, mt), batch=batch)]
+
+
+def _combined(*ratios: float) -> float:
+    """Several independent uncertainties, each a ratio of its extreme to its expected value,
+    as one factor: their logarithms added in quadrature (all at their extremes at once is
+    far less likely than any one). A ratio of 0 (no call at all) gives 0."""
+    if any(r <= 0 for r in ratios):
+        return 0.0
+    logs = [math.log(r) for r in ratios]
+    sign = 1.0 if sum(logs) >= 0 else -1.0
+    return math.exp(sign * math.sqrt(sum(v * v for v in logs)))
+
+
+def call_seconds(speed: ModelSpeed, prompt_tokens: float, output_tokens: float) -> float:
+    """Seconds of one call: overhead + prompt / prompt rate + output / decode rate."""
+    return speed.call_s + prompt_tokens / speed.prompt_tps + output_tokens / speed.decode_tps
+
+
+def _learned(rates: dict[str, dict[str, Any]], stage: str, model: str | None) -> dict[str, Any] | None:
+    found = rates.get(rate_key(stage, model))
+    if found and found.get("ms_per_call") is not None and found.get("calls_per_item") is not None:
+        return found
+    return None
 
 
 def estimate_stage(stage: str, cfg: Any, model: str | None, counts: dict[str, int],
-                   rates: dict[str, dict[str, Any]]) -> StageEstimate:
-    ms, source = rate_for(rates, stage, model)
+                   rates: dict[str, dict[str, Any]], *, parts: list[LLMPart] | None = None,
+                   pays_load: set[str] | frozenset[str] = frozenset(), contention: float = 1.0) -> StageEstimate:
+    """One stage's estimate for ``counts`` (items, done, cached, to_compute, unknown,
+    not_applicable).
+
+    Args:
+        stage, cfg, model: the stage, its config and its model (the rates' key).
+        rates: :func:`read_rates`.
+        parts: the stage's LLM calls per item (:func:`llm_work`); empty: a stage without an LLM.
+        pays_load: keys of the ``llm`` blocks this stage loads (the first stage using a block).
+        contention: the machine's CPU contention now (:func:`cpu_contention`): every
+            quiet-machine figure is multiplied by it.
+    """
     work = counts["to_compute"] + counts["unknown"]
-    requests, tokens_in, tokens_out = llm_tokens(stage, cfg, work)
-    return StageEstimate(stage=stage, ms_per_item=ms, rate_from=source, seconds=round(work * ms / 1000, 1),
-                         llm_requests=requests, tokens_in=tokens_in, tokens_out_max=tokens_out, **counts)
+    parts = parts or []
+    if not parts:
+        ms, source = rate_for(rates, stage, model)
+        spread = LEARNED_SPREAD if source != "default" else DEFAULT_ITEM_SPREAD
+        ms *= contention
+        seconds = work * ms / 1000
+        return StageEstimate(stage=stage, ms_per_item=round(ms, 2), rate_from=source, seconds=round(seconds, 1),
+                             seconds_low=round(seconds * spread[0], 1), seconds_high=round(seconds * spread[1], 1),
+                             contention=round(contention, 2), **counts)
+    low = mid = high = load = tokens_in = tokens_out = tokens_max = calls_mid = 0.0
+    cost: float | None = None
+    currency: str | None = None
+    basis: list[str] = []
+    learned = _learned(rates, stage, model)
+    sources = set()
+    for part in parts:
+        before = (tokens_in, tokens_out)
+        speed = model_speed(part.backend, part.model, part.dtype, part.remote)
+        paid = speed.load_s + first_use_seconds(part.model) if part.key in pays_load and work > 0 else 0.0
+        load += paid
+        calls = part.calls.scaled(work)
+        if learned is not None and part is parts[0]:
+            per_item = float(learned["calls_per_item"])
+            per_call = float(learned["ms_per_call"]) / 1000
+            n = work * per_item
+            p_tok = float(learned.get("prompt_tokens_per_call") or part.prompt.mid)
+            o_tok = float(learned.get("output_tokens_per_call") or part.output.mid)
+            mid += n * per_call + paid
+            low += n * per_call * LEARNED_SPREAD[0] + paid
+            high += n * per_call * LEARNED_SPREAD[1] + paid
+            calls_mid += n
+            tokens_in += n * p_tok
+            tokens_out += n * o_tok
+            tokens_max += calls.high * part.output.high
+            sources.add(f"measured ({float(learned['calls']):.0f} calls)")
+            basis.append(f"{part.model}: {per_item:.2f} calls/item × {per_call:.1f} s/call (measured here)")
+        else:
+            flight = part.in_flight
+            per_call = call_seconds(speed, part.prompt.mid, part.output.mid)
+            spent = calls.mid * per_call / flight
+            mid += spent + paid
+            low += spent * _combined(part.calls.low / part.calls.mid if part.calls.mid else 0.0,
+                                     call_seconds(speed, part.prompt.low, part.output.low) / per_call) + paid * 0.5
+            high += spent * _combined(part.calls.high / part.calls.mid if part.calls.mid else 1.0,
+                                      call_seconds(speed, part.prompt.high, part.output.high) / per_call,
+                                      BUSY_FACTOR) + paid * 2
+            calls_mid += calls.mid
+            tokens_in += calls.mid * part.prompt.mid
+            tokens_out += calls.mid * part.output.mid
+            tokens_max += calls.high * part.output.high
+            sources.add(f"tokens × rates ({'server' if part.remote else 'default'})")
+            basis.append(f"{part.model}: {part.calls.mid:.2f} calls/item × ({part.prompt.mid:.0f} prompt tokens / "
+                         f"{speed.prompt_tps:.0f} + {part.output.mid:.0f} output tokens / {speed.decode_tps:.1f} "
+                         f"+ {speed.call_s:.1f} s) per call; {speed.source}")
+        if paid:
+            basis.append(f"{part.model}: loading {paid:.0f} s")
+        if part.prices is not None:
+            cost = (cost or 0.0) + part.prices.cost(int(tokens_in - before[0]), int(tokens_out - before[1]))
+            currency = part.prices.currency
+    measured = rates.get(rate_key(stage, model)) if learned is None else None
+    if measured and measured.get("ms_per_item") is not None:  # a run that kept no per-call figures
+        mid = work * float(measured["ms_per_item"]) / 1000
+        low, high = mid * LEARNED_SPREAD[0], mid * LEARNED_SPREAD[1]
+        sources = {f"measured ({int(measured.get('items', 0))} items)"}
+        basis.append(f"{float(measured['ms_per_item']) / 1000:.1f} s/item measured here (loading included)")
+    mid, low, high, load = (v * contention for v in (mid, low, high, load))
+    seconds_per_call = max(mid - load, 0.0) / calls_mid if calls_mid else 0.0
+    return StageEstimate(
+        stage=stage, ms_per_item=round(1000 * mid / work, 1) if work else 0.0,
+        rate_from=", ".join(sorted(sources)), seconds=round(mid, 1), seconds_low=round(low, 1),
+        seconds_high=round(high, 1), load_seconds=round(load, 1), llm_requests=int(math.ceil(calls_mid)),
+        tokens_in=int(tokens_in), tokens_out=int(tokens_out), tokens_out_max=int(tokens_max),
+        seconds_per_call=round(seconds_per_call, 2), calls_per_item=round(calls_mid / work, 2) if work else 0.0,
+        cost=None if cost is None else round(cost, 4), currency=currency, basis=basis,
+        contention=round(contention, 2), **counts)
+
+
+def template_tokens(prompt_names: list[str]) -> float:
+    """Tokens of the stage's main prompt file (its text, the inputs left out): characters / 4."""
+    from pipelines.prompts import load_prompt
+
+    if not prompt_names:
+        return 300.0
+    try:
+        body = load_prompt(prompt_names[0]).body
+    except Exception:  # a missing prompt fails where the stage runs, with its own message
+        return 300.0
+    return _tokens(len(re.sub(r"\{[%#].*?[%#]\}", "", body)))
+
+
+def over_estimate(measured_s: float, estimate: StageEstimate | None, floor_s: float = 5.0) -> bool:
+    """Whether a stage took more than :data:`OVER_FACTOR` × its estimate (stages under
+    ``floor_s`` seconds are never flagged: start-up noise)."""
+    if estimate is None or measured_s < floor_s:
+        return False
+    return measured_s > OVER_FACTOR * max(estimate.seconds, 0.0)
+
+
+def totals(estimates: dict[str, StageEstimate]) -> tuple[float, float, float]:
+    """The run's (point, low, high) seconds."""
+    return (sum(e.seconds for e in estimates.values()), sum(e.seconds_low for e in estimates.values()),
+            sum(e.seconds_high for e in estimates.values()))

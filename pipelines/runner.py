@@ -9,7 +9,9 @@ keys of the upstream records it uses). Then:
 3. otherwise the stage runs, in batches; each finished batch is one atomic shard.
 
 A failed item gets one line in ``<stage>.errors.jsonl``, its downstream stages skip it, and
-every other item goes on. Failed items are retried the next time the run is started.
+every other item goes on. Failed items are retried the next time the run is started. A
+damaged run file (a truncated shard ...) is set aside first, kept (``RunStore.repair``): the
+items it lost have no record, so step 2 or 3 gives them one again.
 """
 
 from __future__ import annotations
@@ -248,9 +250,21 @@ class Runner:
 
     def dry_run(self) -> tuple[list[Item], list[ErrorRecord], dict[str, StageEstimate]]:
         """``m2t run --dry-run``: the items and what each stage would do and cost; nothing is
-        written, no model is loaded."""
+        written, no model is loaded; a damaged run file is reported in one line, left as it is."""
+        from pipelines.store import on_damage
+
         items, load_errors, _ = self._load_items()
-        return items, load_errors, self.estimate(items)
+        previous = on_damage(self._say_damage) if self.console is not None else None
+        try:
+            return items, load_errors, self.estimate(items)
+        finally:
+            if self.console is not None:
+                on_damage(previous)
+
+    def _say_damage(self, damage: Any) -> None:
+        from rich.markup import escape
+
+        self.console.print(f"[yellow]warning:[/] {escape(str(damage))}", highlight=False, soft_wrap=True)
 
     def run(self) -> RunResult:
         started = time.perf_counter()
@@ -261,6 +275,8 @@ class Runner:
         except (NotADirectoryError, FileExistsError, PermissionError) as exc:
             raise ConfigError(f"cannot use run directory {self.store.dir}: {exc.strerror or exc}") from None
         try:
+            # damaged files (a truncated shard ...) go aside, kept; what they lost is recomputed below
+            self.warnings += self.store.repair()
             if self.config.run.executor == "ray":
                 from pipelines.executors.ray_executor import RayExecutor
 
@@ -376,13 +392,19 @@ class Runner:
 
     def estimate(self, items: list[Item]) -> dict[str, StageEstimate]:
         """Per stage, before anything runs: items done, cached, to compute and unknown, the wall
-        time and LLM tokens they will take (``pipelines/estimate.py``). Reads only file names
-        and the run's own records; writes nothing."""
-        from pipelines.estimate import estimate_stage, read_rates
+        time (a range) and LLM tokens they will take (``pipelines/estimate.py``). Reads only
+        file names and the run's own records; writes nothing and loads no model. An LLM
+        stage's prompt is sized from the video texts the run already holds, and the first
+        stage to use an ``llm`` block pays its loading."""
+        from pipelines.estimate import cpu_contention, estimate_stage, llm_work, read_rates, template_tokens
 
         rates = read_rates(self.cache.root)
+        # how busy the machine is now: every quiet-machine figure is scaled by it
+        contention = self._contention = cpu_contention()
         known: dict[str, dict[str, Record]] = {}
         out: dict[str, StageEstimate] = {}
+        loaded: set[str] = set()
+        configs = {name: self.config.stage_config(name) for name in self.config.stages}
         saved_na = {k: set(v) for k, v in self.not_applicable.items()}
         for name in self.config.stages:
             plan = self._plan_stage(name, items, known, dry=True)
@@ -390,7 +412,16 @@ class Runner:
             counts = {"items": len(items) - plan.stats.not_applicable, "done": plan.stats.done_before,
                       "cached": plan.stats.from_cache, "to_compute": len(plan.pending), "unknown": plan.stats.skipped,
                       "not_applicable": plan.stats.not_applicable}
-            out[name] = estimate_stage(name, plan.cfg, plan.spec.model_of(plan.cfg), counts, rates)
+            texts = [len(r.text) / 4 for r in known.get("summarize", {}).values()
+                     if isinstance(getattr(r, "text", None), str)]  # summaries the run holds (not cache stubs)
+            parts = llm_work(name, plan.cfg, template_tokens=template_tokens(plan.spec.prompt_names(plan.cfg)),
+                             stage_configs=configs, video_tokens=sum(texts) / len(texts) if texts else None,
+                             batch_size=max(self.config.run.batch_size, plan.spec.min_batch))
+            work = counts["to_compute"] + counts["unknown"]
+            pays = {p.key for p in parts if work and p.key not in loaded}
+            loaded |= pays
+            out[name] = estimate_stage(name, plan.cfg, plan.spec.model_of(plan.cfg), counts, rates, parts=parts,
+                                       pays_load=pays, contention=contention)
         self.not_applicable = saved_na
         return out
 
@@ -402,7 +433,8 @@ class Runner:
         spec, cfg, stats, out, errors = plan.spec, plan.cfg, plan.stats, plan.out, plan.errors
         from_cache, pending = plan.from_cache, plan.pending
 
-        batch_size = max(self.config.run.batch_size, spec.min_batch)
+        batch_size = max(self.config.run.batch_size, spec.min_batch,
+                         spec.requests_in_flight(cfg) if spec.batched else 1)  # fill a served model's slots
         for start in range(0, len(from_cache), max(batch_size, 256)):
             self.store.append_records(name, from_cache[start : start + max(batch_size, 256)])
 
@@ -527,31 +559,77 @@ class Runner:
         return numerics
 
     def _record_rate(self, name: str, stats: StageStats) -> None:
-        """This machine's measured throughput of the stage, for later estimates."""
-        from pipelines.estimate import record_rates
+        """This machine's measured throughput of the stage, for later estimates: seconds per
+        item and, for an LLM stage, what its calls did (``llm_usage``: requests and tokens) with
+        the loading of the models it loaded taken out (``pipelines/estimate.py``)."""
+        from pipelines.estimate import cpu_contention, model_speed, record_rates
 
-        if stats.computed:
-            spec = get_stage(name)
-            try:
-                record_rates(self.cache.root, {name: (spec.model_of(self.config.stage_config(name)),
-                                                      stats.compute_seconds, stats.computed)})
-            except OSError:  # a read-only cache still runs; the estimate keeps its defaults
-                pass
+        # LLM blocks whose model was loaded by now: those new since the last stage were loaded by this one
+        seen: set[str] = getattr(self, "_llms_loaded", set())
+        now = {key for key, m in self.models.loaded().items() if key.startswith("llm:") and getattr(m, "_chat", None)}
+        self._llms_loaded = seen | now
+        if not stats.computed:  # nothing measured (and no probe: a run from the cache stays instant)
+            return
+        # the machine's CPU contention around the stage: probed before it (the last computing
+        # stage's end, or the run's estimate) and now
+        now_busy = cpu_contention(0.05)
+        busy = (getattr(self, "_contention", now_busy) + now_busy) / 2
+        self._contention = now_busy
+        spec = get_stage(name)
+        cfg = self.config.stage_config(name)
+        model = spec.model_of(cfg)
+        llm: dict[str, dict[str, float]] = {}
+        llm_cfg = getattr(cfg, "llm", None)
+        try:
+            rows = self.llm_usage().get(name, []) if hasattr(self, "llm_usage") else []
+        except Exception:  # usage is for estimates only: never fail a run over it
+            rows = []
+        rows = [r for r in rows if llm_cfg is None or r.get("model") == getattr(llm_cfg, "model", None)]
+        if llm_cfg is not None and rows:
+            load_s = sum(model_speed(m.cfg.backend, m.cfg.model, getattr(m.cfg, "dtype", None)).load_s
+                         for key, m in self.models.loaded().items() if key in now - seen and hasattr(m, "cfg"))
+            planned = self.estimates.get(name)  # its load includes a first use's conversion
+            if load_s and planned is not None and planned.load_seconds:
+                load_s = planned.load_seconds / max(planned.contention, 1.0)
+            llm[name] = {"calls": sum(float(r.get("requests", 0)) for r in rows),
+                         "prompt_tokens": sum(float(r.get("prompt_tokens", 0)) for r in rows),
+                         "completion_tokens": sum(float(r.get("completion_tokens", 0)) for r in rows),
+                         "load_s": load_s}
+        try:
+            record_rates(self.cache.root, {name: (model, stats.compute_seconds, stats.computed)}, llm=llm,
+                         contention=busy)
+        except OSError:  # a read-only cache still runs; the estimate keeps its defaults
+            pass
+
+    def llm_usage(self) -> dict[str, list[dict[str, Any]]]:
+        """What each stage's model calls took (requests, answers from the cache, tokens,
+        retries, failures, seconds, cost when priced), one row per model, from this process's
+        models and the executor's workers."""
+        from pipelines.models.llm import merge_usage
+
+        own = [m.usage_report() for m in self.models.loaded().values() if hasattr(m, "usage_report")]
+        return merge_usage(*own, self.executor.llm_usage())
 
     def _write_stats(
         self, stats: dict[str, StageStats], seconds: float, n_items: int, load_errors: list[ErrorRecord]
     ) -> None:
+        from pipelines.estimate import over_estimate
+
         self.store.write_stats(
             {
                 "items": n_items,
                 "load_errors": len(load_errors),
                 "seconds": round(seconds, 4),
                 "model_loads": list(self.models.loads),
+                "llm_usage": self.llm_usage(),
                 "warnings": list(self.warnings),
                 "stages": {
                     n: {**vars(s), "ok": s.ok, "ms_per_computed_item": round(1000 * s.compute_seconds / s.computed, 1)
                         if s.computed else None,
-                        "estimated_seconds": self.estimates[n].seconds if n in self.estimates else None}
+                        "estimated_seconds": self.estimates[n].seconds if n in self.estimates else None,
+                        "estimated_range": [self.estimates[n].seconds_low, self.estimates[n].seconds_high]
+                        if n in self.estimates else None,
+                        "over_estimate": over_estimate(s.seconds, self.estimates.get(n))}
                     for n, s in stats.items()
                 },
                 "estimate": {n: e.as_dict() for n, e in self.estimates.items()},

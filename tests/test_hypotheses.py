@@ -102,7 +102,8 @@ def test_degenerate_hypotheses_are_repaired_once_then_recorded_apart(tmp_path: P
                       text="Title: Football match highlights\nSpeech: famous players score in the final")])
     ctx = make_ctx("hypothesize", tmp_path, {"retrieve_similar": neighbours}, models=pool)
     ctx.cache_dir = tmp_path / "cache"
-    record = get_stage("hypothesize").fn(Item(item_id="q", split="test"), cfg, ctx)
+    (record,) = get_stage("hypothesize").fn([Item(item_id="q", split="test")], cfg, [ctx])
+    assert not isinstance(record, Exception), record
     repairs = [m for m in chat.seen if "could not be used" in m]
     assert len(repairs) == 2  # the class restatement and the duplicate, each asked again once
     assert any("restates a class" in m for m in repairs)

@@ -79,3 +79,101 @@ def test_cache_ignores_corrupt_entries(tmp_path: Path):
     path = next((tmp_path / "cache").rglob("abc.json"))
     path.write_text("{not json")
     assert cache.get("summarize", "abc") is None
+
+
+def _quiet_store(path: Path):
+    """A store whose damage reports go to a list (not to a listener another test installed)."""
+    from pipelines.store import on_damage
+
+    said: list = []
+    previous = on_damage(said.append)
+    return RunStore(path), said, previous
+
+
+def test_damaged_shards_cost_only_their_unreadable_lines(tmp_path: Path):
+    from pipelines.store import on_damage
+
+    store, said, previous = _quiet_store(tmp_path / "run")
+    try:
+        first = store.append_records("summarize", [summary("a"), summary("b"), summary("c")])
+        lines = first.read_bytes().split(b"\n")
+        first.write_bytes(lines[0] + b"\n" + b"\xff\xfe garbage\n" + lines[2][:30])  # b garbled, c cut short
+        second = store.append_records("summarize", [summary("d")])
+        second.write_bytes(b"")
+        errors = store.errors_path("summarize")
+        errors.write_text('{"item_id": "x", "stage": "summarize", "error_type": "E", "reason": "r"}\n[1, 2]\n')
+        assert [r.item_id for r in store.records("summarize")] == ["a"]
+        assert [e.item_id for e in store.errors("summarize")] == ["x"]
+        store.records("summarize")  # read again: said once
+        assert [(d.path, d.line) for d in said] == [(first, 2), (second, 1), (errors, 2)] == \
+            [(d.path, d.line) for d in store.damaged]
+        assert "garbage bytes" in said[0].reason and "skipped 2 lines, read the other 1 records" in said[0].note
+        assert "empty file" in said[1].reason and "not a JSON object" in said[2].reason
+    finally:
+        on_damage(previous)
+
+
+def test_without_a_listener_damage_is_a_python_warning(tmp_path: Path):
+    import pytest
+
+    from pipelines.store import DamagedRunWarning, on_damage
+
+    previous = on_damage(None)
+    try:
+        store = RunStore(tmp_path / "run")
+        shard = store.append_records("summarize", [summary("a")])
+        shard.write_bytes(shard.read_bytes()[:-5])
+        with pytest.warns(DamagedRunWarning, match=f"damaged run file {shard}, line 1: cut short"):
+            assert store.records("summarize") == []
+    finally:
+        on_damage(previous)
+
+
+def test_unreadable_manifest_stops_a_reader_in_one_line(tmp_path: Path):
+    import pytest
+
+    from pipelines.store import DamagedRunError
+
+    store = RunStore(tmp_path / "run")
+    store.write_manifest({"run_id": "run", "status": "completed"})
+    (store.dir / "manifest.json").write_text('{\n  "run_id": "run",\n  "sta')
+    with pytest.raises(DamagedRunError, match=f"damaged run file {store.dir / 'manifest.json'}, line 3: not JSON"):
+        store.read_manifest()
+
+
+def test_repair_sets_damaged_files_aside_and_salvages_readable_records_in_place(tmp_path: Path):
+    from pipelines.store import on_damage
+
+    store, said, previous = _quiet_store(tmp_path / "run")
+    try:
+        first = store.append_records("summarize", [summary("a", "old"), summary("b"), summary("c")])
+        store.append_records("summarize", [summary("a", "new")])
+        original = first.read_bytes()
+        lines = original.split(b"\n")
+        first.write_bytes(lines[0] + b"\n" + lines[1][:-3] + b"\x80\n" + lines[2] + b"\n")  # b damaged
+        (store.dir / "stats.json").write_text("{")
+        damaged = first.read_bytes()
+        store.lock()
+        notes = store.repair()
+        store.unlock()
+        kept = list((first.parent / "damaged").glob("part-00000.jsonl.*"))
+        assert len(kept) == 1 and kept[0].read_bytes() == damaged  # set aside as it was
+        assert first.read_bytes() == lines[0] + b"\n" + lines[2] + b"\n"  # a and c, byte for byte, same place
+        assert {r.item_id: r.key for r in store.records("summarize")} == {"a": "new", "c": "k"}  # newest still wins
+        assert len(list((store.dir / "damaged").glob("stats.json.*"))) == 1 and not (store.dir / "stats.json").exists()
+        assert len(notes) == 2 and f"damaged run file {first}, line 2" in notes[1] and "kept its 2 readable" in notes[1]
+        assert store.repair() == [] and not said
+    finally:
+        on_damage(previous)
+
+
+def test_state_is_running_only_while_a_process_holds_the_run(tmp_path: Path):
+    writer, reader = RunStore(tmp_path / "run"), RunStore(tmp_path / "run")
+    writer.lock()
+    writer.write_manifest({"status": "running", "pid": 0})
+    assert reader.state() == "running"
+    writer.unlock()
+    assert reader.state() == "interrupted"  # e.g. SIGTERM: the manifest still says running
+    writer.lock()  # a probe never makes a starting run fail
+    writer.unlock()
+    assert reader.state({"status": "completed"}) == "completed"

@@ -1,8 +1,9 @@
 """Rule checkers: one claim against the same video's measured evidence.
 
-Each checker returns a :class:`Verdict` — ``supported``, ``contradicted`` or
-``unverifiable`` — with the evidence it rests on (stage, field, value, and the time or frame
-where it was measured). The rules, by claim type (``claims.py``):
+Each checker returns a :class:`Verdict` — ``supported``, ``contradicted``, ``unsupported``
+(content claims only: content found nowhere in the video's evidence) or ``unverifiable`` — with
+the evidence it rests on (stage, field, value, and the time or frame where it was measured).
+The rules, by claim type (``claims.py``):
 
 * **lighting** — "dark / dim / low-key / shadowy" against the sampled frames' lighting key
   (``measure_visuals``): supported when at least half of the frames are low-key, contradicted
@@ -31,8 +32,8 @@ where it was measured). The rules, by claim type (``claims.py``):
 * **person** — people/faces claimed present against person boxes and faces; "nobody / no
   one / empty" against their absence.
 * **onscreen_text** — quoted words (or the word after "reads" / "the word") against the OCR
-  text of the video: supported when found (case, spacing and punctuation ignored),
-  contradicted when OCR read other text or none.
+  text of the video — each merged text and every frame's own readings — supported when found
+  (case, spacing and punctuation ignored), contradicted when OCR read other text or none.
 * **speech** — the claim's content words against the transcript: supported when at least
   :data:`SPEECH_MIN_WORDS` of them occur in it, contradicted when none does or nothing was
   said (no audio, no speech recognised); unverifiable in between.
@@ -45,9 +46,19 @@ where it was measured). The rules, by claim type (``claims.py``):
   ("opens with a close-up", "the first shot", "at the start") or its end ("ends on", "the
   final shot", "finally") is checked against that moment only: the first (last) sampled
   frame, the shot holding it, and the speech and sound of that shot (:func:`anchored`).
+* **content** — what the video is said to show, depict, feature, contain or be about,
+  against every word of its evidence (``pipelines/audit/content.py``): ``supported``,
+  ``unsupported`` when a thing named is found nowhere in it (a hallucination of content), or
+  ``unverifiable`` when only partly found.
 * **temporal** (order: "then", "before", "after") and **interpretation** — unverifiable here
   (temporal claims go to the LLM judge when one is configured, ``pipelines/audit/judge.py``;
-  interpretations are never hallucinations).
+  interpretations — judgements such as "conveys suspense" — are never hallucinations).
+
+A claim of any other type that also asserts content ("The video shows horse sketches with
+motion and lighting": lighting) is checked by its type's rule *and* the content rule: one
+contradicted part makes it contradicted, else one unsupported part unsupported, else it is
+supported when every rule that applies supports it (a rule applies when the claim names what
+it checks: a light level, a colour, a COCO object …; :attr:`Verdict.applies`).
 
 A claim whose evidence stage did not run is ``unverifiable`` with the reason. A frame
 description's claims are checked against that frame's own evidence (:func:`at_time`).
@@ -80,14 +91,18 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Verdict:
-    verdict: str  # supported | contradicted | unverifiable
+    verdict: str  # supported | contradicted | unsupported | unverifiable
     reason: str
     evidence: list[Evidence] = field(default_factory=list)
+    applies: bool = True  # false: the claim names nothing this rule checks (the verdict is then unverifiable)
+
+
+VERDICTS = ("supported", "contradicted", "unsupported", "unverifiable")
 
 
 @dataclass
 class VideoEvidence:
-    """The records a claim is checked against (any may be missing)."""
+    """The records a claim is checked against (any may be missing), and the item's own text."""
 
     visuals: Any = None  # VisualsRecord
     objects: Any = None  # ObjectsRecord
@@ -95,6 +110,11 @@ class VideoEvidence:
     transcript: Any = None  # TranscriptRecord
     sound: Any = None  # AudioEventsRecord
     metadata: dict[str, Any] = field(default_factory=dict)
+    descriptions: Any = None  # FrameDescriptionsRecord: its ImageNet labels are evidence, its texts are not
+    title: str = ""
+    description: str = ""
+    shown_metadata: str = ""  # the metadata fields shown to the model (summarize's metadata section)
+    task_words: frozenset[str] = frozenset()  # the task's label words: naming them names no content
 
 
 def at_time(ev: VideoEvidence, time_s: float) -> VideoEvidence:
@@ -115,8 +135,12 @@ def at_time(ev: VideoEvidence, time_s: float) -> VideoEvidence:
         frame = nearest(ocr.frames)
         index = frame[0].frame_index if frame else None
         ocr = ocr.model_copy(update={"frames": frame, "texts": [t for t in ocr.texts if index in t.frame_indices]})
+    descriptions = ev.descriptions
+    if descriptions is not None:
+        descriptions = descriptions.model_copy(update={"descriptions": nearest(descriptions.descriptions)})
     return VideoEvidence(visuals=visuals, objects=objects, ocr=ocr, transcript=ev.transcript, sound=ev.sound,
-                         metadata=ev.metadata)
+                         metadata=ev.metadata, descriptions=descriptions, title=ev.title, description=ev.description,
+                         shown_metadata=ev.shown_metadata, task_words=ev.task_words)
 
 
 def _words(text: str) -> str:
@@ -140,7 +164,8 @@ def check_lighting(claim: str, ev: VideoEvidence) -> Verdict:
                                    ("mid-key", r"\b(mid-?key|evenly lit|even lighting|neutral lighting)"))
               if _has(claim, cue)]
     if not frames or len(levels) != 1:
-        return Verdict("unverifiable", "no sampled frames" if not frames else "the claim names no single light level")
+        return Verdict("unverifiable", "no sampled frames" if not frames else "the claim names no single light level",
+                       applies=bool(levels) or not frames)
     key = levels[0]
     hits = [f for f in frames if f.lighting_key == key]
     evidence = [Evidence("measure_visuals", "frames.lighting_key", f.lighting_key, f.timestamp_s, f.frame_index)
@@ -160,7 +185,7 @@ def check_colour(claim: str, ev: VideoEvidence) -> Verdict:
     named = [("grey" if c == "gray" else c) for c in COLOURS if _has(claim, rf"\b{c}\w*")]
     named = list(dict.fromkeys(named))
     if not named or not ev.visuals.frames:
-        return Verdict("unverifiable", "no colour named" if not named else "no sampled frames")
+        return Verdict("unverifiable", "no colour named" if not named else "no sampled frames", applies=bool(named))
     evidence = []
     for colour in named:
         where = [f for f in ev.visuals.frames if f.dominant_colour == colour or any(p.name == colour for p in f.palette)]
@@ -182,7 +207,7 @@ def check_shot_scale(claim: str, ev: VideoEvidence) -> Verdict:
     named = [scale for scale, cue in SCALE_CUES if _has(claim, rf"\b{cue}\b")]
     measured = [s for s in ev.visuals.shots if s.shot_scale]
     if not named:
-        return Verdict("unverifiable", "no shot scale named")
+        return Verdict("unverifiable", "no shot scale named", applies=False)
     if not measured:
         return Verdict("unverifiable", "no shot's scale could be measured (no face or person found)")
     for scale in named:
@@ -215,7 +240,7 @@ def check_camera_movement(claim: str, ev: VideoEvidence) -> Verdict:
     shots = ev.visuals.shots
     measured = [s for s in shots if s.camera_movement != "unknown"]
     if not named:
-        return Verdict("unverifiable", "no camera movement named")
+        return Verdict("unverifiable", "no camera movement named", applies=False)
     if not measured:
         return Verdict("unverifiable", "no shot's camera movement could be measured")
     for movement in named:
@@ -268,18 +293,18 @@ def check_editing(claim: str, ev: VideoEvidence) -> Verdict:
     elif _has(claim, r"\b(slow|leisurely|long takes?)\b"):
         expected = (f"slow cutting (≤ {SLOW_CUTS_PER_MIN:.0f} cuts a minute)", per_min <= SLOW_CUTS_PER_MIN)
     if expected is None:
-        return Verdict("unverifiable", "no count or pace of cuts named")
+        return Verdict("unverifiable", "no count or pace of cuts named", applies=False)
     what, holds = expected
     measured = f"{v.shot_count} shots, {cuts} cuts ({per_min:.0f} a minute)"
     return Verdict("supported" if holds else "contradicted", f"claimed {what}; measured {measured}", evidence)
 
 
 def check_object(claim: str, ev: VideoEvidence) -> Verdict:
-    if ev.objects is None:
-        return _missing("detect_objects")
     named = object_names(claim)
     if not named:
-        return Verdict("unverifiable", "names no object of the detector's 80 COCO classes")
+        return Verdict("unverifiable", "names no object of the detector's 80 COCO classes", applies=False)
+    if ev.objects is None:
+        return _missing("detect_objects")
     seen: dict[str, Any] = {}
     for frame in ev.objects.frames:
         for o in frame.objects:
@@ -343,16 +368,18 @@ def check_onscreen_text(claim: str, ev: VideoEvidence) -> Verdict:
         if _has(claim, r"\bno (on-?screen )?text\b"):
             return Verdict("contradicted" if ev.ocr.texts else "supported", f"OCR read: {read or 'nothing'}",
                            [Evidence("read_onscreen_text", "texts", read)])
-        return Verdict("unverifiable", "no words quoted")
-    haystack = _words(read)
+        return Verdict("unverifiable", "no words quoted", applies=False)
+    # every reading of every frame, not only the merged texts: a merge shows one reading of several
+    lines = [(line.text, f.timestamp_s, f.frame_index) for f in ev.ocr.frames for line in f.lines]
+    readings = [(t.text, t.first_s, t.frame_indices[0] if t.frame_indices else None) for t in ev.ocr.texts] + lines
+    haystack = " | ".join(_words(text) for text, _, _ in readings)
     for word in wanted:
         if _words(word) not in haystack:
             return Verdict("contradicted", f"{word!r} was not read on screen; OCR read: {read or 'nothing'}",
                            [Evidence("read_onscreen_text", "texts", read)])
-    spans = [t for t in ev.ocr.texts if any(_words(w) in _words(t.text) for w in wanted)]
-    return Verdict("supported", f"read on screen: {', '.join(t.text for t in spans)}",
-                   [Evidence("read_onscreen_text", "texts", t.text, t.first_s, t.frame_indices[0] if t.frame_indices
-                             else None) for t in spans])
+    hits = list(dict.fromkeys(r for r in readings if any(_words(w) in _words(r[0]) for w in wanted)))
+    return Verdict("supported", f"read on screen: {', '.join(dict.fromkeys(text for text, _, _ in hits))}",
+                   [Evidence("read_onscreen_text", "texts", text, time_s, index) for text, time_s, index in hits[:4]])
 
 
 SPEECH_VERBS = r"\b(says?|said|speaks?|speaking|talks?|talking|about|narrat\w*|voice-?over|dialogue|mentions?|" \
@@ -410,7 +437,7 @@ def check_sound(claim: str, ev: VideoEvidence) -> Verdict:
                        [Evidence("describe_audio", "categories", categories)])
     named = [c for c, cue in SOUND_CUES if _has(claim, cue)]
     if not named:
-        return Verdict("unverifiable", "no sound named")
+        return Verdict("unverifiable", "no sound named", applies=False)
     if getattr(ev.sound, "no_audio", False):
         ok = named == ["silence"]
         return Verdict("supported" if ok else "contradicted", "the video has no audio track",
@@ -432,10 +459,19 @@ def check_metadata(claim: str, ev: VideoEvidence) -> Verdict:
         holds = str(year) == match.group(1)
         return Verdict("supported" if holds else "contradicted", f"the item's year is {year}",
                        [Evidence("item", "metadata.year", year)])
-    return Verdict("unverifiable", "no checkable metadata fact")
+    return Verdict("unverifiable", "no checkable metadata fact", applies=False)
+
+
+def check_content(claim: str, ev: VideoEvidence) -> Verdict:
+    """What the claim says the video shows, against every word of its evidence (rules:
+    ``pipelines/audit/content.py``)."""
+    from pipelines.audit.content import check_content as content
+
+    return content(claim, ev)
 
 
 CHECKERS = {
+    "content": check_content,
     "lighting": check_lighting, "colour": check_colour, "shot_scale": check_shot_scale,
     "camera_movement": check_camera_movement, "editing": check_editing, "object": check_object,
     "person": check_person, "onscreen_text": check_onscreen_text, "speech": check_speech, "sound": check_sound,
@@ -490,20 +526,51 @@ def _check_at(text: str, kind: str, ev: VideoEvidence, where: str) -> Verdict:
         return Verdict("unverifiable", f"no sampled frame to find the clip's {where}")
     moment, label = found
     verdict = CHECKERS[kind](text, moment)
-    return Verdict(verdict.verdict, f"{label}: {verdict.reason}", verdict.evidence)
+    return Verdict(verdict.verdict, f"{label}: {verdict.reason}", verdict.evidence, verdict.applies)
 
 
-def check_claim(text: str, kind: str, ev: VideoEvidence) -> Verdict:
+def check_claim(text: str, kind: str, ev: VideoEvidence, *, content: bool = True) -> Verdict:
     """The verdict of one claim of type ``kind`` (rules in the module doc).
 
     A claim about the clip's opening ("opens with a close-up", "the first shot ...") or its
     end ("ends on a long shot", "finally ...") is checked against that moment only
     (:func:`anchored`); one naming both is cut at the closing cue and both parts must hold.
+    A claim of another type that also asserts content is checked by the content rule as well
+    (:func:`with_content`; ``content=False``: the type's rule alone).
     """
+    if kind == "content":
+        found = check_content(text, ev)
+        if found.verdict == "supported" and ordered(text):
+            return Verdict("unverifiable", f"content: {found.reason}; the order of events is not checked by rules",
+                           found.evidence)
+        return found
+    verdict = _check_typed(text, kind, ev)
+    return with_content(verdict, text, kind, ev) if content and kind != "interpretation" else verdict
+
+
+def with_content(verdict: Verdict, text: str, kind: str, ev: VideoEvidence) -> Verdict:
+    """``verdict`` (of the claim's type rule) joined with the content rule's, when ``text`` also
+    asserts content (module doc): contradicted, then unsupported, win; supported needs every
+    rule that applies to support it; otherwise unverifiable, with both reasons."""
+    found = check_content(text, ev)
+    if not found.applies or verdict.verdict == "contradicted":
+        return verdict
+    both = [f"{kind}: {verdict.reason}", f"content: {found.reason}"]
+    if found.verdict == "unsupported":
+        return Verdict("unsupported", f"content: {found.reason} ({kind}: {verdict.reason})",
+                       [*found.evidence, *verdict.evidence])
+    applying = [v for v in (verdict, found) if v.applies]
+    if applying and all(v.verdict == "supported" for v in applying):
+        return Verdict("supported", "; ".join(both) if verdict.applies else f"content: {found.reason}",
+                       [*verdict.evidence, *found.evidence])
+    return Verdict("unverifiable", "; ".join(both), [*verdict.evidence, *found.evidence])
+
+
+def _check_typed(text: str, kind: str, ev: VideoEvidence) -> Verdict:
     checker = CHECKERS.get(kind)
     if checker is None:
-        reason = "an interpretation: not a hallucination by definition" if kind == "interpretation" else \
-            f"{kind} claims have no rule checker (an LLM judge may decide)"
+        reason = "an interpretation (a judgement): not a hallucination by definition" if kind == "interpretation" \
+            else f"{kind} claims have no rule checker (an LLM judge may decide)"
         return Verdict("unverifiable", reason)
     if ordered(text):
         return _check_parts(text, ev)
@@ -515,7 +582,8 @@ def check_claim(text: str, kind: str, ev: VideoEvidence) -> Verdict:
         parts = (first, last)
         verdict = ("contradicted" if "contradicted" in (first.verdict, last.verdict) else
                    "supported" if first.verdict == last.verdict == "supported" else "unverifiable")
-        return Verdict(verdict, "; ".join(p.reason for p in parts), [*first.evidence, *last.evidence])
+        return Verdict(verdict, "; ".join(p.reason for p in parts), [*first.evidence, *last.evidence],
+                       applies=first.applies or last.applies)
     return _check_at(text, kind, ev, "start" if opening else "end") if opening or closing else checker(text, ev)
 
 
@@ -542,8 +610,9 @@ def _check_parts(text: str, ev: VideoEvidence) -> Verdict:
         if not set(re.findall(r"\w+", part.casefold())) - FILLER:
             continue
         part_kind = claim_type(part)
-        verdicts.append((part.strip(" ,;"), check_claim(part, part_kind, ev) if part_kind in CHECKERS else
-                         Verdict("unverifiable", "no rule checks this part")))
+        verdicts.append((part.strip(" ,;"), check_claim(part, part_kind, ev, content=False)
+                         if part_kind in CHECKERS and part_kind != "content" else
+                         Verdict("unverifiable", "no rule checks this part", applies=False)))
     wrong = [(part, v) for part, v in verdicts if v.verdict == "contradicted"]
     if wrong:
         part, v = wrong[0]

@@ -7,12 +7,14 @@ boundary detection: "Dr. Smith", "2.5 s" stay whole), then clauses at ``;``, at
 report can highlight it.
 
 **Typing** — a claim that interprets (conveys, suggests, evokes, symbolises, creates a sense
-of, the mood or atmosphere) is an ``interpretation`` whatever else it names: it is not checked
-against measurements, so an interpretive sentence is never counted as a hallucination.
-A claim about the genre(s) is ``metadata`` (the genres are the exam's answer, scored against
-the labels by the analysis, not by the audit). Otherwise the first type whose cue occurs in
-the claim, in this order (a claim about the words on screen is about text even when it names a
-colour):
+of, the mood or atmosphere) is an ``interpretation`` — a judgement, not checked against
+measurements and never counted as a hallucination — unless it also asserts content: "The video
+shows a shop, which suggests a local audience" asserts a shop (``content.py``: a content verb
+with a content word in what it asserts), and is typed by its content part, the text before the
+judgement. A claim about the genre(s) is ``metadata`` (the genres are the exam's answer,
+scored against the labels by the analysis, not by the audit). Otherwise the first type whose
+cue occurs in the claim, in this order (a claim about the words on screen is about text even
+when it names a colour):
 
 =================  ==========================================================================
 type               cues (whole words, case-insensitive)
@@ -34,11 +36,15 @@ object             a COCO object name (person excluded), or a common synonym (mu
 person             person, people, man, woman, child, face(s), figure, crowd, nobody, no one
 metadata           year (a four-digit number), budget, title, directed, released
 temporal           first … then, before, after, at the start/end, finally, later
-interpretation     anything else
+content            the video shows, depicts, features, contains, is about … something, or a
+                   frame looks like something (``content.py``), none of the cues above
+interpretation     anything else: judgements ("conveys suspense", "an engaging video")
 =================  ==========================================================================
 
 Interpretations are not checked against the evidence: they are ``unverifiable`` by design,
-never counted as hallucinations.
+never counted as hallucinations. Content claims are checked against every word of the
+video's evidence; so is the content of a claim of another type that asserts some
+(``checks.with_content``).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from functools import lru_cache
 
 MIN_CLAUSE_WORDS = 3
 CLAIM_TYPES = ("onscreen_text", "speech", "sound", "shot_scale", "camera_movement", "editing", "lighting", "colour",
-               "object", "person", "metadata", "temporal", "interpretation")
+               "object", "person", "metadata", "temporal", "content", "interpretation")
 COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "black", "white", "grey",
            "gray")
 # common words for COCO classes (the detector's labels are the keys' values)
@@ -131,8 +137,13 @@ LOOKS_LIKE = r"^\W*(it |this |the (frame|image|scene|picture) )?(looks? like|app
 
 def claim_type(text: str) -> str:
     """The type of fact ``text`` states (first matching cue of the table in the module doc)."""
+    from pipelines.audit.content import asserts_content, content_end
+
+    content = asserts_content(text)
     if re.search(INTERPRETS, text, flags=re.IGNORECASE):
-        return "interpretation"
+        if not content:
+            return "interpretation"
+        text = text[: content_end(text)]  # typed by what it asserts, not by the judgement after it
     if re.search(GENRE, text, flags=re.IGNORECASE):
         return "metadata"
     for kind in CLAIM_TYPES[:8]:
@@ -143,7 +154,18 @@ def claim_type(text: str) -> str:
     for kind in ("person", "metadata", "temporal"):
         if re.search(CUES[kind], text, flags=re.IGNORECASE):
             return kind
-    return "interpretation"
+    return "content" if content else "interpretation"
+
+
+def text_source(source: str) -> str:
+    """The audited text a claim's ``source`` belongs to, for rates per text: a film student's
+    analysis keeps its student (``analyse_film.analysis[text]``); the hypotheses and the frame
+    descriptions are one text each (``hypothesize.hypotheses``, ``describe_frames.descriptions``)."""
+    return source if source.startswith("analyse_film.") else source.split("[", 1)[0]
+
+
+# composed from the measurements (the offline describer): true by construction, reported apart
+COMPOSED_TEXTS = ("describe_frames.descriptions",)
 
 
 def _clauses(sentence: str, offset: int) -> list[tuple[str, int, int]]:

@@ -23,7 +23,11 @@ def audit_run(run_dir: Path, targets: list[str] | None = None) -> list[AuditReco
     present = store.stages_with_records()
     if targets is None and "audit_claims" in present:
         return [r for r in store.current_records("audit_claims") if isinstance(r, AuditRecord)]
-    cfg = AuditClaimsConfig(**({"targets": targets} if targets else {}))
+    try:
+        task = (store.read_manifest().get("config") or {}).get("task")
+    except Exception:  # noqa: BLE001 - no readable manifest: the task's label words are then not ignored
+        task = None
+    cfg = AuditClaimsConfig(task=task, **({"targets": targets} if targets else {}))
     by_stage: dict[str, dict[str, Any]] = {s: {r.item_id: r for r in store.current_records(s)} for s in present}
     items = [Item.model_validate(i) for i in (store.items() or [])]
     pool = ModelPool()

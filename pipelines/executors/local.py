@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pipelines.errors import M2TError
 from pipelines.records import ErrorRecord, Item, Record
@@ -107,6 +108,10 @@ class LocalExecutor:
         """Each batch's outcomes, in order, as it finishes."""
         for batch in batches:
             yield self.run_batch(spec, cfg, batch)
+
+    def llm_usage(self) -> dict[str, list[dict[str, Any]]]:
+        """Nothing of its own: the runner's pool holds the models, and their usage."""
+        return {}
 
     def close(self) -> None:
         """Nothing to release: models live in the runner's pool."""

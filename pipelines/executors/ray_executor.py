@@ -48,7 +48,8 @@ class StageWorker:
     """One actor of a stage's pool (wrapped by ``ray.remote`` when the pool is made)."""
 
     def __init__(self, spec: StageSpec, cfg: StageConfig, run_dir: str, cache_root: str, threads: int,
-                 prompts_dir: str | None, debug: bool) -> None:
+                 prompts_dir: str | None, debug: bool, peers: int = 1) -> None:
+        from pipelines.models.llm import share_requests_with
         from pipelines.prompts import use_study_prompts
         from pipelines.stages.registry import ModelPool
         from pipelines.store import Cache, RunStore
@@ -61,6 +62,7 @@ class StageWorker:
         self.tag = f"w{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.corpus: tuple[str, Corpus] | None = None
         self.threads = threads
+        share_requests_with(peers)  # the run's llm.max_concurrency, split between the stage's actors
 
     def _limit_threads(self) -> None:
         """torch's and OpenCV's thread pools to this actor's CPUs, once the stage has imported
@@ -98,6 +100,12 @@ class StageWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def llm_usage(self) -> dict[str, list[dict[str, Any]]]:
+        """What this actor's model calls took (``CachedLLM.usage_report``), by stage."""
+        from pipelines.models.llm import merge_usage
+
+        return merge_usage(*[m.usage_report() for m in self.models.loaded().values() if hasattr(m, "usage_report")])
+
 
 def _lost(spec: StageSpec, task: Task, reason: str) -> Outcome:
     return Outcome(task.item.item_id, error=ErrorRecord(
@@ -120,6 +128,7 @@ class RayExecutor:
         self.options, self.run_dir, self.cache_root = options, Path(run_dir), Path(cache_root)
         self.prompts_dir, self.debug = prompts_dir, debug
         self.started_ray = False
+        self.usage: dict[str, list[dict[str, Any]]] = {}
         if not ray.is_initialized():
             path = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
             ray.init(address=options.address, num_cpus=None if options.address else options.num_cpus,
@@ -142,8 +151,10 @@ class RayExecutor:
         size = pool.actors or max(1, int(cpus // max(pool.num_cpus, 0.01)))
         remote = self.ray.remote(num_cpus=pool.num_cpus, num_gpus=pool.num_gpus, max_restarts=0)(StageWorker)
         threads = self.threads_per_actor(spec.name)
-        return [remote.remote(spec, cfg, str(self.run_dir), str(self.cache_root), threads, self.prompts_dir, self.debug)
-                for _ in range(max(1, min(size, wanted)))]
+        count = max(1, min(size, wanted))
+        return [remote.remote(spec, cfg, str(self.run_dir), str(self.cache_root), threads, self.prompts_dir, self.debug,
+                              peers=count)
+                for _ in range(count)]
 
     def map_batches(self, spec: StageSpec, cfg: StageConfig, batches: list[list[Task]]) -> Iterator[list[Outcome]]:
         """Each batch's outcomes as its actor finishes it (not in order)."""
@@ -187,8 +198,23 @@ class RayExecutor:
         finally:
             for ref in running:
                 ray.cancel(ref, force=True)
+            self._collect_usage(actors)
             for actor in actors:
                 ray.kill(actor, no_restart=True)
+
+    def _collect_usage(self, actors: list[Any]) -> None:
+        """The stage's model usage from its actors, before they go (a dead actor's is lost)."""
+        from pipelines.models.llm import merge_usage
+
+        for actor in actors:
+            try:
+                self.usage = merge_usage(self.usage, self.ray.get(actor.llm_usage.remote(), timeout=30))
+            except Exception:  # noqa: BLE001 - a dead or stuck actor: its usage is not counted
+                continue
+
+    def llm_usage(self) -> dict[str, list[dict[str, Any]]]:
+        """The model usage of every stage's actors so far."""
+        return self.usage
 
     def close(self) -> None:
         if self.started_ray:

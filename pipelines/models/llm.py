@@ -1,23 +1,42 @@
 """Language models behind LangChain chat models, with every call cached.
 
-``load_chat_model`` builds a LangChain ``BaseChatModel`` for a backend:
+A **backend** builds a LangChain ``BaseChatModel`` from an ``llm`` config block and declares
+what it can do (:class:`LLMBackend`): whether its answers come from a server this process does
+not control (then requests go out concurrently and are retried), how it takes a JSON schema,
+whether it can score labels, whether its model is a local file. The rest of m2t asks the
+declaration, never the backend's name, so adding a backend is one file plus its line in
+``LLM_BACKENDS`` below:
 
 * ``local``: a transformers causal LM from an id in the local HF cache or a directory
-  (default ``bundled:smollm2-135m-instruct``), see ``llm_local.py``; it can also score each
-  allowed label's log-likelihood, the last resort of label extraction;
-* ``openai``: any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server, OpenAI), see
+  (``llm_local.py``); it can also score each allowed label's log-likelihood, the last resort of
+  label extraction;
+* ``openai``: any OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, OpenAI),
   ``llm_openai.py``;
 * ``llamacpp`` (optional extra): a GGUF file run by llama.cpp, JSON constrained by grammar,
-  see ``llm_llamacpp.py``.
+  ``llm_llamacpp.py``.
 
 ``CachedLLM`` wraps one and caches each call under ``<cache>/llm/<key[:2]>/<key>.json``, the
 key being sha256 of what changes the answer: backend, model, messages and generation
-parameters (temperature, seed, max tokens) — never timeouts, URLs or keys.
+parameters (temperature, seed, max tokens) — never timeouts, URLs, keys, concurrency or retry
+settings. Each entry also keeps the call's token usage, attempts and seconds.
+
+Remote calls (``README``: Models at study scale): up to ``llm.max_concurrency`` requests in
+flight per endpoint and model, shared by every stage and thread of the process (under Ray,
+split between the actors); each answer is cached as it arrives, so a killed run loses only the
+requests in flight; failed requests are retried with exponential backoff and jitter
+(``Retry-After`` honoured) on 429, 408, 5xx, timeouts and dropped connections, never on other
+4xx; a request that still fails becomes that item's error, in words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,12 +48,61 @@ from pipelines.store import atomic_write_json, read_json, sha256_json
 
 Messages = list[tuple[str, str]]  # (role, content), role in system / user / assistant
 
-# backends whose answers come from a server this process does not control
-REMOTE_BACKENDS = frozenset({"openai"})
+
+@dataclass(frozen=True)
+class LLMBackend:
+    """What one LLM backend is and can do, declared once.
+
+    Attributes:
+        load: ``"module:function"``: the function takes an :class:`LLMConfig` and returns a
+            LangChain chat model (imported only when a model is needed).
+        remote: answers come from a server this process does not control: requests go out
+            concurrently and are retried, the model is a name (not a file to fingerprint), and
+            recomputing an answer needs the cache (the server batches across its users).
+        schema_option: how ``invoke`` is asked to constrain an answer to a JSON schema:
+            ``json_schema`` (the schema as a keyword), ``response_format`` (OpenAI's
+            ``json_schema`` response format), or None (the backend cannot constrain).
+        can_score: the chat model scores labels (``score_continuations``).
+        uses_dtype: ``llm.dtype`` changes the answers (part of the cache key unless float32).
+    """
+
+    load: str
+    remote: bool = False
+    schema_option: Literal["json_schema", "response_format"] | None = "json_schema"
+    can_score: bool = False
+    uses_dtype: bool = False
+
+    def build(self, cfg: LLMConfig) -> Any:
+        module, function = self.load.split(":")
+        return getattr(importlib.import_module(module), function)(cfg)
+
+
+LLM_BACKENDS: Registry[LLMBackend] = Registry("LLM backend")
+LLM_BACKENDS.register("local", LLMBackend("pipelines.models.llm_local:from_config", can_score=True, uses_dtype=True))
+LLM_BACKENDS.register("openai", LLMBackend("pipelines.models.llm_openai:from_config", remote=True,
+                                           schema_option="response_format"))
+LLM_BACKENDS.register("llamacpp", LLMBackend("pipelines.models.llm_llamacpp:from_config"))
+
+
+class Prices(BaseModel):
+    """What a model's tokens cost (for usage reports and ``--dry-run``), per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million: float = Field(ge=0, description="price of a million prompt tokens")
+    output_per_million: float = Field(ge=0, description="price of a million completion tokens")
+    currency: str = "USD"
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6
 
 
 class LLMConfig(BaseModel):
-    """The ``llm`` block of a stage config."""
+    """The ``llm`` block of a stage config.
+
+    Settings that cannot change an answer (concurrency, retries, pacing, prices, timeouts of
+    the client) are ``repr=False``: they stay out of the stage's config hash, so changing them
+    recomputes nothing."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +127,21 @@ class LLMConfig(BaseModel):
     tokenizer: str | None = Field(None, description="a tokenizer.json (or its folder) to count prompt budgets in "
                                                      "this model's tokens; default: the local model's own, else "
                                                      "characters / 4")
+    max_concurrency: int = Field(8, ge=1, repr=False,
+                                 description="remote backends: requests in flight at most, per endpoint and model, "
+                                             "for the whole run (every stage and worker together)")
+    max_retries: int = Field(6, ge=0, repr=False,
+                             description="remote backends: retries of a request after a 429, 408, 5xx, timeout or "
+                                         "dropped connection (exponential backoff with jitter, Retry-After honoured)")
+    retry_wait_s: float = Field(1.0, gt=0, repr=False, description="remote backends: first backoff, doubled per retry")
+    max_retry_wait_s: float = Field(60.0, gt=0, repr=False, description="remote backends: longest wait between tries")
+    requests_per_minute: float | None = Field(None, gt=0, repr=False,
+                                              description="remote backends: pace requests to this rate")
+    tokens_per_minute: float | None = Field(None, gt=0, repr=False,
+                                            description="remote backends: pace requests so that prompt (characters / 4) "
+                                                        "plus max_tokens stays under this rate")
+    prices: Prices | None = Field(None, repr=False, description="price per million prompt / completion tokens: "
+                                                                "usage then reports cost, --dry-run estimates it")
 
     @field_validator("backend")
     @classmethod
@@ -66,54 +149,38 @@ class LLMConfig(BaseModel):
         return LLM_BACKENDS.check(value)
 
     @property
+    def spec(self) -> LLMBackend:
+        """The backend's declaration."""
+        return LLM_BACKENDS.get(self.backend)
+
+    @property
     def reproducible(self) -> bool:
         """Whether recomputing an answer gives it again: greedy decoding on this machine's own
         runtime does (every answer is generated alone); a remote server batches requests across
         its users, and sampled answers hang on every bit of the arithmetic, so only the cache
         gives those back."""
-        return self.backend not in REMOTE_BACKENDS and self.temperature == 0
+        return not self.spec.remote and self.temperature == 0
 
     def cache_identity(self) -> dict[str, Any]:
         from pipelines.models.bundled import model_fingerprint
 
-        model = model_fingerprint(self.model) if self.backend != "openai" else self.model
+        model = self.model if self.spec.remote else model_fingerprint(self.model)
         identity = {"backend": self.backend, "model": model, "temperature": self.temperature, "seed": self.seed,
                     "max_tokens": self.max_tokens}
-        if self.backend == "local" and self.dtype != "float32":  # float32 keys stay as they were
+        if self.spec.uses_dtype and self.dtype != "float32":  # float32 keys stay as they were
             identity["dtype"] = self.dtype
         return identity
 
+    def endpoint(self) -> str:
+        """Where a remote backend's requests go (its config or ``$OPENAI_BASE_URL``), for limits and messages."""
+        import os
 
-def _local(cfg: LLMConfig) -> Any:
-    from pipelines.models.llm_local import load_local_chat
-
-    return load_local_chat(cfg.model, device=cfg.device, dtype=cfg.dtype, temperature=cfg.temperature,
-                           seed=cfg.seed, max_tokens=cfg.max_tokens)
-
-
-def _openai(cfg: LLMConfig) -> Any:
-    from pipelines.models.llm_openai import load_openai_chat
-
-    return load_openai_chat(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-                            temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens,
-                            timeout_s=cfg.timeout_s)
-
-
-def _llamacpp(cfg: LLMConfig) -> Any:
-    from pipelines.models.llm_llamacpp import load_llamacpp_chat
-
-    return load_llamacpp_chat(cfg.model, temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens)
-
-
-# name -> a function building the LangChain chat model for an LLMConfig (heavy imports inside)
-LLM_BACKENDS: Registry[Callable[[LLMConfig], Any]] = Registry("LLM backend")
-for _name, _loader in (("local", _local), ("openai", _openai), ("llamacpp", _llamacpp)):
-    LLM_BACKENDS.register(_name, _loader)
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or "the OpenAI default URL"
 
 
 def load_chat_model(cfg: LLMConfig) -> Any:
     """A LangChain chat model for ``cfg`` (heavy imports happen here, not at module import)."""
-    return LLM_BACKENDS.get(cfg.backend)(cfg)
+    return cfg.spec.build(cfg)
 
 
 def to_langchain(messages: Messages) -> list[Any]:
@@ -137,11 +204,167 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
+# ----------------------------------------------------------------------------- remote requests
+_LIMITS_LOCK = threading.Lock()
+_PEERS = [1]  # processes sharing each remote endpoint's limits (Ray actors of one stage)
+
+
+def share_requests_with(peers: int) -> None:
+    """Declare this process one of ``peers`` workers calling the same endpoints at once (a Ray
+    stage's actors): each then keeps ``max_concurrency // peers`` requests in flight (at least
+    one), so the configured limit holds for the whole run, not per worker."""
+    _PEERS[0] = max(1, int(peers))
+
+
+class _Slots:
+    """At most ``limit`` requests in flight to one endpoint and model (every thread of the process)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.busy = 0
+        self._free = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._free:
+            while self.busy >= self.limit:
+                self._free.wait()
+            self.busy += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._free:
+            self.busy -= 1
+            self._free.notify()
+
+
+class _Pace:
+    """Requests and tokens sent to one endpoint and model in the last minute, to stay under
+    ``llm.requests_per_minute`` / ``tokens_per_minute``."""
+
+    def __init__(self) -> None:
+        self.sent: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()
+
+    def wait(self, requests_per_minute: float | None, tokens_per_minute: float | None, tokens: int) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self.sent and now - self.sent[0][0] >= 60.0:
+                    self.sent.popleft()
+                used = sum(t for _, t in self.sent)
+                if ((requests_per_minute is None or len(self.sent) < requests_per_minute)
+                        and (tokens_per_minute is None or not self.sent or used + tokens <= tokens_per_minute)):
+                    self.sent.append((now, tokens))
+                    return
+                delay = 60.0 - (now - self.sent[0][0])
+            time.sleep(max(delay, 0.01))
+
+
+_SLOTS: dict[tuple[str, str], _Slots] = {}
+_PACES: dict[tuple[str, str], _Pace] = {}
+
+
+def _slots_for(cfg: LLMConfig) -> _Slots:
+    limit = max(1, cfg.max_concurrency // _PEERS[0])
+    key = (cfg.endpoint(), cfg.model)
+    with _LIMITS_LOCK:
+        slots = _SLOTS.setdefault(key, _Slots(limit))
+        slots.limit = min(slots.limit, limit)  # two configs of one endpoint and model: the stricter holds
+        return slots
+
+
+def _pace_for(cfg: LLMConfig) -> _Pace:
+    with _LIMITS_LOCK:
+        return _PACES.setdefault((cfg.endpoint(), cfg.model), _Pace())
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether trying the request again can help: rate limits (429, unless the quota is
+    exhausted), 408, 409, 425 and 5xx, timeouts and dropped connections. Never other 4xx: a bad
+    request or a wrong key fails the same way every time."""
+    status = _status(exc)
+    if status is not None:
+        if status == 429:
+            return "insufficient_quota" not in f"{getattr(exc, 'code', '')} {exc}"
+        return status in (408, 409, 425) or status >= 500
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"APIConnectionError", "APITimeoutError", "TimeoutException", "TransportError"}) or isinstance(
+        exc, (TimeoutError, ConnectionError))
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The wait a server asked for (``retry-after-ms``, ``Retry-After`` in seconds or as an
+    HTTP date), or None."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if not headers:
+        return None
+    try:
+        if headers.get("retry-after-ms"):
+            return max(float(headers["retry-after-ms"]) / 1000.0, 0.0)
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Usage:
+    """What the calls of one stage to one model took: requests sent (computed answers),
+    answers from the cache, tokens, retries, failures and seconds."""
+
+    model: str
+    requests: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self, prices: Prices | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {**vars(self), "seconds": round(self.seconds, 3)}
+        if prices is not None:
+            out["cost"] = round(prices.cost(self.prompt_tokens, self.completion_tokens), 6)
+            out["currency"] = prices.currency
+        return out
+
+
+def merge_usage(*reports: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Usage reports (stage -> one dict per model) summed, e.g. those of several Ray actors."""
+    merged: dict[str, dict[str, dict[str, Any]]] = {}
+    for report in reports:
+        for stage, rows in report.items():
+            for row in rows:
+                into = merged.setdefault(stage, {}).setdefault(row["model"], {"model": row["model"]})
+                for key, value in row.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        into[key] = round(into.get(key, 0) + value, 6)
+                    elif key not in into:
+                        into[key] = value
+    return {stage: list(rows.values()) for stage, rows in merged.items()}
+
+
+@dataclass
+class _Call:
+    attempts: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
 class CachedLLM:
-    """One chat model plus its call cache; counts calls and cache hits."""
+    """One chat model plus its call cache; counts calls, cache hits and usage per stage."""
 
     def __init__(self, cfg: LLMConfig, cache_dir: Path, chat: Any = None) -> None:
         self.cfg = cfg
+        self.spec = cfg.spec
         self.cache_dir = Path(cache_dir) / "llm"
         self._chat = chat
         self.calls = 0
@@ -149,84 +372,186 @@ class CachedLLM:
         self.identity = cfg.cache_identity()  # once: it stamps the weights' files
         self.schema_refused = False  # an openai server answered 400/422 to response_format
         self.notes: list[str] = []  # what the run should tell the user once (the runner collects them)
+        self.usage: dict[str, Usage] = {}  # by stage name ("" outside a stage)
+        self.auth_failure: str | None = None  # a 401/403: later requests fail at once with this reason
+        self._lock = threading.RLock()
 
     @property
     def chat(self) -> Any:
-        if self._chat is None:
-            self._chat = load_chat_model(self.cfg)
-        return self._chat
+        with self._lock:
+            if self._chat is None:
+                self._chat = load_chat_model(self.cfg)
+            return self._chat
+
+    def for_stage(self, stage: str) -> StageLLM:
+        """This model as ``stage`` uses it: its calls are counted under the stage's name."""
+        return StageLLM(self, stage)
+
+    @property
+    def endpoint(self) -> str:
+        return self.cfg.endpoint()
+
+    @property
+    def can_score(self) -> bool:
+        """Whether label log-likelihoods are available; declared by the backend, so that asking
+        loads no model."""
+        return self.spec.can_score if self._chat is None else hasattr(self._chat, "score_continuations")
+
+    def _constrain(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        return schema if schema and not (self.spec.schema_option == "response_format" and self.schema_refused) else None
 
     def _schema_options(self, schema: dict[str, Any] | None) -> dict[str, Any]:
-        """How each backend is asked to constrain its answer to ``schema``: local and llama.cpp
-        take it directly; OpenAI-compatible servers (vLLM, llama.cpp server, SGLang, OpenAI)
-        take ``response_format`` of type ``json_schema``."""
-        if not schema:
+        """How the backend is asked to constrain its answer to ``schema`` (its declaration)."""
+        if not schema or self.spec.schema_option is None:
             return {}
-        if self.cfg.backend == "openai":
+        if self.spec.schema_option == "response_format":
             return {"response_format": {"type": "json_schema",
                                         "json_schema": {"name": "answer", "schema": schema, "strict": False}}}
         return {"json_schema": schema}
 
-    @property
-    def endpoint(self) -> str:
-        """The URL an ``openai`` backend calls (its config or ``$OPENAI_BASE_URL``), for error messages."""
-        import os
+    def _usage(self, stage: str) -> Usage:
+        return self.usage.setdefault(stage, Usage(model=self.cfg.model))
 
-        return self.cfg.base_url or os.environ.get("OPENAI_BASE_URL") or "the OpenAI default URL"
+    def usage_report(self) -> dict[str, list[dict[str, Any]]]:
+        """Usage per stage (one row per model), priced when ``llm.prices`` is set."""
+        with self._lock:
+            return {stage: [u.as_dict(self.cfg.prices)] for stage, u in self.usage.items()}
 
-    @property
-    def can_score(self) -> bool:
-        """Whether label log-likelihoods are available (local transformers models only);
-        decided by the backend, so that asking loads no model."""
-        return self.cfg.backend == "local" if self._chat is None else hasattr(self._chat, "score_continuations")
-
-    def _cached(self, kind: str, payload: dict[str, Any], compute: Any) -> Any:
-        path = self._path(kind, payload)
-        cached = self._read(path)
+    # ------------------------------------------------------------------------- calls
+    def complete(self, messages: Messages, schema: dict[str, Any] | None = None, *, stage: str = "") -> str:
+        """The model's answer to ``messages`` (cached). With ``schema``, the backend constrains
+        the answer to that JSON schema as it declares (local transformers via xgrammar,
+        llama.cpp, ``response_format`` for OpenAI-compatible servers; a server that refuses it
+        gets the plain request and the run one note). Remote requests are paced, limited and
+        retried (module docstring). Raises :class:`LLMError` when the model cannot answer
+        (server down, retries exhausted, a wrong key ...), naming endpoint, status and attempts."""
+        constrain = self._constrain(schema)
+        payload = self._payload(messages, constrain)
+        path = self._path("complete", payload)
+        cached = self._read(path, stage)
         if cached is not None:
             return cached
-        value = compute()
-        self.calls += 1
-        atomic_write_json(path, {"kind": kind, "llm": self.identity, **payload, "value": value})
-        return value
+        reply, meta = self._invoke(messages, constrain, stage)
+        if reply is None:  # the server refused the schema: the plain request (its own cache entry)
+            return self.complete(messages, None, stage=stage)
+        atomic_write_json(path, {"kind": "complete", "llm": self.identity, **payload, "value": reply, **meta})
+        return reply
 
-    def complete(self, messages: Messages, schema: dict[str, Any] | None = None) -> str:
-        """The model's answer to ``messages`` (cached). With ``schema``, the backend constrains
-        the answer to that JSON schema (local transformers via xgrammar, llama.cpp, and
-        ``response_format`` for OpenAI-compatible servers; a server that refuses it gets the
-        plain request and the run one note). Raises :class:`LLMError` when
-        the model cannot answer (server down, timeout ...)."""
-        constrain = schema if schema and (self.cfg.backend != "openai" or not self.schema_refused) else None
+    def answer_all(self, requests: list[tuple[Messages, dict[str, Any] | None]], *,
+                   stage: str = "") -> list[str | LLMError]:
+        """Answers to several ``(messages, schema)`` requests in request order, each as
+        :meth:`complete` gives it (same cache entries), a failed request as its
+        :class:`LLMError` (errors are values: one failure fails only its item). A remote
+        backend gets up to ``llm.max_concurrency`` of them in flight at once; a local one
+        answers them one by one, each alone (never a padded batch: ``README``, Reproducibility)."""
 
-        def call() -> str:
+        def one(request: tuple[Messages, dict[str, Any] | None]) -> str | LLMError:
             try:
-                reply = self.chat.invoke(to_langchain(messages), **self._schema_options(constrain))
-            except (ConfigError, LLMError):
-                raise
-            except Exception as exc:  # network and server errors of any client library
-                if constrain and self.cfg.backend == "openai" and getattr(exc, "status_code", None) in (400, 422):
-                    # the server does not take response_format: the plain request, one note per run
+                return self.complete(request[0], request[1], stage=stage)
+            except LLMError as exc:
+                return exc
+
+        if not self.spec.remote or len(requests) < 2:
+            return [one(r) for r in requests]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(requests), self.cfg.max_concurrency),
+                                thread_name_prefix="m2t-llm") as pool:
+            return list(pool.map(one, requests))
+
+    def complete_many(self, requests: list[tuple[Messages, dict[str, Any] | None]], *, stage: str = "") -> list[str]:
+        """:meth:`answer_all` for callers whose requests stand or fall together: the first
+        failure is raised (after every request was tried, so the others are cached)."""
+        replies = self.answer_all(requests, stage=stage)
+        for reply in replies:
+            if isinstance(reply, LLMError):
+                raise reply
+        return [r for r in replies if not isinstance(r, LLMError)]
+
+    def _invoke(self, messages: Messages, constrain: dict[str, Any] | None,
+                stage: str) -> tuple[str | None, dict[str, Any]]:
+        """One request with the backend's policy: paced, within the endpoint's slots and
+        retried when remote; ``(None, {})`` when a server refused the JSON schema."""
+        if self.auth_failure:
+            raise LLMError(self.auth_failure)
+        options = self._schema_options(constrain)
+        call = _Call()
+        remote = self.spec.remote
+
+        def once() -> Any:
+            if remote:
+                _pace_for(self.cfg).wait(self.cfg.requests_per_minute, self.cfg.tokens_per_minute,
+                                         sum(len(text) for _, text in messages) // 4 + self.cfg.max_tokens)
+                with _slots_for(self.cfg):
+                    call.attempts += 1
+                    return self.chat.invoke(to_langchain(messages), **options)
+            call.attempts += 1
+            return self.chat.invoke(to_langchain(messages), **options)
+
+        try:
+            if remote and self.cfg.max_retries:
+                import tenacity
+
+                reply = tenacity.Retrying(
+                    stop=tenacity.stop_after_attempt(self.cfg.max_retries + 1), wait=self._backoff,
+                    retry=tenacity.retry_if_exception(retryable), reraise=True, sleep=time.sleep,
+                )(once)
+            else:
+                reply = once()
+        except (ConfigError, LLMError):
+            raise
+        except Exception as exc:  # network and server errors of any client library
+            return self._failed(exc, constrain, call, stage)
+        seconds = time.monotonic() - call.started
+        usage = getattr(reply, "usage_metadata", None) or {}
+        meta = {"usage": {"prompt_tokens": int(usage.get("input_tokens") or 0),
+                          "completion_tokens": int(usage.get("output_tokens") or 0)},
+                "attempts": call.attempts, "seconds": round(seconds, 3)}
+        with self._lock:
+            self.calls += 1
+            counted = self._usage(stage)
+            counted.requests += 1
+            counted.prompt_tokens += meta["usage"]["prompt_tokens"]
+            counted.completion_tokens += meta["usage"]["completion_tokens"]
+            counted.retries += call.attempts - 1
+            counted.seconds += seconds
+        content = reply.content
+        return (content if isinstance(content, str) else str(content)), meta
+
+    def _failed(self, exc: Exception, constrain: dict[str, Any] | None, call: _Call,
+                stage: str) -> tuple[None, dict[str, Any]]:
+        status = _status(exc)
+        with self._lock:
+            counted = self._usage(stage)
+            counted.retries += max(call.attempts - 1, 0)
+            counted.seconds += time.monotonic() - call.started
+            if constrain and self.spec.schema_option == "response_format" and status in (400, 422):
+                if not self.schema_refused:  # the plain request from now on, one note per run
                     self.schema_refused = True
                     self.notes.append(f"{self.cfg.model!r} at {self.endpoint} refused response_format with a JSON "
                                       f"schema ({describe_error(exc)}); answers are asked for without it")
-                    return self.complete(messages, None)
-                where = f" at {self.endpoint}" if self.cfg.backend == "openai" else ""
-                raise LLMError(f"{self.cfg.backend} model {self.cfg.model!r}{where} did not answer: "
-                               f"{describe_error(exc)}") from None
-            content = reply.content
-            return content if isinstance(content, str) else str(content)
+                return None, {}
+            counted.failed += 1
+        where = f" at {self.endpoint}" if self.spec.remote else ""
+        tries = f" after {call.attempts} attempts" if call.attempts > 1 else ""
+        message = f"{self.cfg.backend} model {self.cfg.model!r}{where} did not answer{tries}: {describe_error(exc)}"
+        if status in (401, 403):
+            self.auth_failure = f"{message} (check the key in ${self.cfg.api_key_env}; no further requests are sent)"
+            raise LLMError(self.auth_failure) from None
+        raise LLMError(message) from None
 
-        return self._cached("complete", self._payload(messages, constrain), call)
+    def _backoff(self, state: Any) -> float:
+        """Seconds before the next try: the server's ``Retry-After`` when it sent one (capped),
+        else exponential (``retry_wait_s`` doubled per try, capped) with full jitter on its
+        upper half, so that many clients do not come back at once."""
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after_s(exc) if exc is not None else None
+        if asked is not None:
+            return min(asked, self.cfg.max_retry_wait_s)
+        ceiling = min(self.cfg.max_retry_wait_s, self.cfg.retry_wait_s * 2 ** (state.attempt_number - 1))
+        return random.uniform(ceiling / 2, ceiling)
 
-    def complete_many(self, requests: list[tuple[Messages, dict[str, Any] | None]]) -> list[str]:
-        """Answers to several ``(messages, schema)`` requests, as :meth:`complete` gives them
-        one by one (same cache entries). Each answer is generated alone, never in a padded
-        batch: the answer to one request must not depend on the others (``README``:
-        Reproducibility)."""
-        return [self.complete(messages, schema) for messages, schema in requests]
-
-    def _payload(self, messages: Messages, schema: dict[str, Any] | None) -> dict[str, Any]:
-        constrain = schema if schema and (self.cfg.backend != "openai" or not self.schema_refused) else None
+    def _payload(self, messages: Messages, constrain: dict[str, Any] | None) -> dict[str, Any]:
         payload: dict[str, Any] = {"messages": messages}
         if constrain:
             payload["schema"] = constrain
@@ -236,7 +561,7 @@ class CachedLLM:
         key = sha256_json({"kind": kind, "llm": self.identity, **payload})
         return self.cache_dir / key[:2] / f"{key}.json"
 
-    def _read(self, path: Path) -> Any:
+    def _read(self, path: Path, stage: str = "") -> Any:
         """The cached value at ``path`` (a hit counted), or ``None``."""
         if not path.is_file():
             return None
@@ -244,16 +569,70 @@ class CachedLLM:
             value = read_json(path)["value"]
         except (OSError, ValueError, KeyError):
             return None
-        self.hits += 1
+        with self._lock:
+            self.hits += 1
+            self._usage(stage).cached += 1
         return value
 
-    def score_labels(self, messages: Messages, labels: list[str]) -> dict[str, float]:
-        """Log-likelihood of each label as the start of the answer (cached; local models only)."""
+    def score_labels(self, messages: Messages, labels: list[str], *, stage: str = "") -> dict[str, float]:
+        """Log-likelihood of each label as the start of the answer (cached; backends that
+        declare ``can_score`` only)."""
         if not self.can_score:
             raise LLMError(f"{self.cfg.backend} backend cannot score labels")
+        payload = {"messages": messages, "labels": labels}
+        path = self._path("score", payload)
+        cached = self._read(path, stage)
+        if cached is not None:
+            return cached
+        started = time.monotonic()
+        scores = self.chat.score_continuations(to_langchain(messages), labels)
+        value = {label: float(s) for label, s in zip(labels, scores)}
+        with self._lock:
+            self.calls += 1
+            self._usage(stage).requests += 1
+            self._usage(stage).seconds += time.monotonic() - started
+        atomic_write_json(path, {"kind": "score", "llm": self.identity, **payload, "value": value})
+        return value
 
-        def call() -> dict[str, float]:
-            scores = self.chat.score_continuations(to_langchain(messages), labels)
-            return {label: float(s) for label, s in zip(labels, scores)}
 
-        return self._cached("score", {"messages": messages, "labels": labels}, call)
+class StageLLM:
+    """A :class:`CachedLLM` as one stage sees it (``StageContext.llm``): the same model and
+    cache, its calls counted under the stage's name."""
+
+    def __init__(self, llm: CachedLLM, stage: str) -> None:
+        self.llm = llm
+        self.stage = stage
+
+    def complete(self, messages: Messages, schema: dict[str, Any] | None = None) -> str:
+        return self.llm.complete(messages, schema, stage=self.stage)
+
+    def answer_all(self, requests: list[tuple[Messages, dict[str, Any] | None]]) -> list[str | LLMError]:
+        return self.llm.answer_all(requests, stage=self.stage)
+
+    def complete_many(self, requests: list[tuple[Messages, dict[str, Any] | None]]) -> list[str]:
+        return self.llm.complete_many(requests, stage=self.stage)
+
+    def score_labels(self, messages: Messages, labels: list[str]) -> dict[str, float]:
+        return self.llm.score_labels(messages, labels, stage=self.stage)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.llm, name)
+
+
+
+def usage_lines(report: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """``stats.json``'s ``llm_usage`` in words, one line per stage and model that sent requests
+    or read answers from the cache (what ``m2t run`` ends with and ``m2t status`` shows)."""
+    lines = []
+    for stage, rows in report.items():
+        for row in rows:
+            if not (row.get("requests") or row.get("cached") or row.get("failed")):
+                continue
+            text = (f"{stage or '(outside a stage)'}: {row['model']}: {row.get('requests', 0):,} requests "
+                    f"({row.get('cached', 0):,} answers from the cache), {row.get('prompt_tokens', 0):,} prompt + "
+                    f"{row.get('completion_tokens', 0):,} completion tokens, {row.get('retries', 0):,} retries, "
+                    f"{row.get('failed', 0):,} failed, {row.get('seconds', 0):.1f} s")
+            if "cost" in row:
+                text += f", {row['cost']:.4f} {row.get('currency', 'USD')}"
+            lines.append(text)
+    return lines

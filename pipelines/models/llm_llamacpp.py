@@ -86,5 +86,10 @@ class LlamaCppChatModel(BaseChatModel):
                                                       generation_info={"finish_reason": choice.get("finish_reason")})])
 
 
+def from_config(cfg: Any) -> LlamaCppChatModel:
+    """The ``llamacpp`` backend's loader (``pipelines.models.llm.LLM_BACKENDS``)."""
+    return load_llamacpp_chat(cfg.model, temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens)
+
+
 def load_llamacpp_chat(model: str, *, temperature: float = 0.0, seed: int = 0, max_tokens: int = 256) -> LlamaCppChatModel:
     return LlamaCppChatModel(model_path=model, temperature=temperature, seed=seed, max_tokens=max_tokens).load()

@@ -418,6 +418,12 @@ def _seeded(seed: int | None, device: Any) -> Iterator[None]:
         yield
 
 
+def from_config(cfg: Any) -> LocalChatModel:
+    """The ``local`` backend's loader (``pipelines.models.llm.LLM_BACKENDS``)."""
+    return load_local_chat(cfg.model, device=cfg.device, dtype=cfg.dtype, temperature=cfg.temperature,
+                           seed=cfg.seed, max_tokens=cfg.max_tokens)
+
+
 def load_local_chat(
     model: str,
     *,

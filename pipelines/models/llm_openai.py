@@ -13,7 +13,7 @@ cheap.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pipelines.errors import ConfigError
@@ -56,6 +56,14 @@ def is_local_url(url: str) -> bool:
     """
     host = (urlparse(url).hostname or "").lower()
     return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def from_config(cfg: Any) -> ChatOpenAI:
+    """The ``openai`` backend's loader (``pipelines.models.llm.LLM_BACKENDS``). The client
+    itself never retries: ``CachedLLM`` does, with one policy for every stage."""
+    return load_openai_chat(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+                            temperature=cfg.temperature, seed=cfg.seed, max_tokens=cfg.max_tokens,
+                            timeout_s=cfg.timeout_s)
 
 
 def load_openai_chat(model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",

@@ -227,8 +227,9 @@ def _models(cfg: AnalyseFilmConfig) -> list[str]:
        prompts=lambda cfg: [prompt_name(cfg)], render=render_exam, models=_models,
        check=lambda cfg, stages: check_exam(cfg, stages))
 def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageContext]) -> list[Any]:
-    """The text student's answers for the whole batch in one request list (generated together
-    when the backend batches), then the vlm student's, one clip at a time."""
+    """The text student's answers for the whole batch in one request list (in flight together
+    on a remote backend; a failed request fails only its clip), then the vlm student's, one
+    clip at a time."""
     from pipelines.prompts import load_prompt
 
     shots = [shots_asked(ctx, cfg) for ctx in ctxs]
@@ -237,10 +238,7 @@ def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageCont
         requests = []
         for item, ctx, asked in zip(items, ctxs, shots):
             requests.append((render_exam(item, cfg, ctx), exam_schema(cfg.task, asked)))
-        try:
-            replies = list(ctxs[0].llm(cfg.llm).complete_many(requests)) if requests else []
-        except Exception as exc:  # one failing server call: every item of the batch reports it
-            replies = [exc] * len(requests)
+        replies = ctxs[0].llm(cfg.llm).answer_all(requests) if requests else []  # failures are values
         for i, reply in enumerate(replies):
             text_answers[i] = reply if isinstance(reply, Exception) else read_answer(
                 reply, "text", cfg.llm.model, shots[i], cfg.task)

@@ -13,11 +13,21 @@ Each text is cut into typed claims — by the LLM (``llm``, for the texts in ``s
 clauses (``pipelines/audit/claims.py``) — and each claim gets a verdict from the rule checkers
 (``pipelines/audit/checks.py``) against the same video's records (a frame description's
 against its own frame's) — ``measure_visuals``, ``detect_objects``, ``read_onscreen_text``,
-``transcribe_audio``, ``describe_audio`` and the item's metadata — ``supported``,
-``contradicted`` or ``unverifiable``, with the evidence it rests on. Claims the rules leave
-unverifiable whose type is in ``judge_types`` (``temporal`` takes every claim that orders
-events) go to the LLM judge when ``llm`` is set (``pipelines/audit/judge.py``: the evidence timeline, line numbers
-cited). Interpretations are unverifiable by design. The record keeps each whole text (a report
+``transcribe_audio``, ``describe_audio``, the ImageNet labels of ``describe_frames``, the
+item's title, description and metadata (the fields ``summarize`` shows) — with the evidence it
+rests on:
+
+* ``supported`` — the evidence holds what the claim says;
+* ``contradicted`` — a measurement says otherwise (a colour in no frame, an object detected in
+  no frame, a quoted word OCR did not read …);
+* ``unsupported`` — a content claim ("the video shows / is about …") names something found
+  nowhere in the video's evidence (``pipelines/audit/content.py``): a hallucination of content;
+* ``unverifiable`` — the rules cannot decide; interpretations (judgements such as "conveys
+  suspense") by design.
+
+Claims the rules leave unverifiable whose type is in ``judge_types`` (``temporal`` takes every
+claim that orders events) go to the LLM judge when ``llm`` is set (``pipelines/audit/judge.py``:
+the evidence timeline, line numbers cited). The record keeps each whole text (a report
 highlights the claims by their character spans), how each was split, the claims the model
 invented, and the counts per verdict.
 """
@@ -37,10 +47,13 @@ from pipelines.records import (
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
 TARGETS = ("predict.explanation", "analyse_film.analysis", "hypothesize.hypotheses", "describe_frames.descriptions")
-EVIDENCE_STAGES = ("measure_visuals", "detect_objects", "read_onscreen_text", "transcribe_audio", "describe_audio")
+EVIDENCE_STAGES = ("measure_visuals", "detect_objects", "read_onscreen_text", "transcribe_audio", "describe_audio",
+                   "summarize")
 
 
 class AuditClaimsConfig(StageConfig):
+    task: str | None = Field(None, description="the case study's task (filled in from the config's task:): its label "
+                                               "words name no content of a video")
     targets: list[str] = Field(list(TARGETS), description="texts to audit (<stage>.<field>); those of stages "
                                                           "that did not run are skipped")
     hypotheses_against_video: bool = Field(False, description="also check hypotheses (statements about the "
@@ -91,12 +104,32 @@ def audited_texts(cfg: AuditClaimsConfig, inputs: dict[str, Any]) -> dict[str, t
     return {k: v for k, v in out.items() if v[0] and v[0].strip()}
 
 
-def _evidence(item: Item, inputs: dict[str, Any]) -> Any:
+def _task_words(task: str | None) -> frozenset[str]:
+    """The words of the task's labels, their descriptions and its generic words (what restating
+    a label says): none of them names what a video shows."""
+    if not task:
+        return frozenset()
+    from pipelines.hypotheses import task_words
+    from pipelines.tasks import get_task
+
+    try:
+        return frozenset(task_words(get_task(task)))
+    except Exception:  # noqa: BLE001 - a task this process cannot load: its words are just not ignored
+        return frozenset()
+
+
+def _evidence(item: Item, inputs: dict[str, Any], task: str | None = None) -> Any:
+    """The video's evidence: its records, its title and description, the metadata shown to the
+    model (summarize's metadata section) and the ImageNet labels of its frames."""
     from pipelines.audit.checks import VideoEvidence
 
+    summary = inputs.get("summarize")
+    shown = " ".join(p.text for p in getattr(summary, "parts", []) if p.name == "metadata")
     return VideoEvidence(visuals=inputs.get("measure_visuals"), objects=inputs.get("detect_objects"),
                          ocr=inputs.get("read_onscreen_text"), transcript=inputs.get("transcribe_audio"),
-                         sound=inputs.get("describe_audio"), metadata=dict(item.metadata))
+                         sound=inputs.get("describe_audio"), metadata=dict(item.metadata),
+                         descriptions=inputs.get("describe_frames"), title=item.title, description=item.description,
+                         shown_metadata=shown, task_words=_task_words(task))
 
 
 def _value(value: Any) -> str:
@@ -136,7 +169,7 @@ def _audit_item(item: Item, cfg: AuditClaimsConfig, ctx: StageContext, texts: di
     from pipelines.audit.checks import at_time, check_claim
     from pipelines.audit.claims import split_claims
 
-    whole = _evidence(item, ctx.inputs)
+    whole = _evidence(item, ctx.inputs, cfg.task)
     claims: list[AuditedClaim] = []
     how: dict[str, str] = {}
     invented: list[str] = []
@@ -182,7 +215,7 @@ def _prompts(cfg: AuditClaimsConfig) -> list[str]:
     return ["common/audit_split", "common/audit_judge"] if cfg.llm is not None else []
 
 
-@stage("audit_claims", version=2, config=AuditClaimsConfig, record=AuditRecord,
+@stage("audit_claims", version=3, config=AuditClaimsConfig, record=AuditRecord,
        uses=(*EVIDENCE_STAGES, "describe_frames", "hypothesize", "predict", "analyse_film"), reads=("metadata",),
        batched=True, prompts=_prompts, models=lambda cfg: [cfg.llm.model] if cfg.llm is not None else [])
 def audit_claims(items: list[Item], cfg: AuditClaimsConfig, ctxs: list[StageContext]) -> list[Any]:

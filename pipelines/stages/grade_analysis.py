@@ -103,10 +103,7 @@ def grade_analysis(items: list[Item], cfg: GradeAnalysisConfig, ctxs: list[Stage
             if answer.analysis.strip():
                 slots.append((i, answer))
                 requests.append((_messages(cfg, ctx, answer), grade_schema()))
-    try:
-        replies = list(ctxs[0].llm(cfg.llm).complete_many(requests)) if requests else []
-    except Exception as exc:
-        replies = [exc] * len(requests)
+    replies = ctxs[0].llm(cfg.llm).answer_all(requests) if requests else []  # a failed request: its item's error
     graded: dict[int, list[Grade]] = {i: [] for i in range(len(items))}
     failed: dict[int, Exception] = {}
     for (i, answer), reply in zip(slots, replies):

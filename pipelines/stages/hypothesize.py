@@ -169,48 +169,115 @@ def _read_and_judge(reply: str, label: str, shown: dict[int, Neighbour], task: T
 
 @stage("hypothesize", version=6, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
        reads=(), prompts=lambda cfg: [prompt_name(cfg), task_prompt(cfg.task, "repair_hypothesize")],
-       applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize)
-def hypothesize(item: Item, cfg: HypothesizeConfig, ctx: StageContext) -> HypothesesRecord:
-    """Asks every question (together, when the backend batches), judges the answers in plan
-    order, asks the degenerate ones again once (together), and numbers the usable hypotheses
-    in the order they were accepted (the numbers "duplicates hypothesis N" refers to)."""
-    from pipelines.prompts import load_prompt
+       applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize,
+       batched=True)
+def hypothesize(items: list[Item], cfg: HypothesizeConfig, ctxs: list[StageContext]) -> list[HypothesesRecord | Exception]:
+    """Asks every question of the batch's items in one request list (in flight together on a
+    remote backend; each answered alone), judges each item's answers in plan order, asks the
+    degenerate ones again once (again together), and numbers each item's usable hypotheses in
+    the order they were accepted (the numbers "duplicates hypothesis N" refers to). A failed
+    request fails only its item."""
+    llm = ctxs[0].llm(cfg.llm) if ctxs else None
+    questions: list[list[tuple[str, dict[int, Neighbour], Messages]] | Exception] = []
+    for ctx in ctxs:
+        try:
+            questions.append(_questions(cfg, ctx))
+        except Exception as exc:  # one item's failure must never stop the batch
+            questions.append(exc)
+    asked = [(i, q) for i, qs in enumerate(questions) if not isinstance(qs, Exception) for q in qs]
+    schemas = [answer_schema(list(shown)) for _, (_, shown, _) in asked]
+    replies = llm.answer_all([(messages, schema) for (_, (_, _, messages)), schema in zip(asked, schemas)]) \
+        if asked and llm is not None else []
+    rounds: dict[int, _Rounds] = {}
+    for (i, question), schema, reply in zip(asked, schemas, replies):
+        rounds.setdefault(i, _Rounds(cfg)).add(question, schema, reply)
+    for r in rounds.values():
+        r.judge()
+    again = [(i, n) for i, r in rounds.items() if r.error is None for n in r.again]
+    repairs = llm.answer_all([rounds[i].repair_request(n) for i, n in again]) if again and llm is not None else []
+    for (i, n), second in zip(again, repairs):
+        rounds[i].repaired(n, second)
+    out: list[HypothesesRecord | Exception] = []
+    for i, (qs, ctx) in enumerate(zip(questions, ctxs)):
+        try:
+            if isinstance(qs, Exception):
+                raise qs
+            if i not in rounds:
+                raise AnswerError("no question to ask: the plan has no round for these neighbours")
+            out.append(rounds[i].record(ctx))
+        except Exception as exc:
+            out.append(exc)
+    return out
 
-    task = get_task(cfg.task)
-    llm = ctx.llm(cfg.llm)
-    repair_prompt = load_prompt(task_prompt(cfg.task, "repair_hypothesize"))
-    questions = _questions(cfg, ctx)
-    schemas = [answer_schema(list(shown)) for _, shown, _ in questions]
-    replies = llm.complete_many([(messages, schema) for (_, _, messages), schema in zip(questions, schemas)])
-    usable: list[Hypothesis] = []
-    found: list[tuple[Hypothesis | None, str, str]] = []
-    for (label, shown, _), reply in zip(questions, replies):
-        hypothesis, how, problem = _read_and_judge(reply, label, shown, task, usable)
-        if hypothesis is not None and not problem:
-            usable.append(hypothesis.model_copy(update={"number": len(usable) + 1}))
-        found.append((hypothesis, how, problem))
-    again = [i for i, (_, _, problem) in enumerate(found) if problem]
-    repairs = llm.complete_many([
-        ([*questions[i][2], ("assistant", replies[i]), ("user", repair_prompt.render(error=found[i][2]))], schemas[i])
-        for i in again])
-    for i, second in zip(again, repairs):
-        label, shown, _ = questions[i]
-        retry, how, problem = _read_and_judge(second, label, shown, task, usable)
-        first = found[i][0]
+
+class _Rounds:
+    """One item's questions, answers and repairs (``hypothesize``)."""
+
+    def __init__(self, cfg: HypothesizeConfig) -> None:
+        from pipelines.prompts import load_prompt
+
+        self.cfg = cfg
+        self.task = get_task(cfg.task)
+        self.repair_prompt = load_prompt(task_prompt(cfg.task, "repair_hypothesize"))
+        self.questions: list[tuple[str, dict[int, Neighbour], Messages]] = []
+        self.schemas: list[dict[str, Any]] = []
+        self.replies: list[str] = []
+        self.error: Exception | None = None
+        self.usable: list[Hypothesis] = []
+        self.found: list[tuple[Hypothesis | None, str, str]] = []
+        self.again: list[int] = []
+
+    def add(self, question: tuple[str, dict[int, Neighbour], Messages], schema: dict[str, Any],
+            reply: str | Exception) -> None:
+        self.questions.append(question)
+        self.schemas.append(schema)
+        if isinstance(reply, Exception):
+            self.error = self.error or reply
+            reply = ""
+        self.replies.append(reply)
+
+    def judge(self) -> None:
+        if self.error is not None:
+            return
+        for (label, shown, _), reply in zip(self.questions, self.replies):
+            hypothesis, how, problem = _read_and_judge(reply, label, shown, self.task, self.usable)
+            if hypothesis is not None and not problem:
+                self.usable.append(hypothesis.model_copy(update={"number": len(self.usable) + 1}))
+            self.found.append((hypothesis, how, problem))
+        self.again = [n for n, (_, _, problem) in enumerate(self.found) if problem]
+
+    def repair_request(self, n: int) -> tuple[Messages, dict[str, Any]]:
+        return ([*self.questions[n][2], ("assistant", self.replies[n]),
+                 ("user", self.repair_prompt.render(error=self.found[n][2]))], self.schemas[n])
+
+    def repaired(self, n: int, second: str | Exception) -> None:
+        if isinstance(second, Exception):
+            self.error = self.error or second
+            return
+        label, shown, _ = self.questions[n]
+        retry, how, problem = _read_and_judge(second, label, shown, self.task, self.usable)
+        first = self.found[n][0]
         if retry is not None and (first is None or len(retry.problems) <= len(first.problems)):
-            found[i], replies[i] = (retry, f"repair+{how}", problem), second
+            self.found[n], self.replies[n] = (retry, f"repair+{how}", problem), second
             if not problem:
-                usable.append(retry.model_copy(update={"number": len(usable) + 1}))
-    degenerate = [h for h, _, problem in found if h is not None and problem]
-    ways = [how for h, how, _ in found if h is not None]
-    if not ways:
-        raise AnswerError(f"no hypothesis in any answer, even after a repair; last reply: {quoted_reply(replies[-1])}")
-    prompt = load_prompt(prompt_name(cfg))
-    return HypothesesRecord(
-        **{**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version},
-        hypotheses=usable,
-        degenerate=[h.model_copy(update={"number": n}) for n, h in enumerate(degenerate, 1)],
-        neighbour_ids=[n.item_id for n in _ordered(ctx)],
-        extraction=next((w for w in ways if w != "json"), "json"), repaired=bool(again),
-        raw="\n".join(replies),
-    )
+                self.usable.append(retry.model_copy(update={"number": len(self.usable) + 1}))
+
+    def record(self, ctx: StageContext) -> HypothesesRecord:
+        from pipelines.prompts import load_prompt
+
+        if self.error is not None:
+            raise self.error
+        degenerate = [h for h, _, problem in self.found if h is not None and problem]
+        ways = [how for h, how, _ in self.found if h is not None]
+        if not ways:
+            raise AnswerError(f"no hypothesis in any answer, even after a repair; last reply: "
+                              f"{quoted_reply(self.replies[-1])}")
+        prompt = load_prompt(prompt_name(self.cfg))
+        return HypothesesRecord(
+            **{**ctx.provenance, "model": self.cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version},
+            hypotheses=self.usable,
+            degenerate=[h.model_copy(update={"number": n}) for n, h in enumerate(degenerate, 1)],
+            neighbour_ids=[n.item_id for n in _ordered(ctx)],
+            extraction=next((w for w in ways if w != "json"), "json"), repaired=bool(self.again),
+            raw="\n".join(self.replies),
+        )

@@ -237,8 +237,9 @@ def _request(item: Item, cfg: PredictConfig, ctx: StageContext) -> tuple[Message
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict, batched=True)
 def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> list[PredictionRecord | Exception]:
-    """First answers of the whole batch in one request list (``CachedLLM.complete_many``: each
-    still answered alone), then each item's reading, repair and fallback."""
+    """First answers of the whole batch in one request list (``CachedLLM.answer_all``: each
+    answered alone, remote ones in flight together), then each item's reading, repair and
+    fallback."""
     requests: list[tuple[Messages, dict[str, Any], int] | Exception] = []
     for item, ctx in zip(items, ctxs):
         try:
@@ -247,15 +248,8 @@ def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> 
             requests.append(exc)
     ready = [i for i, r in enumerate(requests) if not isinstance(r, Exception)]
     llm = ctxs[0].llm(cfg.llm) if ctxs else None
-    try:
-        replies: list[str | Exception] = list(llm.complete_many([requests[i][:2] for i in ready])) if ready else []
-    except Exception:  # e.g. a server error: ask one by one, so that each item keeps its own outcome
-        replies = []
-        for i in ready:
-            try:
-                replies.append(llm.complete(*requests[i][:2]))
-            except Exception as exc:
-                replies.append(exc)
+    # one request list (in flight together on a remote backend); a failed request fails only its item
+    replies: list[str | Exception] = list(llm.answer_all([requests[i][:2] for i in ready])) if ready else []
     out: list[PredictionRecord | Exception] = [r if isinstance(r, Exception) else RuntimeError("not answered")
                                                for r in requests]
     for i, reply in zip(ready, replies):

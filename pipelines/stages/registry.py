@@ -79,13 +79,15 @@ class StageContext:
 
     def llm(self, cfg: Any) -> Any:
         """The cached LLM for an ``llm`` config block (``pipelines.models.llm.CachedLLM``), one
-        per distinct block and worker; its call cache lives below the run's cache root."""
+        per distinct block and worker, as this stage sees it (its calls counted under the
+        stage's name); its call cache lives below the run's cache root."""
         from pipelines.models.llm import CachedLLM
 
         if self.cache_dir is None:
             raise RuntimeError("stages that call an LLM need the run's cache directory")
         cache_dir = self.cache_dir
-        return self.models.get(f"llm:{cfg.model_dump_json()}", lambda: CachedLLM(cfg, cache_dir))
+        cached = self.models.get(f"llm:{cfg.model_dump_json()}", lambda: CachedLLM(cfg, cache_dir))
+        return cached.for_stage(str(self.provenance.get("stage", "")))
 
     def output_dir(self) -> Path:
         """A fresh directory for files the record will reference (e.g. frame JPEGs)."""
@@ -167,6 +169,12 @@ class StageSpec:
         sampled generation). Every local computation is batch-invariant by construction."""
         return _reproducible(cfg)
 
+    def requests_in_flight(self, cfg: StageConfig) -> int:
+        """How many model requests the stage can keep in flight (the largest
+        ``llm.max_concurrency`` of its remote model blocks; 1 without one): the runner gives a
+        batched stage batches at least that large, so that a served model's slots fill."""
+        return _in_flight(cfg)
+
     def models_of(self, cfg: StageConfig) -> list[str]:
         """Every model the stage uses with this config (for the run manifest's provenance):
         ``models(cfg)`` when the stage declares it, else its ``model`` / ``llm.model``."""
@@ -174,6 +182,20 @@ class StageSpec:
             return list(self.models(cfg))
         model = self.model_of(cfg)
         return [model] if model else []
+
+
+def _in_flight(value: Any) -> int:
+    from pipelines.models.llm import LLMConfig
+
+    if isinstance(value, LLMConfig):
+        return value.max_concurrency if value.spec.remote else 1
+    if isinstance(value, BaseModel):
+        return max([_in_flight(getattr(value, name)) for name in type(value).model_fields], default=1)
+    if isinstance(value, (list, tuple)):
+        return max([_in_flight(v) for v in value], default=1)
+    if isinstance(value, dict):
+        return max([_in_flight(v) for v in value.values()], default=1)
+    return 1
 
 
 def _reproducible(value: Any) -> bool:

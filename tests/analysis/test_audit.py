@@ -34,21 +34,53 @@ TABLE = claims_table([
 
 
 def test_rates_leave_unverifiable_claims_out_of_the_denominator():
-    by_type = rates(TABLE).set_index("type")
-    assert by_type.loc["object", "claims"] == 3 and by_type.loc["object", "precision"] == pytest.approx(2 / 3)
-    assert by_type.loc["interpretation", "unverifiable"] == 1 and pd.isna(by_type.loc["interpretation", "precision"])
-    assert by_type.loc["all", "hallucination"] == pytest.approx(2 / 5)
-    low, high = by_type.loc["all", "hallucination_ci"]
-    assert 0 <= low <= 0.4 <= high <= 1
-    students = rates(TABLE[TABLE.student.notna()], "student").set_index("student")
+    by_type = rates(TABLE).set_index(["text", "type"])
+    explanation = by_type.loc["predict.explanation"]
+    assert explanation.loc["object", "claims"] == 2 and explanation.loc["object", "precision"] == pytest.approx(1 / 2)
+    assert explanation.loc["interpretation", "unverifiable"] == 1
+    assert pd.isna(explanation.loc["interpretation", "precision"])
+    assert explanation.loc["all", "hallucination"] == pytest.approx(1 / 3)
+    low, high = explanation.loc["all", "hallucination_ci"]
+    assert 0 <= low <= 1 / 3 <= high <= 1
+    students = rates(TABLE, "student").set_index("student")
     assert students.loc["vlm", "contradicted"] == 1 and students.loc["text", "supported"] == 1
+    assert students.loc["all", "claims"] == 2  # the film analyses of both students: one kind of text
     assert set(TABLE.target) == {"predict.explanation", "analyse_film.analysis"}
 
 
-def test_chair_per_item_and_run():
-    table = chair(TABLE).set_index("item_id")
-    assert table.loc["a", "chair"] == pytest.approx(0.5) and table.loc["b", "chair"] == 0
-    assert table.loc["all", "object_claims"] == 3 and table.loc["all", "absent"] == 1
+def test_rates_are_per_audited_text_with_the_composed_frame_descriptions_apart():
+    """The frame descriptions are true by construction: mixed into one `all` row they would
+    hide the explanations' rate. Each text has its own rows, the composed ones last; unsupported
+    content counts as a hallucination."""
+    table = claims_table([
+        _record("a", [("describe_frames.descriptions[0.4 s]", "object", "supported")] * 18
+                + [("predict.explanation", "content", "unsupported"), ("predict.explanation", "content", "supported"),
+                   ("predict.explanation", "interpretation", "unverifiable"),
+                   ("predict.explanation", "object", "contradicted")]),
+        _record("b", [("analyse_film.analysis[text]", "content", "unsupported"),
+                      ("analyse_film.analysis[vlm]", "colour", "supported")]),
+    ])
+    by_type = rates(table)
+    assert list(dict.fromkeys(by_type.text)) == ["analyse_film.analysis[text]", "analyse_film.analysis[vlm]",
+                                                 "predict.explanation", "describe_frames.descriptions"]
+    assert list(by_type.composed) == [t == "describe_frames.descriptions" for t in by_type.text]
+    rows = by_type.set_index(["text", "type"])
+    explanation = rows.loc[("predict.explanation", "all")]
+    assert (explanation.unsupported, explanation.contradicted, explanation.verifiable) == (1, 1, 3)
+    assert explanation.hallucination == pytest.approx(2 / 3) and explanation.precision == pytest.approx(1 / 3)
+    assert rows.loc[("describe_frames.descriptions", "all"), "precision"] == 1.0
+    assert rows.loc[("analyse_film.analysis[text]", "all"), "hallucination"] == 1.0
+    per_text = rates(table, "target").set_index("target")
+    assert "all" not in per_text.index and len(per_text) == 4  # no row across texts
+    assert per_text.loc["predict.explanation", "hallucination"] == pytest.approx(2 / 3)
+
+
+def test_chair_per_text_item_and_run():
+    table = chair(TABLE).set_index(["text", "item_id"])
+    assert table.loc[("predict.explanation", "a"), "chair"] == pytest.approx(0.5)
+    assert table.loc[("analyse_film.analysis[text]", "b"), "chair"] == 0
+    assert table.loc[("predict.explanation", "all"), "object_claims"] == 2
+    assert table.loc[("predict.explanation", "all"), "absent"] == 1
 
 
 def test_kappa_equals_scikit_learn_on_a_fixed_sheet(tmp_path: Path):
@@ -97,7 +129,7 @@ def test_m2t_audit_on_a_real_run(tmp_path: Path):
     assert "hallucination" in audited.stdout and "object" in audited.stdout
     sheet = tmp_path / "runs" / "r1" / "audit" / "claims.csv"
     rows = pd.read_csv(sheet, dtype=str, keep_default_na=False)
-    assert len(rows) > 0 and set(rows.verdict) <= {"supported", "contradicted", "unverifiable"}
+    assert len(rows) > 0 and set(rows.verdict) <= {"supported", "contradicted", "unsupported", "unverifiable"}
     assert (rows.source.str.startswith("describe_frames.descriptions")).all()
     rows["human_verdict"] = rows["verdict"]
     rows.to_csv(sheet, index=False)
@@ -138,13 +170,16 @@ def test_overlapping_claims_are_all_shown_in_the_marked_text():
     assert [p["claim"]["text"] for p in marked] == ["A cup", "Night falls."]
     assert marked[0]["also"][0]["text"] == "a table" and marked[0]["verdict"] == "contradicted"
     assert "".join(p["text"] for p in pieces) == text
+    shop = [{"start": 0, "end": 17, "verdict": "supported", "text": "A cup"},
+            {"start": 0, "end": 17, "verdict": "unsupported", "text": "a shop"}]
+    assert segments(text, shop)[0]["verdict"] == "unsupported"  # content found nowhere outranks the supported part
 
 
 def test_a_sentence_repeated_on_every_frame_does_not_narrow_the_interval():
     """16/16 read `100% [100%, 100%]`; claims of one video are resampled together."""
     one_video = claims_table([_record("a", [(f"describe_frames.descriptions[{k}]", "object", "supported")
                                             for k in range(16)])])
-    row = rates(one_video).set_index("type").loc["all"]
+    row = rates(one_video).set_index("type").loc["all"]  # one text
     assert row.precision == 1.0 and row.small_n and row.verifiable == 16
     assert row.precision_ci == pytest.approx(tuple(round(x, 3) for x in proportion_confint(16, 16, method="wilson")))
     assert row.precision_ci[0] < 1.0
@@ -157,9 +192,9 @@ def test_a_sentence_repeated_on_every_frame_does_not_narrow_the_interval():
 
 
 def test_chair_and_a_paired_difference_on_one_clip_have_intervals():
-    run = chair(TABLE).set_index("item_id").loc["all"]
+    run = chair(TABLE).set_index(["text", "item_id"]).loc[("predict.explanation", "all")]
     low, high = run.chair_ci
-    assert low < 1 / 3 < high and run.small_n
+    assert low < 1 / 2 < high and run.small_n
     table = claims_table([_record("a", [("analyse_film.analysis[text]", "colour", "supported"),
                                         ("analyse_film.analysis[vlm]", "colour", "contradicted")])])
     from analysis.audit import compare_students

@@ -43,3 +43,35 @@ def test_loading_imports_no_model_library(run_dir: Path):
 def test_not_a_run_directory(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         load_run(tmp_path)
+
+
+def test_a_run_without_errors_has_an_errors_table_with_columns(tmp_path: Path):
+    from pipelines.records import SummaryRecord
+    from pipelines.store import RunStore
+
+    store = RunStore(tmp_path / "run")
+    store.write_manifest({"run_id": "run", "status": "completed"})
+    store.append_records("summarize", [SummaryRecord(item_id="a", stage="summarize", key="k", stage_version=1,
+                                                     input_hash="i", config_hash="c", text="t", sections=[])])
+    errors = load_run(store.dir).errors
+    assert errors.empty and list(errors.columns) == ["item_id", "stage", "key", "error_type", "reason", "created_at"]
+
+
+def test_damaged_lines_are_skipped_and_listed(tmp_path: Path):
+    from pipelines.records import SummaryRecord
+    from pipelines.store import DamagedRunWarning, RunStore, on_damage
+
+    store = RunStore(tmp_path / "run")
+    store.write_manifest({"run_id": "run", "status": "completed"})
+    shard = store.append_records("summarize", [
+        SummaryRecord(item_id=i, stage="summarize", key="k", stage_version=1, input_hash="i", config_hash="c",
+                      text="t", sections=[]) for i in ("a", "b")])
+    shard.write_bytes(shard.read_bytes()[:-10])
+    previous = on_damage(None)
+    try:
+        with pytest.warns(DamagedRunWarning, match=f"{shard}, line 2: cut short"):
+            run = load_run(store.dir)
+    finally:
+        on_damage(previous)
+    assert list(run["summarize"]["item_id"]) == ["a"] and [(d.path, d.line) for d in run.damaged] == [(shard, 2)]
+    assert "1 damaged file parts skipped" in repr(run)

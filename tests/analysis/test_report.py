@@ -183,3 +183,8 @@ def test_reporting_imports_no_model_library(report: dict[str, Any], tmp_path: Pa
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_run_without_a_film_exam_has_no_exam_section(report: dict[str, Any]):
+    assert not list(report["out"].glob("exam_*")) and 'id="exam"' not in report["html"]
+    assert "Film exam" not in report["html"]

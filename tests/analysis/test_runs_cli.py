@@ -89,6 +89,14 @@ def test_messages_are_rendered_from_the_run_without_a_model(study: dict):
     assert "Football goals of the season" in out and "Hypotheses:" in out and "HEAVY []" in out
 
 
+def test_messages_of_an_item_without_a_prediction_says_why(study: dict):
+    run = load_run(study["runs"] / "hyp")
+    with pytest.raises(ValueError, match="predict sent no prompt for item 't1' of the train split in run hyp"):
+        run.messages("t1")
+    with pytest.raises(KeyError, match="no item 'q9' in run hyp"):
+        run.messages("q9")
+
+
 def test_timings_survive_a_resume(study: dict):
     before = load_run(study["runs"] / "hyp").timings.set_index("stage")
     Runner(validate_config(config(Path(load_run(study["runs"] / "hyp").manifest["config"]["dataset"]["path"]),

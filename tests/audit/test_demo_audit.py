@@ -1,6 +1,7 @@
-"""The film demo config audits its students' analyses: `m2t run` ends with the audit's counts,
-and `m2t audit` on the run prints the hallucination rate per claim type (the popularity
-demo's: tests/analysis/test_notebook.py)."""
+"""The demo configs audit their generated texts: `m2t run` ends with the audit's counts per
+audited text — the generated texts apart from the frame descriptions composed from the
+measurements — and `m2t audit` on the film run prints the hallucination rate per claim type
+(the popularity run's `m2t audit`: tests/analysis/test_notebook.py)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def film_run(tmp_path_factory) -> tuple[Path, str]:
 
 def test_the_film_run_ends_with_the_audit_of_its_analyses(film_run):
     _, stdout = film_run
-    line = next(line for line in stdout.splitlines() if line.startswith("audit of analyse_film.analysis:"))
-    assert "claims" in line and "supported" in line and "contradicted" in line
+    line = next(line for line in stdout.splitlines() if line.startswith("audit of analyse_film.analysis[text]:"))
+    assert "claims" in line and "supported" in line and "contradicted" in line and "unsupported" in line
 
 
 def test_m2t_audit_prints_rates_per_claim_type_on_the_film_run(film_run):
@@ -53,3 +54,18 @@ def test_the_analyses_were_split_by_the_model(film_run):
     splits = [how for split in audits.split for source, how in split.items() if source.startswith("analyse_film.")]
     assert splits and all(how == "llm" or how.startswith("sentences (") for how in splits)
     assert set(audits.model) == {"rules + bundled:qwen2.5-0.5b-instruct"}
+
+
+def test_the_popularity_demo_reports_its_explanations_apart_from_the_frame_descriptions(tmp_path: Path):
+    """The demo's last lines: one audit line for the explanations, with their own hallucination
+    rate, and the composed frame descriptions on a line of their own, after it."""
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "pipelines/configs/popularity.yaml", "--limit",
+                           "2", "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
+                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=2400, env=ENV)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("audit of ")]
+    assert [line.split(":")[0].split(" (")[0] for line in lines] == [
+        "audit of predict.explanation", "audit of describe_frames.descriptions"], done.stdout[-3000:]
+    explanation, frames = lines
+    assert "unsupported" in explanation and ("hallucination rate" in explanation or "none verifiable" in explanation)
+    assert "composed from the measurements" in frames and "composed" not in explanation
