@@ -8,7 +8,8 @@ as to compute — an upper bound, the cache may still hold them).
 this machine by earlier runs (``<cache dir>/throughput.json``, keyed by stage and model; a
 running mean over the items seen, model loading included), else :data:`DEFAULT_MS_PER_ITEM`:
 the demo configs' stages measured on this 2-core CPU with the bundled models (popularity and
-film runs of 2026-12-05, from empty caches, while other jobs shared the cores). A clip's cost
+film runs of 2026-12-05, from empty caches; their CPU contention was not measured, so they may
+be a little high for a quiet machine). A clip's cost
 depends on its length and content (the 10-s film clips cost three times the 5-s samples in
 ``measure_visuals``), so the range of a default is :data:`DEFAULT_ITEM_SPREAD` around it.
 
@@ -47,7 +48,10 @@ of the defaults (``rate_from``: "measured (N calls)").
 Every estimate is a range (``seconds_low`` – ``seconds_high``) around a point (``seconds``):
 defaults spread as the calls (repairs, judge calls), token counts and the machine's load
 can (:data:`BUSY_FACTOR`: this CPU shared with another job decodes about half as fast);
-learned rates by :data:`LEARNED_SPREAD`. The run's stage table flags a stage whose measured
+learned rates by :data:`LEARNED_SPREAD`. All figures are for a quiet machine; the estimate
+multiplies them by the CPU contention measured when it is made (:func:`cpu_contention`), and a
+run divides what it measured by the contention around each stage before keeping it. The run's
+stage table flags a stage whose measured
 time is more than :data:`OVER_FACTOR` × its estimate (:func:`over_estimate`).
 
 LLM tokens and, when ``llm.prices`` is set, their cost are for sizing a paid endpoint, not a bill.
@@ -69,8 +73,8 @@ RATES_FILE = "throughput.json"
 
 # Seconds per item, in ms, of the demo configs' stages on this 2-core CPU (popularity: 11
 # clips of 4-8 s; film: 7 clips of 5-12 s; both from empty caches, model loading included,
-# 2026-12-05). Where the two configs differ, the figure sits between them (the spread
-# covers both).
+# 2026-12-05, the lead engineer's runs). Where the two configs differ, the figure sits between
+# them (the spread covers both).
 DEFAULT_MS_PER_ITEM: dict[str, float] = {
     "extract_frames": 150, "read_onscreen_text": 3500, "measure_visuals": 8000, "detect_objects": 2200,
     "describe_frames": 2000, "transcribe_audio": 900, "describe_audio": 60, "summarize": 5, "embed": 600,
@@ -84,7 +88,6 @@ OVER_FACTOR = 2.0  # a stage that took more than this times its estimate is flag
 DEFAULT_PROMPT_TOKENS = 1000  # an LLM stage without a text budget
 CHARS_PER_TOKEN = 4  # English BPE tokens (pipelines/budget.py: estimate_tokens)
 LEARNED_WEIGHT_CAP = 10_000  # items (calls) of weight kept by a running mean: newer runs show through
-
 
 CONTENTION_ENV = "M2T_CPU_CONTENTION"  # a fixed contention instead of the probe (1: a quiet machine)
 
@@ -397,7 +400,7 @@ def llm_work(stage: str, cfg: Any, *, template_tokens: float, stage_configs: dic
     mt = int(llm.max_tokens)
     batch = max(1, batch_size)
     if stage == "hypothesize":
-        # stages/hypothesize.py: n_hypotheses questions (asked together), the degenerate ones
+        # stages/hypothesize.py: n_hypotheses questions per item (the batch's asked together), the degenerate ones
         # asked again once with the problems named (half of the 0.5B's first answers in the
         # demo). Questions that show the same examples are shared between items (cache hits):
         # with a small train set, the low end. Each question shows the neighbours of one
@@ -408,7 +411,8 @@ def llm_work(stage: str, cfg: Any, *, template_tokens: float, stage_configs: dic
         prompt = Span(template_tokens + 0.5 * shown, template_tokens + shown, template_tokens + 1.4 * shown + 60)
         # {"statement": "Videos that ..." (at most 200 characters), "based_on": [numbers]}
         output = _bounded(14, 24, _tokens(200) + 20, mt)
-        return [_llm_part(llm, Span(0.5 * n, 1.5 * n, 2.0 * n), prompt, output, batch=n)]
+        # batched: a server gets every question of the batch's items in flight together
+        return [_llm_part(llm, Span(0.5 * n, 1.5 * n, 2.0 * n), prompt, output, batch=n * batch)]
     if stage == "predict":
         # stages/predict.py: one answer; one repair when it cannot be read (rare under a
         # schema); label scoring costs prefills only. The prompt: the video's text fitted into

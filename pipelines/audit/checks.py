@@ -553,8 +553,11 @@ def with_content(verdict: Verdict, text: str, kind: str, ev: VideoEvidence) -> V
     asserts content (module doc): contradicted, then unsupported, win; supported needs every
     rule that applies to support it; otherwise unverifiable, with both reasons."""
     found = check_content(text, ev)
-    if not found.applies or verdict.verdict == "contradicted":
+    if not found.applies:
         return verdict
+    if verdict.verdict == "contradicted":  # the worse verdict stands; what is also missing is said
+        also = f"; also, content: {found.reason}" if found.verdict == "unsupported" else ""
+        return Verdict("contradicted", verdict.reason + also, [*verdict.evidence, *found.evidence])
     both = [f"{kind}: {verdict.reason}", f"content: {found.reason}"]
     if found.verdict == "unsupported":
         return Verdict("unsupported", f"content: {found.reason} ({kind}: {verdict.reason})",

@@ -215,7 +215,8 @@ def _prompts(cfg: AuditClaimsConfig) -> list[str]:
     return ["common/audit_split", "common/audit_judge"] if cfg.llm is not None else []
 
 
-@stage("audit_claims", version=3, config=AuditClaimsConfig, record=AuditRecord,
+@stage("audit_claims", version=4,  # 4: a contradicted claim also names content found nowhere
+       config=AuditClaimsConfig, record=AuditRecord,
        uses=(*EVIDENCE_STAGES, "describe_frames", "hypothesize", "predict", "analyse_film"), reads=("metadata",),
        batched=True, prompts=_prompts, models=lambda cfg: [cfg.llm.model] if cfg.llm is not None else [])
 def audit_claims(items: list[Item], cfg: AuditClaimsConfig, ctxs: list[StageContext]) -> list[Any]:

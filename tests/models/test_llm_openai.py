@@ -171,7 +171,8 @@ def test_key_is_never_shown(server: dict[str, str], tmp_path: Path, monkeypatch:
 
 
 def test_server_down_is_a_quick_one_line_llm_error(tmp_path: Path) -> None:
-    cfg = LLMConfig(backend="openai", model="some-model", base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    cfg = LLMConfig(backend="openai", model="some-model", base_url=f"http://127.0.0.1:{_free_port()}/v1",
+                    max_retries=2, retry_wait_s=0.1)  # connection errors are retried: twice, quickly
     started = time.monotonic()
     with pytest.raises(LLMError) as info:
         CachedLLM(cfg, cache_dir=tmp_path).complete(HELLO)
@@ -179,6 +180,7 @@ def test_server_down_is_a_quick_one_line_llm_error(tmp_path: Path) -> None:
     message = str(info.value)
     assert "\n" not in message and "Traceback" not in message
     assert "openai" in message and "some-model" in message and "Connection" in message
+    assert "after 3 attempts" in message
     assert not (tmp_path / "llm").exists()  # a failure is not cached
 
 
@@ -213,12 +215,12 @@ def silent_port() -> Iterator[int]:
 
 def test_timeout_is_an_llm_error(silent_port: int, tmp_path: Path) -> None:
     cfg = LLMConfig(backend="openai", model="slow-model", base_url=f"http://127.0.0.1:{silent_port}/v1",
-                    timeout_s=1.0)
+                    timeout_s=1.0, max_retries=0)  # retries are tests/models/test_llm_remote.py's
     started = time.monotonic()
     with pytest.raises(LLMError) as info:
         CachedLLM(cfg, cache_dir=tmp_path).complete(HELLO)
     elapsed = time.monotonic() - started
-    assert elapsed < 5, f"took {elapsed:.1f} s: retried or timeout not applied"
+    assert elapsed < 5, f"took {elapsed:.1f} s: timeout not applied"
     message = str(info.value)
     assert "\n" not in message and "slow-model" in message
     assert "timeout" in message.lower() or "timed out" in message.lower()
