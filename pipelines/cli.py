@@ -51,8 +51,9 @@ def run(
         help="local (this process) or ray (a pool of Ray actors per stage: pip install 'm2t[ray]'); "
              "default: the config's run.executor")] = None,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="print items x stages, what is already done or cached, and the estimated wall time and "
-                          "LLM tokens per stage; run nothing")] = False,
+        "--dry-run", help="print items x stages, what is already done or cached, the estimated wall time per "
+                          "stage, and LLM requests, tokens and cost (llm.prices) per stage and model; run nothing "
+                          "(no model loaded, no server asked)")] = False,
 ) -> None:
     """Run a case study over its dataset; re-running the same command resumes it.
 
@@ -104,12 +105,14 @@ def run(
 
 
 def _print_usage(run_dir: Path) -> None:
-    """What the LLM calls took, per stage and model (``stats.json``'s ``llm_usage``)."""
-    from pipelines.models.llm import usage_lines
+    """What the LLM calls took, per stage and model (``stats.json``'s ``llm_usage``), beside
+    what the estimate made at the run's start expected (``llm_estimate``)."""
+    from pipelines.estimate import usage_with_estimate
     from pipelines.store import RunStore
 
-    for line in usage_lines(RunStore(run_dir).read_stats().get("llm_usage") or {}):
-        out.print(f"LLM {line}", highlight=False, soft_wrap=True)
+    stats = RunStore(run_dir).read_stats()
+    for line in usage_with_estimate(stats.get("llm_usage") or {}, stats.get("llm_estimate")):
+        out.print(f"LLM {line}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _duration(seconds: float) -> str:
@@ -151,8 +154,7 @@ def _print_estimate(runner: Any) -> None:
     tokens = (f"; {calls:,} LLM calls, about {sum(e.tokens_in for e in estimates.values()):,} tokens in and "
               f"{sum(e.tokens_out for e in estimates.values()):,} out (at most "
               f"{sum(e.tokens_out_max for e in estimates.values()):,})") if calls else ""
-    costs = [e for e in estimates.values() if e.cost is not None]
-    cost = (f", about {sum(e.cost or 0 for e in costs):.2f} {costs[0].currency} at llm.prices") if costs else ""
+    cost = "".join(f", about {text} at llm.prices" for text in _costs(estimates))
     busy = max((e.contention for e in estimates.values()), default=1.0)
     load = (f" as busy as it is now (CPU work runs {busy:.1f}× slower than on a quiet machine; "
             f"{_duration(point / busy)} there)") if busy >= 1.2 else ""
@@ -162,6 +164,64 @@ def _print_estimate(runner: Any) -> None:
               "seconds, or for an LLM stage calls × seconds per call (prompt tokens / prompt rate + output tokens / "
               "decode rate, model loading in the stage's time); m: measured in earlier runs with this cache, else "
               "the defaults of pipelines/estimate.py; M2T_CPU_CONTENTION=1 gives the quiet-machine figures.",
+              highlight=False, soft_wrap=True, style="dim")
+    _print_llm_estimate(estimates, runner.cache.root)
+
+
+def _costs(estimates: dict[str, Any], key: str = "cost") -> list[str]:
+    """The estimate's LLM cost summed per currency (``key``: ``cost`` or ``cost_max``), in words."""
+    from pipelines.estimate import format_cost
+
+    totals: dict[str, float] = {}
+    for e in estimates.values():
+        for row in e.llm:
+            if row.get(key) is not None:
+                totals[row["currency"]] = totals.get(row["currency"], 0.0) + row[key]
+    return [format_cost(value, currency) for currency, value in totals.items()]
+
+
+def _print_llm_estimate(estimates: dict[str, Any], cache_root: Path) -> None:
+    """The dry run's LLM requests per stage and model: requests, prompt and completion tokens
+    (expected, and at most) and, with ``llm.prices``, the cost; then the totals, where each
+    figure comes from, and whether the LLM call cache can still answer some requests."""
+    from pipelines.estimate import format_cost, llm_cache_empty
+
+    rows = [(e.stage, row) for e in estimates.values() for row in e.llm]
+    if not rows:
+        return
+    priced = any(row.get("cost") is not None for _, row in rows)
+    table = Table(title="LLM requests (estimated)", title_justify="left")
+    for col in ("stage", "model", "requests", "prompt tokens", "completion tokens", "at most",
+                *(("cost", "cost at most") if priced else ())):
+        table.add_column(col, justify="left" if col in ("stage", "model") else "right")
+
+    def cost(row: dict[str, Any], key: str) -> list[str]:
+        if not priced:
+            return []
+        return [format_cost(row[key], row["currency"]) if row.get(key) is not None else "-"]
+
+    for stage, row in rows:
+        table.add_row(stage, f"{row['model']} ({row['backend']})", f"{row['requests']:,}", f"{row['prompt_tokens']:,}",
+                      f"{row['completion_tokens']:,}", f"{row['completion_tokens_max']:,}", *cost(row, "cost"),
+                      *cost(row, "cost_max"))
+    table.add_section()
+    table.add_row("total", "", f"{sum(r['requests'] for _, r in rows):,}", f"{sum(r['prompt_tokens'] for _, r in rows):,}",
+                  f"{sum(r['completion_tokens'] for _, r in rows):,}",
+                  f"{sum(r['completion_tokens_max'] for _, r in rows):,}",
+                  *((" + ".join(_costs(estimates)) or "-", " + ".join(_costs(estimates, "cost_max")) or "-")
+                    if priced else ()))
+    out.print(table)
+    for stage, row in rows:
+        if row["requests"]:
+            out.print(f"{stage} · {row['model']}: prompt tokens: {row['prompt_from']}; completion tokens: "
+                      f"{row['completion_from']}", highlight=False, soft_wrap=True, style="dim", markup=False)
+    unpriced = sorted({row["model"] for _, row in rows if row.get("cost") is None and row["requests"]})
+    cached = ("the LLM call cache is empty, so every one is sent" if llm_cache_empty(cache_root) else
+              f"answers already in the LLM call cache ({Path(cache_root) / 'llm'}) are not looked up, so on a warm "
+              "cache these are an upper bound")
+    out.print("requests: the calls of every item left to compute (repairs expected), items whose records the run or "
+              f"the cache holds left out; {cached}. at most: every repair made, every answer at its longest"
+              + (f". No llm.prices for {', '.join(unpriced)}: no cost" if unpriced else "") + ".",
               highlight=False, soft_wrap=True, style="dim")
 
 
@@ -297,8 +357,9 @@ def _print_exam(result: Any, cfg: Any) -> None:
 def _print_audit(result: Any) -> None:
     """One line per audited text — the explanations, each film student's analyses, the
     hypotheses — with the frame descriptions, composed from the measurements, last and apart:
-    claims by verdict and the hallucination rate, (contradicted + unsupported) / verifiable
-    (``m2t audit`` gives the rates per claim type with intervals)."""
+    claims by verdict, the hallucination rate, (contradicted + unsupported) / verifiable, and the
+    verifiable share, verifiable / claims, so that a text cannot look clean by saying nothing
+    checkable (``m2t audit`` gives the rates per claim type with intervals)."""
     from collections import Counter
 
     from pipelines.audit.claims import COMPOSED_TEXTS, text_source
@@ -311,7 +372,8 @@ def _print_audit(result: Any) -> None:
     for text, n in sorted(counts.items(), key=lambda kv: (kv[0] in COMPOSED_TEXTS, kv[0])):
         verifiable = n["supported"] + n["contradicted"] + n["unsupported"]
         rate = (f"hallucination rate {(n['contradicted'] + n['unsupported']) / verifiable:.0%} of the {verifiable} "
-                "verifiable: contradicted or unsupported") if verifiable else "none verifiable"
+                f"verifiable: contradicted or unsupported; verifiable share {verifiable / sum(n.values()):.0%} of "
+                "the claims") if verifiable else "none verifiable, verifiable share 0% of the claims"
         what = " (composed from the measurements: true by construction, apart)" if text in COMPOSED_TEXTS else ""
         out.print(f"audit of {text}{what}: {sum(n.values())} claims, {n['supported']} supported, {n['contradicted']} "
                   f"contradicted, {n['unsupported']} unsupported, {n['unverifiable']} unverifiable ({rate})",
@@ -367,6 +429,11 @@ def _print_predictions(result: Any, cfg: Any) -> None:
                     f"{citing}/{len(records)}" if mode.startswith("hypotheses") else "-")
         out.print(acc)
         out.print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())), highlight=False)
+    from pipelines.audit.explanation import summary_line
+
+    checked = summary_line(predictions.values())
+    if checked:
+        out.print(checked, highlight=False, soft_wrap=True)
     hypotheses = result.records.get("hypothesize", {})
     if hypotheses:
         kept = sum(len(h.hypotheses) for h in hypotheses.values())
@@ -409,10 +476,10 @@ def status(
         table.add_row(name, str(len(store.current_records(name))), str(len(store.errors(name))),
                       "-" if ms is None else f"{ms:.0f}")
     out.print(table)
-    from pipelines.models.llm import usage_lines
+    from pipelines.estimate import usage_with_estimate
 
-    for line in usage_lines(stats.get("llm_usage") or {}):
-        out.print(f"  LLM {line}", highlight=False, soft_wrap=True)
+    for line in usage_with_estimate(stats.get("llm_usage") or {}, stats.get("llm_estimate")):
+        out.print(f"  LLM {line}", highlight=False, soft_wrap=True, markup=False)
     for warning in stats.get("warnings", []):
         out.print(f"  [yellow]warning[/] {warning}", highlight=False)
     for name in ["load_items", *[e["name"] for e in manifest.get("stages", [])]]:

@@ -33,7 +33,10 @@ from:
 * **prompt tokens** — the prompt file's own text plus the upstream text it embeds: the
   mean length of the video texts the run already holds (capped by the stage's budget), else
   a share of the budget (``text_tokens``, ``example_tokens``; ``pipelines/budget.py``). Tokens
-  are counted as characters / 4 here, so that a dry run loads no tokenizer or model;
+  are counted with the tokenizer ``llm.tokenizer`` names, or a local model's own
+  ``tokenizer.json`` when it is already on disk, else as characters / 4
+  (:func:`prompt_counter`): a dry run never loads, converts or downloads a model, and never
+  asks a server;
 * **output tokens** — from the answer's JSON schema (its string bounds) and what the
   bundled model wrote in the demo, never more than ``llm.max_tokens``;
 * **rates** — :data:`MODEL_SPEEDS` (measured here, ``/work/shared/MODELS.md``), else
@@ -54,7 +57,14 @@ run divides what it measured by the contention around each stage before keeping 
 stage table flags a stage whose measured
 time is more than :data:`OVER_FACTOR` × its estimate (:func:`over_estimate`).
 
-LLM tokens and, when ``llm.prices`` is set, their cost are for sizing a paid endpoint, not a bill.
+**Requests, tokens and cost** per stage and model (:class:`LLMRow`, ``StageEstimate.llm``):
+the expected requests (repairs included), prompt and completion tokens, their ceiling, and,
+when ``llm.prices`` is set, the cost. Items whose records the run or the record cache holds
+send nothing; the LLM call cache is not looked up (its keys need the rendered prompts), so on a
+warm cache the requests are an upper bound. A run keeps these rows at its start as
+``stats.json``'s ``llm_estimate``, shaped like the measured ``llm_usage`` beside it
+(:func:`usage_with_estimate` puts them on one line per stage and model). They are for sizing
+a paid endpoint, not a bill.
 """
 
 from __future__ import annotations
@@ -62,7 +72,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +241,9 @@ class LLMPart:
         prompt, output: tokens per call.
         remote: answered by a server (several calls in flight: ``in_flight``).
         in_flight: calls a server answers at once (1 for local models).
+        prices: the block's ``llm.prices`` (None: no cost).
+        max_tokens: the block's ``llm.max_tokens``: no answer is longer.
+        prompt_from: how the prompt tokens were counted (a tokenizer, or characters / 4).
     """
 
     key: str
@@ -243,6 +256,8 @@ class LLMPart:
     remote: bool = False
     in_flight: int = 1
     prices: Any = None
+    max_tokens: int | None = None
+    prompt_from: str = "counted as characters / 4"
 
 
 @dataclass
@@ -271,9 +286,10 @@ class StageEstimate:
     seconds_per_call: float = 0.0
     calls_per_item: float = 0.0
     contention: float = 1.0  # the machine's CPU contention when estimated (every figure multiplied by it)
-    cost: float | None = None  # at llm.prices, when set
+    cost: float | None = None  # at llm.prices, when set (None too when its models' currencies differ)
     currency: str | None = None
     basis: list[str] = field(default_factory=list)  # one line per figure used, for the curious
+    llm: list[dict[str, Any]] = field(default_factory=list)  # per model: LLMRow.as_dict()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -385,7 +401,7 @@ def _llm_part(key_cfg: Any, calls: Span, prompt: Span, output: Span, *, batch: i
         key = f"{key_cfg.backend}|{key_cfg.model}"
     return LLMPart(key=key, backend=key_cfg.backend, model=key_cfg.model, dtype=getattr(key_cfg, "dtype", None),
                    calls=calls, prompt=prompt, output=output, remote=remote, in_flight=in_flight,
-                   prices=getattr(key_cfg, "prices", None))
+                   prices=getattr(key_cfg, "prices", None), max_tokens=getattr(key_cfg, "max_tokens", None))
 
 
 def llm_work(stage: str, cfg: Any, *, template_tokens: float, stage_configs: dict[str, Any],
@@ -431,7 +447,11 @@ def llm_work(stage: str, cfg: Any, *, template_tokens: float, stage_configs: dic
         longer = 2.0 if mode == "cot" else 1.0
         output = _bounded(40 * longer, 75 * longer, (_tokens(540) + 40) * longer, mt)
         repairs = 1.3 if getattr(llm, "backend", "local") == "openai" else 1.05
-        return [_llm_part(llm, Span(1.0, repairs, 2.0), prompt, output, batch=batch)]
+        # check_explanation: an explanation with contradicted or unsupported claims goes back
+        # up to max_repairs times (taken as half of them once each; at most every one, every time)
+        sent_back = int(getattr(cfg, "max_repairs", 0)) if getattr(cfg, "check_explanation", False) else 0
+        calls = Span(1.0, repairs + 0.5 * min(sent_back, 1), 2.0 + sent_back)
+        return [_llm_part(llm, calls, prompt, output, batch=batch)]
     if stage == "audit_claims":
         # stages/audit_claims.py: one split request per audited generated text the llm splits
         # (targets ∩ split_with_llm whose stage runs); the claims copy the text in pieces, so
@@ -543,56 +563,56 @@ def estimate_stage(stage: str, cfg: Any, model: str | None, counts: dict[str, in
         return StageEstimate(stage=stage, ms_per_item=round(ms, 2), rate_from=source, seconds=round(seconds, 1),
                              seconds_low=round(seconds * spread[0], 1), seconds_high=round(seconds * spread[1], 1),
                              contention=round(contention, 2), **counts)
-    low = mid = high = load = tokens_in = tokens_out = tokens_max = calls_mid = 0.0
-    cost: float | None = None
-    currency: str | None = None
+    low = mid = high = load = calls_mid = 0.0
     basis: list[str] = []
     learned = _learned(rates, stage, model)
     sources = set()
+    rows: dict[str, LLMRow] = {}
     for part in parts:
-        before = (tokens_in, tokens_out)
         speed = model_speed(part.backend, part.model, part.dtype, part.remote)
         paid = speed.load_s + first_use_seconds(part.model) if part.key in pays_load and work > 0 else 0.0
         load += paid
         calls = part.calls.scaled(work)
+        row = rows.setdefault(part.model, LLMRow(model=part.model, backend=part.backend))
         if learned is not None and part is parts[0]:
             per_item = float(learned["calls_per_item"])
             per_call = float(learned["ms_per_call"]) / 1000
             n = work * per_item
             p_tok = float(learned.get("prompt_tokens_per_call") or part.prompt.mid)
             o_tok = float(learned.get("output_tokens_per_call") or part.output.mid)
+            calls_mid += n
             mid += n * per_call + paid
             low += n * per_call * LEARNED_SPREAD[0] + paid
             high += n * per_call * LEARNED_SPREAD[1] + paid
-            calls_mid += n
-            tokens_in += n * p_tok
-            tokens_out += n * o_tok
-            tokens_max += calls.high * part.output.high
             sources.add(f"measured ({float(learned['calls']):.0f} calls)")
             basis.append(f"{part.model}: {per_item:.2f} calls/item × {per_call:.1f} s/call (measured here)")
+            seen = f"the mean of {float(learned['calls']):,.0f} calls measured here"
+            row.add(n, n * p_tok, n * o_tok, max(calls.high, n) * max(part.prompt.high, p_tok),
+                    max(calls.high, n) * max(part.output.high, o_tok), part.prices,
+                    prompt_from=f"{seen} ({p_tok:,.0f} per call)" if learned.get("prompt_tokens_per_call")
+                    else part.prompt_from,
+                    completion_from=f"{seen} ({o_tok:,.0f} per call){_cap(part)}"
+                    if learned.get("output_tokens_per_call") else _schema_from(part))
         else:
             flight = part.in_flight
             per_call = call_seconds(speed, part.prompt.mid, part.output.mid)
             spent = calls.mid * per_call / flight
+            calls_mid += calls.mid
             mid += spent + paid
             low += spent * _combined(part.calls.low / part.calls.mid if part.calls.mid else 0.0,
                                      call_seconds(speed, part.prompt.low, part.output.low) / per_call) + paid * 0.5
             high += spent * _combined(part.calls.high / part.calls.mid if part.calls.mid else 1.0,
                                       call_seconds(speed, part.prompt.high, part.output.high) / per_call,
                                       BUSY_FACTOR) + paid * 2
-            calls_mid += calls.mid
-            tokens_in += calls.mid * part.prompt.mid
-            tokens_out += calls.mid * part.output.mid
-            tokens_max += calls.high * part.output.high
             sources.add(f"tokens × rates ({'server' if part.remote else 'default'})")
             basis.append(f"{part.model}: {part.calls.mid:.2f} calls/item × ({part.prompt.mid:.0f} prompt tokens / "
                          f"{speed.prompt_tps:.0f} + {part.output.mid:.0f} output tokens / {speed.decode_tps:.1f} "
                          f"+ {speed.call_s:.1f} s) per call; {speed.source}")
+            row.add(calls.mid, calls.mid * part.prompt.mid, calls.mid * part.output.mid,
+                    calls.high * part.prompt.high, calls.high * part.output.high, part.prices,
+                    prompt_from=part.prompt_from, completion_from=_schema_from(part))
         if paid:
             basis.append(f"{part.model}: loading {paid:.0f} s")
-        if part.prices is not None:
-            cost = (cost or 0.0) + part.prices.cost(int(tokens_in - before[0]), int(tokens_out - before[1]))
-            currency = part.prices.currency
     measured = rates.get(rate_key(stage, model)) if learned is None else None
     if measured and measured.get("ms_per_item") is not None:  # a run that kept no per-call figures
         mid = work * float(measured["ms_per_item"]) / 1000
@@ -601,18 +621,86 @@ def estimate_stage(stage: str, cfg: Any, model: str | None, counts: dict[str, in
         basis.append(f"{float(measured['ms_per_item']) / 1000:.1f} s/item measured here (loading included)")
     mid, low, high, load = (v * contention for v in (mid, low, high, load))
     seconds_per_call = max(mid - load, 0.0) / calls_mid if calls_mid else 0.0
+    llm = [r.as_dict() for r in rows.values()]
+    priced = [r for r in llm if r.get("cost") is not None]
+    currencies = {r["currency"] for r in priced}
     return StageEstimate(
         stage=stage, ms_per_item=round(1000 * mid / work, 1) if work else 0.0,
         rate_from=", ".join(sorted(sources)), seconds=round(mid, 1), seconds_low=round(low, 1),
-        seconds_high=round(high, 1), load_seconds=round(load, 1), llm_requests=int(math.ceil(calls_mid)),
-        tokens_in=int(tokens_in), tokens_out=int(tokens_out), tokens_out_max=int(tokens_max),
+        seconds_high=round(high, 1), load_seconds=round(load, 1), llm_requests=sum(r["requests"] for r in llm),
+        tokens_in=sum(r["prompt_tokens"] for r in llm), tokens_out=sum(r["completion_tokens"] for r in llm),
+        tokens_out_max=sum(r["completion_tokens_max"] for r in llm),
         seconds_per_call=round(seconds_per_call, 2), calls_per_item=round(calls_mid / work, 2) if work else 0.0,
-        cost=None if cost is None else round(cost, 4), currency=currency, basis=basis,
+        cost=round(sum(r["cost"] for r in priced), 6) if len(currencies) == 1 else None,
+        currency=currencies.pop() if len(currencies) == 1 else None, basis=basis, llm=llm,
         contention=round(contention, 2), **counts)
 
 
-def template_tokens(prompt_names: list[str]) -> float:
-    """Tokens of the stage's main prompt file (its text, the inputs left out): characters / 4."""
+def _cap(part: LLMPart) -> str:
+    return f", at most max_tokens {part.max_tokens} per call" if part.max_tokens else ""
+
+
+def _schema_from(part: LLMPart) -> str:
+    """Where a default completion length comes from, in words (for the dry run)."""
+    return f"the answer's expected length under its schema ({part.output.mid:,.0f} per call){_cap(part)}"
+
+
+@dataclass
+class LLMRow:
+    """One stage's expected requests to one model, with their tokens and cost: the shape of a
+    ``stats.json`` ``llm_usage`` row (``requests``, ``prompt_tokens``, ``completion_tokens``,
+    ``cost``, ``currency``), so that a run's measured usage sits beside it key by key. The
+    ``_max`` figures are the ceiling (every repair made, every answer at its longest)."""
+
+    model: str
+    backend: str
+    requests: float = 0.0
+    prompt_tokens: float = 0.0
+    completion_tokens: float = 0.0
+    prompt_tokens_max: float = 0.0
+    completion_tokens_max: float = 0.0
+    cost: float | None = None
+    cost_max: float | None = None
+    currency: str | None = None
+    prompt_from: list[str] = field(default_factory=list)
+    completion_from: list[str] = field(default_factory=list)
+    prices: list[Any] = field(default_factory=list)  # each part's llm.prices (None: unpriced)
+
+    def add(self, requests: float, prompt: float, completion: float, prompt_max: float, completion_max: float,
+            prices: Any, *, prompt_from: str, completion_from: str) -> None:
+        self.requests += requests
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.prompt_tokens_max += prompt_max
+        self.completion_tokens_max += completion_max
+        self.prices.append(prices)
+        if prices is not None:  # priced on the part's own tokens: two blocks of one model may differ
+            self.cost = (self.cost or 0.0) + prices.cost(prompt, completion)
+            self.cost_max = (self.cost_max or 0.0) + prices.cost(prompt_max, completion_max)
+            self.currency = prices.currency
+        for into, what in ((self.prompt_from, prompt_from), (self.completion_from, completion_from)):
+            if what not in into:
+                into.append(what)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model, "backend": self.backend, "requests": int(math.ceil(self.requests - 1e-9)),
+            "prompt_tokens": int(self.prompt_tokens), "completion_tokens": int(self.completion_tokens),
+            "prompt_tokens_max": int(self.prompt_tokens_max), "completion_tokens_max": int(self.completion_tokens_max),
+            "prompt_from": "; ".join(self.prompt_from), "completion_from": "; ".join(self.completion_from),
+        }
+        if self.cost is not None:
+            cost, cost_max, one = self.cost, self.cost_max or 0.0, self.prices[0]
+            if all(p == one for p in self.prices):  # one price for the row: the cost of the tokens it shows
+                cost = one.cost(out["prompt_tokens"], out["completion_tokens"])
+                cost_max = one.cost(out["prompt_tokens_max"], out["completion_tokens_max"])
+            out.update(cost=round(cost, 6), cost_max=round(cost_max, 6), currency=self.currency)
+        return out
+
+
+def template_tokens(prompt_names: list[str], measure: Any = None) -> float:
+    """Tokens of the stage's main prompt file (its text, the inputs left out), counted by
+    ``measure`` (:func:`prompt_counter`; default characters / 4)."""
     from pipelines.prompts import load_prompt
 
     if not prompt_names:
@@ -621,7 +709,118 @@ def template_tokens(prompt_names: list[str]) -> float:
         body = load_prompt(prompt_names[0]).body
     except Exception:  # a missing prompt fails where the stage runs, with its own message
         return 300.0
-    return _tokens(len(re.sub(r"\{[%#].*?[%#]\}", "", body)))
+    text = re.sub(r"\{[%#].*?[%#]\}", "", body)
+    return float(measure(text)) if measure is not None else _tokens(len(text))
+
+
+def prompt_counter(llm_cfg: Any) -> tuple[Any, str]:
+    """How the dry run counts an ``llm`` block's prompt tokens, and its name in words: the
+    tokenizer ``llm.tokenizer`` names; a local model folder's own ``tokenizer.json``; a
+    bundled model's once it has been converted; else characters / 4 (``pipelines/budget.py``).
+    Never converts, downloads or loads a model, and never asks a server (a remote model's
+    tokenizer is known only when configured)."""
+    from pipelines.budget import _tokenizer_measure, tokenizer_file
+
+    if llm_cfg is None or not hasattr(llm_cfg, "max_tokens"):
+        return None, "counted as characters / 4"
+    file = None
+    try:
+        if getattr(llm_cfg, "tokenizer", None) or not (llm_cfg.spec.remote or str(llm_cfg.model).startswith("bundled:")):
+            file = tokenizer_file(llm_cfg)
+        elif str(llm_cfg.model) in CONVERTED_ONCE:
+            from pipelines.models.bundled import model_cache_dir
+
+            found = model_cache_dir() / CONVERTED_ONCE[str(llm_cfg.model)][0] / "tokenizer.json"
+            file = found if found.is_file() else None
+        if file is not None:
+            return _tokenizer_measure(str(file)), f"counted with the tokenizer {file}"
+    except Exception:  # an unreadable tokenizer: the stage reports it where it runs; estimate by characters
+        pass
+    return None, "counted as characters / 4"
+
+
+MEAN_SAMPLE = 200  # video texts measured at most for their mean length (a large run stays quick)
+
+
+def stage_llm_parts(stage: str, cfg: Any, *, prompt_names: list[str], stage_configs: dict[str, Any],
+                    texts: list[str], batch_size: int = 1) -> list[LLMPart]:
+    """:func:`llm_work` for one stage of a run, its prompt sized in its model's tokens: the
+    prompt file and the mean of the video texts the run holds (``texts``; at most
+    :data:`MEAN_SAMPLE` of them, evenly spaced), each counted by :func:`prompt_counter`."""
+    measure, counted = prompt_counter(getattr(cfg, "llm", None))
+    sample = texts[:: max(1, math.ceil(len(texts) / MEAN_SAMPLE))]
+    size = measure or (lambda text: len(text) / CHARS_PER_TOKEN)
+    video = sum(size(t) for t in sample) / len(sample) if sample else None
+    parts = llm_work(stage, cfg, template_tokens=template_tokens(prompt_names, measure), stage_configs=stage_configs,
+                     video_tokens=video, batch_size=batch_size)
+    return [p if p.key.startswith("vlm:") else replace(p, prompt_from=counted) for p in parts]
+
+
+def llm_estimate(estimates: dict[str, StageEstimate]) -> dict[str, list[dict[str, Any]]]:
+    """The estimate's LLM rows per stage (stages with an ``llm`` block), shaped like
+    ``stats.json``'s ``llm_usage`` so that a run keeps them side by side (``llm_estimate``)."""
+    return {name: list(e.llm) for name, e in estimates.items() if e.llm}
+
+
+def llm_cache_empty(cache_root: Path) -> bool:
+    """Whether the LLM call cache holds no answer at all (then no request the estimate counts
+    can be answered from it). Stops at the first entry found: cheap on a large cache."""
+    import os
+
+    root = Path(cache_root) / "llm"
+    try:
+        with os.scandir(root) as shards:
+            for shard in shards:
+                if shard.is_dir():
+                    with os.scandir(shard.path) as entries:
+                        if any(e.name.endswith(".json") for e in entries):
+                            return False
+    except OSError:
+        return True
+    return True
+
+
+def format_cost(value: float, currency: str | None) -> str:
+    """A cost with enough decimals to show a small one (0.0021 USD, 0.000042 USD, 12.50 USD)."""
+    digits = 2 if value >= 100 else 4 if value >= 0.001 or value == 0 else 6
+    return f"{value:,.{digits}f} {currency or ''}".rstrip()
+
+
+def usage_with_estimate(usage: dict[str, list[dict[str, Any]]],
+                        estimate: dict[str, list[dict[str, Any]]] | None) -> list[str]:
+    """``stats.json``'s measured ``llm_usage`` beside its ``llm_estimate``, one line per stage
+    and model (what ``m2t run`` ends with and ``m2t status`` shows), e.g. ``predict: served:
+    5 requests (est. 6), 0 answers from the cache, 3,812 prompt (est. 3,600) + 410 completion
+    tokens (est. 450), 0 retries, 0 failed, 2.1 s, cost 0.0021 USD (est. 0.0020)``.
+    A run without an estimate (older runs) gets the measured figures alone; a stage estimated
+    to send requests that sent none is shown too."""
+    estimate = estimate or {}
+    lines = []
+    for stage in [*usage, *(s for s in estimate if s not in usage)]:
+        measured = {row["model"]: row for row in usage.get(stage, [])}
+        expected = {row["model"]: row for row in estimate.get(stage, [])}
+        for model in [*measured, *(m for m in expected if m not in measured)]:
+            got, est = measured.get(model, {}), expected.get(model, {})
+            if not (got.get("requests") or got.get("cached") or got.get("failed") or est.get("requests")):
+                continue
+
+            def beside(key: str, unit: str) -> str:
+                shown = f"{got.get(key, 0):,} {unit}"
+                return f"{shown} (est. {est[key]:,})" if key in est else shown
+
+            text = (f"{stage or '(outside a stage)'}: {model}: {beside('requests', 'requests')}, "
+                    f"{got.get('cached', 0):,} answers from the cache, {beside('prompt_tokens', 'prompt')} + "
+                    f"{beside('completion_tokens', 'completion tokens')}, {got.get('retries', 0):,} retries, "
+                    f"{got.get('failed', 0):,} failed, {got.get('seconds', 0):.1f} s")
+            if "cost" in got:
+                text += f", cost {format_cost(got['cost'], got.get('currency'))}"
+                if est.get("cost") is not None:
+                    other = None if est.get("currency") == got.get("currency") else est.get("currency")
+                    text += f" (est. {format_cost(est['cost'], other)})"
+            elif est.get("cost") is not None:
+                text += f", cost - (est. {format_cost(est['cost'], est.get('currency'))})"
+            lines.append(text)
+    return lines
 
 
 def over_estimate(measured_s: float, estimate: StageEstimate | None, floor_s: float = 5.0) -> bool:

@@ -300,7 +300,7 @@ class Runner:
                 self.store.write_manifest(manifest)
                 raise
             self.warnings += outcome_warnings(self.config, stats, records)
-            self.warnings += [note for model in self.models.loaded().values() for note in getattr(model, "notes", [])]
+            self.warnings += [note for model in self.models.handles().values() for note in getattr(model, "notes", [])]
             result = RunResult(
                 self.run_id, self.store.dir, "", items, load_errors, stats, records, errors,
                 time.perf_counter() - started, list(self.models.loads), list(self.warnings), hidden,
@@ -396,7 +396,7 @@ class Runner:
         file names and the run's own records; writes nothing and loads no model. An LLM
         stage's prompt is sized from the video texts the run already holds, and the first
         stage to use an ``llm`` block pays its loading."""
-        from pipelines.estimate import cpu_contention, estimate_stage, llm_work, read_rates, template_tokens
+        from pipelines.estimate import cpu_contention, estimate_stage, read_rates, stage_llm_parts
 
         rates = read_rates(self.cache.root)
         # how busy the machine is now: every quiet-machine figure is scaled by it
@@ -412,11 +412,11 @@ class Runner:
             counts = {"items": len(items) - plan.stats.not_applicable, "done": plan.stats.done_before,
                       "cached": plan.stats.from_cache, "to_compute": len(plan.pending), "unknown": plan.stats.skipped,
                       "not_applicable": plan.stats.not_applicable}
-            texts = [len(r.text) / 4 for r in known.get("summarize", {}).values()
+            texts = [r.text for r in known.get("summarize", {}).values()
                      if isinstance(getattr(r, "text", None), str)]  # summaries the run holds (not cache stubs)
-            parts = llm_work(name, plan.cfg, template_tokens=template_tokens(plan.spec.prompt_names(plan.cfg)),
-                             stage_configs=configs, video_tokens=sum(texts) / len(texts) if texts else None,
-                             batch_size=max(self.config.run.batch_size, plan.spec.min_batch))
+            parts = stage_llm_parts(name, plan.cfg, prompt_names=plan.spec.prompt_names(plan.cfg),
+                                    stage_configs=configs, texts=texts,
+                                    batch_size=max(self.config.run.batch_size, plan.spec.min_batch))
             work = counts["to_compute"] + counts["unknown"]
             pays = {p.key for p in parts if work and p.key not in loaded}
             loaded |= pays
@@ -566,7 +566,7 @@ class Runner:
 
         # LLM blocks whose model was loaded by now: those new since the last stage were loaded by this one
         seen: set[str] = getattr(self, "_llms_loaded", set())
-        now = {key for key, m in self.models.loaded().items() if key.startswith("llm:") and getattr(m, "_chat", None)}
+        now = {key for key, m in self.models.handles().items() if key.startswith("llm:") and getattr(m, "_chat", None)}
         self._llms_loaded = seen | now
         if not stats.computed:  # nothing measured (and no probe: a run from the cache stays instant)
             return
@@ -587,7 +587,7 @@ class Runner:
         rows = [r for r in rows if llm_cfg is None or r.get("model") == getattr(llm_cfg, "model", None)]
         if llm_cfg is not None and rows:
             load_s = sum(model_speed(m.cfg.backend, m.cfg.model, getattr(m.cfg, "dtype", None)).load_s
-                         for key, m in self.models.loaded().items() if key in now - seen and hasattr(m, "cfg"))
+                         for key, m in self.models.handles().items() if key in now - seen and hasattr(m, "cfg"))
             planned = self.estimates.get(name)  # its load includes a first use's conversion
             if load_s and planned is not None and planned.load_seconds:
                 load_s = planned.load_seconds / max(planned.contention, 1.0)
@@ -607,13 +607,13 @@ class Runner:
         models and the executor's workers."""
         from pipelines.models.llm import merge_usage
 
-        own = [m.usage_report() for m in self.models.loaded().values() if hasattr(m, "usage_report")]
+        own = [m.usage_report() for m in self.models.handles().values() if hasattr(m, "usage_report")]
         return merge_usage(*own, self.executor.llm_usage())
 
     def _write_stats(
         self, stats: dict[str, StageStats], seconds: float, n_items: int, load_errors: list[ErrorRecord]
     ) -> None:
-        from pipelines.estimate import over_estimate
+        from pipelines.estimate import llm_estimate, over_estimate
 
         self.store.write_stats(
             {
@@ -622,6 +622,8 @@ class Runner:
                 "seconds": round(seconds, 4),
                 "model_loads": list(self.models.loads),
                 "llm_usage": self.llm_usage(),
+                # what the estimate made at the start of this attempt expected, row by row as llm_usage
+                "llm_estimate": llm_estimate(self.estimates),
                 "warnings": list(self.warnings),
                 "stages": {
                     n: {**vars(s), "ok": s.ok, "ms_per_computed_item": round(1000 * s.compute_seconds / s.computed, 1)

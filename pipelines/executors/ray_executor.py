@@ -104,7 +104,7 @@ class StageWorker:
         """What this actor's model calls took (``CachedLLM.usage_report``), by stage."""
         from pipelines.models.llm import merge_usage
 
-        return merge_usage(*[m.usage_report() for m in self.models.loaded().values() if hasattr(m, "usage_report")])
+        return merge_usage(*[m.usage_report() for m in self.models.handles().values() if hasattr(m, "usage_report")])
 
 
 def _lost(spec: StageSpec, task: Task, reason: str) -> Outcome:

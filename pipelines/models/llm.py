@@ -38,7 +38,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,7 +46,10 @@ from pipelines.errors import ConfigError, LLMError
 from pipelines.registry import Registry
 from pipelines.store import atomic_write_json, read_json, sha256_json
 
-Messages = list[tuple[str, str]]  # (role, content), role in system / user / assistant
+# (role, content), role in system / user / assistant; a user turn's content may be a list of
+# parts: {"type": "text", "text": ...} and image_part(...) (backends that declare sees_images)
+Content = str | list[dict[str, Any]]
+Messages = list[tuple[str, Content]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class LLMBackend:
             ``json_schema`` response format), or None (the backend cannot constrain).
         can_score: the chat model scores labels (``score_continuations``).
         uses_dtype: ``llm.dtype`` changes the answers (part of the cache key unless float32).
+        sees_images: messages may carry images (:func:`image_part`), sent as data URLs.
     """
 
     load: str
@@ -71,6 +75,7 @@ class LLMBackend:
     schema_option: Literal["json_schema", "response_format"] | None = "json_schema"
     can_score: bool = False
     uses_dtype: bool = False
+    sees_images: bool = False
 
     def build(self, cfg: LLMConfig) -> Any:
         module, function = self.load.split(":")
@@ -80,8 +85,9 @@ class LLMBackend:
 LLM_BACKENDS: Registry[LLMBackend] = Registry("LLM backend")
 LLM_BACKENDS.register("local", LLMBackend("pipelines.models.llm_local:from_config", can_score=True, uses_dtype=True))
 LLM_BACKENDS.register("openai", LLMBackend("pipelines.models.llm_openai:from_config", remote=True,
-                                           schema_option="response_format"))
+                                           schema_option="response_format", sees_images=True))
 LLM_BACKENDS.register("llamacpp", LLMBackend("pipelines.models.llm_llamacpp:from_config"))
+LLM_BACKENDS.register("onnx", LLMBackend("pipelines.models.llm_ortgenai:from_config", schema_option="json_schema", can_score=False))
 
 
 class Prices(BaseModel):
@@ -142,6 +148,12 @@ class LLMConfig(BaseModel):
                                                         "plus max_tokens stays under this rate")
     prices: Prices | None = Field(None, repr=False, description="price per million prompt / completion tokens: "
                                                                 "usage then reports cost, --dry-run estimates it")
+    max_images: int | None = Field(None, ge=1, repr=False,
+                                   description="vision models: images the model takes in one request (its limit; a "
+                                               "stage that would send more is a config error, before any request)")
+    max_image_side: int | None = Field(None, ge=32, repr=False,
+                                       description="vision models: longest side in pixels of an image sent; larger "
+                                                   "frames are downscaled first (the size sent is in the cache key)")
 
     @field_validator("backend")
     @classmethod
@@ -171,6 +183,18 @@ class LLMConfig(BaseModel):
             identity["dtype"] = self.dtype
         return identity
 
+    def weights_identity(self) -> dict[str, Any]:
+        """What decides which weights a process loads (backend, model, dtype, device; for a
+        remote backend its endpoint): two ``llm`` blocks that differ only in generation
+        settings (``max_tokens``, ``temperature``, ``seed``, which are sent per call) share
+        one loaded model."""
+        identity = {"backend": self.backend, "model": self.model}
+        if self.spec.remote:
+            identity.update(endpoint=self.endpoint(), api_key_env=self.api_key_env, timeout_s=self.timeout_s)
+        else:
+            identity.update(device=self.device, dtype=self.dtype if self.spec.uses_dtype else None)
+        return identity
+
     def endpoint(self) -> str:
         """Where a remote backend's requests go (its config or ``$OPENAI_BASE_URL``), for limits and messages."""
         import os
@@ -183,14 +207,98 @@ def load_chat_model(cfg: LLMConfig) -> Any:
     return cfg.spec.build(cfg)
 
 
+def image_part(path: str | Path, max_side: int | None = None) -> dict[str, Any]:
+    """A message part holding the image file at ``path`` (a JPEG extract_frames wrote, say),
+    sent downscaled to ``max_side`` pixels on its longest side when larger. The cache key holds
+    the file's sha256 and that size, never the path."""
+    return {"type": "image", "path": str(path), "max_side": max_side}
+
+
+def text_of(content: Content) -> str:
+    """The text of a message's content (its text parts joined, images left out)."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(part.get("text", "")) for part in content if part.get("type") == "text")
+
+
+def images_in(messages: Messages) -> list[dict[str, Any]]:
+    """The image parts of ``messages``, in order."""
+    return [part for _, content in messages if not isinstance(content, str)
+            for part in content if part.get("type") == "image"]
+
+
+def _image_bytes(part: dict[str, Any]) -> tuple[bytes, str]:
+    """The bytes sent for an image part and their MIME type: the file as it is when it fits
+    ``max_side`` and is a JPEG or PNG, else the image downscaled and saved as JPEG (quality 90)."""
+    path = Path(part["path"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LLMError(f"cannot read the image {path} ({exc.strerror or exc})") from None
+    from io import BytesIO
+
+    from PIL import Image
+
+    with Image.open(BytesIO(data)) as image:
+        max_side = part.get("max_side")
+        if (not max_side or max(image.size) <= max_side) and image.format in ("JPEG", "PNG"):
+            return data, f"image/{image.format.lower()}"
+        rgb = image.convert("RGB")
+        if max_side and max(rgb.size) > max_side:
+            rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out = BytesIO()
+        rgb.save(out, "JPEG", quality=90)
+        return out.getvalue(), "image/jpeg"
+
+
+def _wire_content(content: Content) -> Any:
+    """A message's content as LangChain sends it: a string, or text and ``image_url`` parts
+    (images as base64 data URLs, the form OpenAI-compatible vision endpoints take)."""
+    if isinstance(content, str):
+        return content
+    import base64
+
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if part.get("type") == "text":
+            parts.append({"type": "text", "text": str(part["text"])})
+        elif part.get("type") == "image":
+            data, mime = _image_bytes(part)
+            parts.append({"type": "image_url",
+                          "image_url": {"url": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"}})
+        else:
+            raise ConfigError(f"unknown message part type {part.get('type')!r}; use text or image")
+    return parts
+
+
 def to_langchain(messages: Messages) -> list[Any]:
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
     try:
-        return [kinds[role](content=content) for role, content in messages]
+        return [kinds[role](content=_wire_content(content)) for role, content in messages]
     except KeyError as exc:
         raise ConfigError(f"unknown message role {exc.args[0]!r}") from None
+
+
+def _keyed_content(content: Content) -> Any:
+    """A message's content as the cache key holds it: images by sha256 of the file and the
+    longest side sent, never by path (a moved run directory keeps its keys)."""
+    if isinstance(content, str):
+        return content
+    from pipelines.store import sha256_file
+
+    keyed = []
+    for part in content:
+        if part.get("type") == "image":
+            try:
+                digest = sha256_file(Path(part["path"]))
+            except OSError as exc:
+                raise LLMError(f"cannot read the image {part['path']} ({exc.strerror or exc})") from None
+            keyed.append({"type": "image", "sha256": digest, "max_side": part.get("max_side")})
+        else:
+            keyed.append(part)
+    return keyed
 
 
 def describe_error(exc: BaseException) -> str:
@@ -359,14 +467,40 @@ class _Call:
     started: float = field(default_factory=time.monotonic)
 
 
+def _cut_short(exc: BaseException) -> Any:
+    """The answer inside the error the OpenAI client raises when a schema-constrained answer
+    reached ``max_tokens`` (``LengthFinishReasonError``): a truncated answer is still the
+    model's answer, for the stage's reader to judge (and record as failed extraction), not a
+    failed request. None for any other error."""
+    completion = getattr(exc, "completion", None)
+    if type(exc).__name__ != "LengthFinishReasonError" or not getattr(completion, "choices", None):
+        return None
+    from langchain_core.messages import AIMessage
+
+    usage = getattr(completion, "usage", None)
+    return AIMessage(content=completion.choices[0].message.content or "",
+                     usage_metadata={"input_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+                                     "output_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+                                     "total_tokens": int(getattr(usage, "total_tokens", 0) or 0)})
+
+
 class CachedLLM:
     """One chat model plus its call cache; counts calls, cache hits and usage per stage."""
 
-    def __init__(self, cfg: LLMConfig, cache_dir: Path, chat: Any = None) -> None:
+    def __init__(self, cfg: LLMConfig, cache_dir: Path, chat: Any = None,
+                 load_chat: Callable[[], Any] | None = None) -> None:
+        """Args:
+            cfg: The ``llm`` block.
+            cache_dir: The cache root (answers go below ``<cache_dir>/llm``).
+            chat: A ready chat model (tests), else loaded on first need.
+            load_chat: How to get the chat model when needed (the stage context's model pool,
+                which loads each model's weights once per process); default: load it here.
+        """
         self.cfg = cfg
         self.spec = cfg.spec
         self.cache_dir = Path(cache_dir) / "llm"
         self._chat = chat
+        self._load_chat = load_chat
         self.calls = 0
         self.hits = 0
         self.identity = cfg.cache_identity()  # once: it stamps the weights' files
@@ -380,7 +514,7 @@ class CachedLLM:
     def chat(self) -> Any:
         with self._lock:
             if self._chat is None:
-                self._chat = load_chat_model(self.cfg)
+                self._chat = self._load_chat() if self._load_chat else load_chat_model(self.cfg)
             return self._chat
 
     def for_stage(self, stage: str) -> StageLLM:
@@ -425,6 +559,7 @@ class CachedLLM:
         gets the plain request and the run one note). Remote requests are paced, limited and
         retried (module docstring). Raises :class:`LLMError` when the model cannot answer
         (server down, retries exhausted, a wrong key ...), naming endpoint, status and attempts."""
+        messages = self._checked_images(messages)
         constrain = self._constrain(schema)
         payload = self._payload(messages, constrain)
         path = self._path("complete", payload)
@@ -436,6 +571,32 @@ class CachedLLM:
             return self.complete(messages, None, stage=stage)
         atomic_write_json(path, {"kind": "complete", "llm": self.identity, **payload, "value": reply, **meta})
         return reply
+
+    def _checked_images(self, messages: Messages) -> Messages:
+        """``messages`` with each image's longest side capped by ``llm.max_image_side``; a
+        backend that cannot see images, or more images than ``llm.max_images``, is a
+        :class:`ConfigError` before anything is sent (not a server's 500 mid-run)."""
+        images = images_in(messages)
+        if not images:
+            return messages
+        if not self.spec.sees_images:
+            raise ConfigError(f"the {self.cfg.backend} LLM backend cannot take images; use a backend that "
+                              f"can (openai: any OpenAI-compatible vision endpoint)")
+        if self.cfg.max_images is not None and len(images) > self.cfg.max_images:
+            raise ConfigError(f"{len(images)} images in one request to {self.cfg.model!r}, whose limit is "
+                              f"llm.max_images = {self.cfg.max_images}; send fewer frames (max_frames) or raise "
+                              f"the limit if the model takes more")
+        cap = self.cfg.max_image_side
+        if cap is None:
+            return messages
+
+        def capped(content: Content) -> Content:
+            if isinstance(content, str):
+                return content
+            return [{**part, "max_side": min(cap, part.get("max_side") or cap)} if part.get("type") == "image"
+                    else part for part in content]
+
+        return [(role, capped(content)) for role, content in messages]
 
     def answer_all(self, requests: list[tuple[Messages, dict[str, Any] | None]], *,
                    stage: str = "") -> list[str | LLMError]:
@@ -474,14 +635,17 @@ class CachedLLM:
         retried when remote; ``(None, {})`` when a server refused the JSON schema."""
         if self.auth_failure:
             raise LLMError(self.auth_failure)
-        options = self._schema_options(constrain)
+        # generation settings go with each call: one loaded model serves every llm block that
+        # differs only in them (the model pool keys on weights_identity)
+        options = {"max_tokens": self.cfg.max_tokens, "temperature": self.cfg.temperature, "seed": self.cfg.seed,
+                   **self._schema_options(constrain)}
         call = _Call()
         remote = self.spec.remote
 
         def once() -> Any:
             if remote:
                 _pace_for(self.cfg).wait(self.cfg.requests_per_minute, self.cfg.tokens_per_minute,
-                                         sum(len(text) for _, text in messages) // 4 + self.cfg.max_tokens)
+                                         sum(len(text_of(text)) for _, text in messages) // 4 + self.cfg.max_tokens)
                 with _slots_for(self.cfg):
                     call.attempts += 1
                     return self.chat.invoke(to_langchain(messages), **options)
@@ -501,7 +665,9 @@ class CachedLLM:
         except (ConfigError, LLMError):
             raise
         except Exception as exc:  # network and server errors of any client library
-            return self._failed(exc, constrain, call, stage)
+            reply = _cut_short(exc)
+            if reply is None:
+                return self._failed(exc, constrain, call, stage)
         seconds = time.monotonic() - call.started
         usage = getattr(reply, "usage_metadata", None) or {}
         meta = {"usage": {"prompt_tokens": int(usage.get("input_tokens") or 0),
@@ -552,7 +718,7 @@ class CachedLLM:
         return random.uniform(ceiling / 2, ceiling)
 
     def _payload(self, messages: Messages, constrain: dict[str, Any] | None) -> dict[str, Any]:
-        payload: dict[str, Any] = {"messages": messages}
+        payload: dict[str, Any] = {"messages": [(role, _keyed_content(content)) for role, content in messages]}
         if constrain:
             payload["schema"] = constrain
         return payload

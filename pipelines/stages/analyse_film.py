@@ -3,9 +3,13 @@
 * ``text`` — the LLM (``llm``) reads the clip's text representation (``summarize``: the
   measured facts, frame descriptions, objects, on-screen text, speech, sounds) — the
   method of the case studies: every modality brought to text;
-* ``vlm`` — a transformers image-text-to-text model (``vlm.model``, the ``hf`` frame
-  describer's backend) is given the sampled frames themselves (several images in one turn
-  where the model takes them, else one contact sheet; ``pipelines/models/vlm.py``).
+* ``vlm`` — a vision-language model is given the sampled frames themselves: with
+  ``vlm.backend: hf`` a transformers image-text-to-text model (``vlm.model``, the ``hf`` frame
+  describer's backend; several images in one turn where the model takes them, else one
+  contact sheet; ``pipelines/models/vlm.py``); with ``vlm.backend: openai`` any
+  OpenAI-compatible vision endpoint given in ``vlm.llm`` (the frames as data URLs in one
+  request, at most the model's ``llm.max_images``, sent with the exam's JSON schema) — the
+  same config shape as ``describe_frames``.
 
 Both get the same questions from one prompt file (``prompts/<task>/exam.md``): a critical
 analysis (lighting, colour, framing, camera movement, editing pace, sound, what it conveys),
@@ -33,20 +37,45 @@ from pipelines.errors import ConfigError
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.records import FilmAnalysisRecord, FilmAnswer, FramesRecord, Item, Shot, ShotAnswer, SummaryRecord, \
     VisualsRecord
-from pipelines.stages.registry import StageConfig, StageContext, stage
+from pipelines.stages.registry import StageConfig, StageContext, repr_unless_default, stage
 
 
 UNKNOWN = "unknown"  # the scale of a shot without a person (the measurement's None)
 
 
 class VLMStudentConfig(BaseModel):
+    """The vlm student's model: the same shape as ``describe_frames``' (backend, model, device,
+    dtype, max_new_tokens, max_side, llm)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="an image-text-to-text model: local directory or an id in the local HF cache")
+    backend: Literal["hf", "openai"] = Field("hf", description="hf: a transformers image-text-to-text model; "
+                                                               "openai: an OpenAI-compatible vision endpoint (llm)")
+    model: str | None = Field(None, description="hf: a local directory or an id in the local HF cache "
+                                                "(openai: llm.model)")
     device: str = "cpu"
     dtype: str = Field("float32", description="float32, bfloat16, float16 or auto")
-    max_new_tokens: int = Field(500, ge=16)
+    max_new_tokens: int = Field(500, ge=16, description="hf: length of the answer (openai: llm.max_tokens)")
     max_frames: int = Field(8, ge=1, description="sampled frames given to the model (evenly chosen)")
+    max_side: int = Field(1024, ge=64, description="openai: frames larger than this are downscaled before sending")
+    llm: LLMConfig | None = Field(None, description="openai: the vision endpoint and model (backend: openai, model, "
+                                                    "base_url, max_tokens, max_images, max_image_side ...)")
+
+    __repr_args__ = repr_unless_default("backend", "max_side", "llm")  # hf configs from before keep their keys
+
+    @model_validator(mode="after")
+    def _model_for_backend(self) -> "VLMStudentConfig":
+        if self.backend == "hf" and not self.model:
+            raise ValueError("vlm.backend hf needs vlm.model: a local image-text-to-text model directory")
+        if self.backend == "openai":
+            if self.llm is None or not self.llm.spec.sees_images:
+                raise ValueError("vlm.backend openai needs vlm.llm with a backend that takes images, e.g. "
+                                 "{backend: openai, model: <served VLM>, base_url: http://127.0.0.1:8000/v1}")
+            if self.llm.max_images is not None and self.max_frames > self.llm.max_images:
+                raise ValueError(f"vlm.max_frames {self.max_frames} is more than the model takes in one request "
+                                 f"(vlm.llm.max_images {self.llm.max_images}): lower max_frames")
+            self.model = self.llm.model
+        return self
 
 
 class AnalyseFilmConfig(StageConfig):
@@ -192,6 +221,21 @@ def read_answer(reply: str, student: str, model: str, shots: list[Shot], task_na
                       analysis=" ".join(str(analysis or "").split()), extraction="json", problems=problems, raw=reply)
 
 
+def vlm_request(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext,
+                shots: list[Shot]) -> tuple[Messages, dict[str, Any]] | None:
+    """The openai vlm student's request for one clip: the exam text and the sampled frames in
+    one user turn, with the exam's JSON schema; None for a clip without frames."""
+    from pipelines.models.llm import image_part
+
+    assert cfg.vlm is not None
+    refs = _frame_refs(ctx, cfg)
+    if not refs:
+        return None
+    instruction = "\n\n".join(text for _, text in render_exam(item, cfg, ctx, student="vlm"))
+    content = [{"type": "text", "text": instruction}, *(image_part(r.path, cfg.vlm.max_side) for r in refs)]
+    return [("user", content)], exam_schema(cfg.task, shots)
+
+
 def _vlm_answer(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, shots: list[Shot]) -> FilmAnswer:
     from PIL import Image
 
@@ -200,14 +244,15 @@ def _vlm_answer(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, shots: li
 
     assert cfg.vlm is not None
     vlm = cfg.vlm
+    name = str(vlm.model)
     refs = _frame_refs(ctx, cfg)
     if not refs:
-        return FilmAnswer(student="vlm", model=vlm.model, extraction="failed", problems=["the clip has no frames"])
-    model = ctx.models.get(f"vlm:{vlm.model}:{vlm.device}:{vlm.dtype}:{vlm.max_new_tokens}", lambda: HFFrameDescriber(
-        vlm.model, device=vlm.device, dtype=vlm.dtype, max_new_tokens=vlm.max_new_tokens))
+        return FilmAnswer(student="vlm", model=name, extraction="failed", problems=["the clip has no frames"])
+    model = ctx.models.get(f"vlm:{name}:{vlm.device}:{vlm.dtype}:{vlm.max_new_tokens}", lambda: HFFrameDescriber(
+        name, device=vlm.device, dtype=vlm.dtype, max_new_tokens=vlm.max_new_tokens))
     instruction = "\n\n".join(text for _, text in render_exam(item, cfg, ctx, student="vlm"))
     reply = model.answer([Image.fromarray(load_frame(r.path)) for r in refs], instruction)
-    return read_answer(reply, "vlm", vlm.model, shots, cfg.task)
+    return read_answer(reply, "vlm", name, shots, cfg.task)
 
 
 def check_exam(cfg: AnalyseFilmConfig, stages: list[str]) -> None:
@@ -218,7 +263,7 @@ def check_exam(cfg: AnalyseFilmConfig, stages: list[str]) -> None:
 
 
 def _models(cfg: AnalyseFilmConfig) -> list[str]:
-    return ([cfg.llm.model] if "text" in cfg.students else []) + ([cfg.vlm.model] if cfg.vlm and "vlm" in cfg.students
+    return ([cfg.llm.model] if "text" in cfg.students else []) + ([str(cfg.vlm.model)] if cfg.vlm and "vlm" in cfg.students
                                                                    else [])
 
 
@@ -242,14 +287,27 @@ def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageCont
         for i, reply in enumerate(replies):
             text_answers[i] = reply if isinstance(reply, Exception) else read_answer(
                 reply, "text", cfg.llm.model, shots[i], cfg.task)
+    vlm_answers: list[FilmAnswer | Exception | None] = [None] * len(items)
+    if "vlm" in cfg.students and cfg.vlm is not None and cfg.vlm.backend == "openai":
+        assert cfg.vlm.llm is not None
+        asked = [vlm_request(item, cfg, ctx, s) for item, ctx, s in zip(items, ctxs, shots)]
+        sent = [i for i, request in enumerate(asked) if request is not None]
+        replies = ctxs[0].llm(cfg.vlm.llm).answer_all([asked[i] for i in sent]) if sent else []
+        for i in range(len(items)):
+            vlm_answers[i] = FilmAnswer(student="vlm", model=cfg.vlm.llm.model, extraction="failed",
+                                        problems=["the clip has no frames"])
+        for i, reply in zip(sent, replies):
+            vlm_answers[i] = reply if isinstance(reply, Exception) else read_answer(
+                reply, "vlm", cfg.vlm.llm.model, shots[i], cfg.task)
     prompt = load_prompt(prompt_name(cfg))
     out: list[Any] = []
     for i, (item, ctx) in enumerate(zip(items, ctxs)):
         try:
-            if isinstance(text_answers[i], Exception):
-                raise text_answers[i]  # type: ignore[misc]
-            answers = [a for a in (text_answers[i],) if a is not None]
-            if "vlm" in cfg.students:
+            for answer in (text_answers[i], vlm_answers[i]):
+                if isinstance(answer, Exception):
+                    raise answer
+            answers = [a for a in (text_answers[i], vlm_answers[i]) if isinstance(a, FilmAnswer)]
+            if "vlm" in cfg.students and vlm_answers[i] is None:
                 answers.append(_vlm_answer(item, cfg, ctx, shots[i]))
             out.append(FilmAnalysisRecord(**{**ctx.provenance, "model": ", ".join(_models(cfg)),
                                              "prompt_id": prompt.id, "prompt_version": prompt.version},

@@ -11,6 +11,11 @@ Backends (``backend`` in the config):
   local directory (BLIP, Florence-2, SmolVLM, Qwen2-VL, LLaVA-OneVision ...), instructed by a
   prompt file (``prompts/describe_frames/neutral.md`` or ``film.md``), one ``generate`` call
   per frame (in a batch, a description would depend on the frames batched with it).
+* ``openai``: any OpenAI-compatible vision endpoint (vLLM or SGLang serving Qwen2.5-VL or
+  LLaVA-OneVision, a hosted API) given in the ``llm`` block: one request per frame with the
+  same prompt file, the frame JPEG sent as a data URL (downscaled to ``max_side``, and to the
+  model's ``llm.max_image_side``), requests in flight, retried and cached as every LLM call
+  is (``pipelines/models/llm.py``); a frame whose request fails fails its item only.
 
 The stage is batched: the runner hands it a batch of items, and every per-item problem (an
 unreadable frame, say) comes back as that item's error while the others are described. An
@@ -29,21 +34,23 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, LLMError
 from pipelines.media import load_frame
+from pipelines.models.llm import LLMConfig
 from pipelines.records import (
     FrameDescription, FrameDescriptionsRecord, FramesRecord, ImageLabel, Item, ObjectsRecord, OnscreenTextRecord,
     VisualsRecord,
 )
 from pipelines.registry import Registry
-from pipelines.stages.registry import StageConfig, StageContext, stage
+from pipelines.stages.registry import StageConfig, StageContext, repr_unless_default, stage
 
 OFFLINE_CLASSIFIER = "bundled:efficientnet-lite0"
 
 
 class DescribeFramesConfig(StageConfig):
     backend: str = Field("offline", description="a name of FRAME_DESCRIBERS: offline (composed from small real "
-                                                "models) or hf (a transformers image-text-to-text model)")
+                                                "models), hf (a transformers image-text-to-text model) or openai "
+                                                "(an OpenAI-compatible vision endpoint, given in llm)")
     model: str | None = Field(None, description="hf: model id or local directory; offline: ImageNet weights")
     prompt: str = Field("describe_frames/neutral", description="hf: prompt file, e.g. describe_frames/film")
     device: str = "cpu"
@@ -56,6 +63,10 @@ class DescribeFramesConfig(StageConfig):
     top_k: int = Field(3, ge=1, le=10, description="offline: ImageNet labels considered per frame")
     min_label_score: float = Field(0.10, ge=0, le=1, description="offline: labels below this are left out")
     max_side: int = Field(1024, ge=64, description="frames larger than this are downscaled first")
+    llm: LLMConfig | None = Field(None, description="openai: the vision endpoint and model (backend: openai, model, "
+                                                    "base_url, max_tokens, max_image_side, max_concurrency ...)")
+
+    __repr_args__ = repr_unless_default("llm")  # configs from before it keep their cache keys
 
     @field_validator("backend")
     @classmethod
@@ -66,13 +77,18 @@ class DescribeFramesConfig(StageConfig):
     def _model_for_backend(self) -> "DescribeFramesConfig":
         if self.backend == "hf" and not self.model:
             raise ValueError("backend 'hf' needs 'model': a local model directory or an id in the local HF cache")
+        if self.backend == "openai":
+            if self.llm is None or not self.llm.spec.sees_images:
+                raise ValueError("backend 'openai' needs an llm block whose backend takes images, e.g. llm: {backend: "
+                                 "openai, model: <served VLM>, base_url: http://127.0.0.1:8000/v1}")
+            self.model = self.llm.model
         if self.backend == "offline" and self.model is None:
             self.model = OFFLINE_CLASSIFIER
         return self
 
 
 def _prompts(cfg: DescribeFramesConfig) -> list[str]:
-    return [cfg.prompt] if cfg.backend == "hf" else []
+    return [cfg.prompt] if cfg.backend in ("hf", "openai") else []
 
 
 def merge_labels(labels: list[Any], min_score: float) -> list[ImageLabel]:
@@ -163,12 +179,19 @@ def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[Sta
         texts = FRAME_DESCRIBERS.get(cfg.backend)(flat, cfg, ctxs)
 
     per_item: dict[int, list[FrameDescription]] = {i: [] for i, _ in loaded}
-    for (i, j, _), (text, labels) in zip(flat, texts):
+    for (i, j, _), described in zip(flat, texts):
+        if isinstance(described, Exception):  # this frame's request failed: its item fails, the others go on
+            results[i] = described
+            per_item.pop(i, None)
+            continue
+        if i not in per_item:
+            continue
+        text, labels = described
         ref = ctxs[i].inputs["extract_frames"].frames[j]  # type: ignore[attr-defined]
         per_item[i].append(FrameDescription(frame_index=ref.index, timestamp_s=ref.timestamp_s, text=text, labels=labels))
     for i, descriptions in per_item.items():
         provenance = dict(ctxs[i].provenance)
-        if cfg.backend == "hf":
+        if cfg.backend in ("hf", "openai"):
             from pipelines.prompts import load_prompt
 
             prompt = load_prompt(cfg.prompt)
@@ -223,7 +246,29 @@ def _describe_hf(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfig,
     return [(" ".join(t.split()), []) for t in texts]
 
 
-# name -> fn(frames as (item position, frame position, rgb), config, contexts) -> (text, labels) per frame
+def _describe_openai(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfig,
+                     ctxs: list[StageContext]) -> list[tuple[str, list[ImageLabel]] | LLMError]:
+    """One request per frame to the ``llm`` block's vision endpoint: the prompt file's text and
+    the frame's JPEG (by its file, so the cache key holds the file's sha256)."""
+    from pipelines.models.llm import image_part
+    from pipelines.prompts import load_prompt
+
+    assert cfg.llm is not None
+    if not ctxs:
+        return []
+    instruction = load_prompt(cfg.prompt).render()
+    requests = []
+    for i, j, _ in flat:
+        ref = ctxs[i].inputs["extract_frames"].frames[j]  # type: ignore[attr-defined]
+        content = [{"type": "text", "text": instruction}, image_part(ref.path, cfg.max_side)]
+        requests.append(([("user", content)], None))
+    replies = ctxs[0].llm(cfg.llm).answer_all(requests)
+    return [reply if isinstance(reply, LLMError) else (" ".join(reply.split()), []) for reply in replies]
+
+
+# name -> fn(frames as (item position, frame position, rgb), config, contexts) -> per frame, (text, labels)
+# or the exception that failed it (its item fails, the others are described)
 FRAME_DESCRIBERS: Registry[Callable[..., list[tuple[str, list[ImageLabel]]]]] = Registry("frame describer")
 FRAME_DESCRIBERS.register("offline", _describe_offline)
 FRAME_DESCRIBERS.register("hf", _describe_hf)
+FRAME_DESCRIBERS.register("openai", _describe_openai)

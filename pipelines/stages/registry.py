@@ -8,6 +8,7 @@ fills the provenance; the stage only computes its payload.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,19 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def repr_unless_default(*names: str) -> Callable[[BaseModel], list[tuple[str | None, Any]]]:
+    """A ``__repr_args__`` for a config class whose fields ``names`` came later: at their
+    default they stay out of the repr, which is how a config enters a cache key
+    (``runner.stage_config_hash``), so configs written before them keep their keys."""
+
+    def __repr_args__(self: BaseModel) -> list[tuple[str | None, Any]]:
+        fields = type(self).model_fields
+        return [(name, value) for name, value in BaseModel.__repr_args__(self)
+                if not (name in names and value == fields[name].default)]
+
+    return __repr_args__
+
+
 class ModelPool:
     """Models loaded once per worker and shared by every item that needs them.
 
@@ -39,6 +53,8 @@ class ModelPool:
 
     def __init__(self) -> None:
         self._models: dict[str, Any] = {}
+        self._handles: dict[str, Any] = {}
+        self._lock = threading.RLock()
         self.loads: list[dict[str, Any]] = []
 
     def loaded(self) -> dict[str, Any]:
@@ -46,11 +62,28 @@ class ModelPool:
         return dict(self._models)
 
     def get(self, key: str, loader: Callable[[], T]) -> T:
-        if key not in self._models:
-            started = time.perf_counter()
-            self._models[key] = loader()
-            self.loads.append({"model": key, "seconds": round(time.perf_counter() - started, 3)})
-        return self._models[key]
+        """The model under ``key``, loaded by ``loader`` the first time (its seconds recorded
+        in ``loads``). Threads asking at once get one load."""
+        with self._lock:
+            if key not in self._models:
+                started = time.perf_counter()
+                self._models[key] = loader()
+                self.loads.append({"model": key, "seconds": round(time.perf_counter() - started, 3)})
+            return self._models[key]
+
+    def handles(self) -> dict[str, Any]:
+        """The objects made by :meth:`handle` so far (the LLM call caches, with their usage
+        and notes), by key (a copy)."""
+        with self._lock:
+            return dict(self._handles)
+
+    def handle(self, key: str, make: Callable[[], T]) -> T:
+        """A light object built around models (an LLM's call cache, say), made once per key;
+        not a load: what it loads goes through :meth:`get`."""
+        with self._lock:
+            if key not in self._handles:
+                self._handles[key] = make()
+            return self._handles[key]
 
 
 @dataclass
@@ -85,8 +118,13 @@ class StageContext:
 
         if self.cache_dir is None:
             raise RuntimeError("stages that call an LLM need the run's cache directory")
-        cache_dir = self.cache_dir
-        cached = self.models.get(f"llm:{cfg.model_dump_json()}", lambda: CachedLLM(cfg, cache_dir))
+        from pipelines.models.llm import load_chat_model
+        from pipelines.store import canonical_json
+
+        cache_dir, models = self.cache_dir, self.models
+        weights = f"llm:{canonical_json(cfg.weights_identity())}"
+        cached = models.handle(f"llm:{cfg.model_dump_json()}", lambda: CachedLLM(
+            cfg, cache_dir, load_chat=lambda: models.get(weights, lambda: load_chat_model(cfg))))
         return cached.for_stage(str(self.provenance.get("stage", "")))
 
     def output_dir(self) -> Path:

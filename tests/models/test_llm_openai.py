@@ -12,13 +12,9 @@ from __future__ import annotations
 import http.server
 import io
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,72 +25,22 @@ from pipelines.errors import ConfigError, LLMError
 from pipelines.models.bundled import resolve_model
 from pipelines.models.llm import CachedLLM, LLMConfig
 from pipelines.models.llm_openai import LOCAL_PLACEHOLDER_KEY, load_openai_chat
+from tests.servers import ServerFailed, free_port, transformers_server
 
 SECRET = "sk-secret-123"
 KEY_ENV = "M2T_TEST_KEY"
 HELLO = [("user", "Say hello.")]
-START_TIMEOUT_S = 90.0
-
-
-def _free_port() -> int:
-    """A loopback port that nothing listens on (the OS picks one, we release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve_command() -> list[str]:
-    script = Path(sys.executable).parent / "transformers"
-    if script.is_file():
-        return [str(script), "serve"]
-    # transformers 5 has no ``python -m transformers``; call the console script's entry point.
-    return [sys.executable, "-c", "import sys; from transformers.cli.transformers import main; sys.exit(main())",
-            "serve"]
-
-
-def _log_tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _get_status(url: str) -> int | None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-    try:
-        with opener.open(url, timeout=2) as response:
-            return int(response.status)
-    except Exception:  # refused while starting, reset, HTTP error ...
-        return None
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A ``transformers serve`` process pinned to the bundled SmolLM2; yields its URL and model name."""
-    model = str(resolve_model("bundled:smollm2-135m-instruct"))
-    port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [*_serve_command(), model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
-    with open(log, "wb") as log_file:  # the child keeps its own handle; a pipe nobody reads would block it
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
-        started = time.monotonic()
-        while _get_status(f"http://127.0.0.1:{port}/health") != 200:  # /v1/models answers 500 without an HF cache
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{_log_tail(log)}")
-            if time.monotonic() - started > START_TIMEOUT_S:
-                pytest.fail(f"transformers serve not healthy after {START_TIMEOUT_S:.0f} s:\n{_log_tail(log)}")
-            time.sleep(0.25)
-        yield {"base_url": f"http://127.0.0.1:{port}/v1", "model": model, "log": str(log),
-               "start_s": f"{time.monotonic() - started:.1f}"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        with transformers_server(resolve_model("bundled:smollm2-135m-instruct"), log) as running:
+            yield running
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
 
 
 def _llm(server: dict[str, str], cache_dir: Path, **overrides: Any) -> CachedLLM:
@@ -121,7 +67,7 @@ def test_complete_then_cache_hit(server: dict[str, str], tmp_path: Path) -> None
     assert len(list((tmp_path / "llm").rglob("*.json"))) == 1
 
     # The cache key leaves out URLs: the same request to a dead endpoint is answered from the cache.
-    elsewhere = _llm(server, tmp_path, base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    elsewhere = _llm(server, tmp_path, base_url=f"http://127.0.0.1:{free_port()}/v1")
     assert elsewhere.complete(HELLO) == text
     assert (elsewhere.calls, elsewhere.hits) == (0, 1)
 
@@ -160,7 +106,7 @@ def test_key_is_never_shown(server: dict[str, str], tmp_path: Path, monkeypatch:
     assert SECRET not in _cache_text(tmp_path)
     assert SECRET not in Path(server["log"]).read_text(errors="replace")
 
-    down = _llm(server, tmp_path, api_key_env=KEY_ENV, base_url=f"http://127.0.0.1:{_free_port()}/v1",
+    down = _llm(server, tmp_path, api_key_env=KEY_ENV, base_url=f"http://127.0.0.1:{free_port()}/v1",
                 max_tokens=3)
     with pytest.raises(LLMError) as info:
         down.complete(HELLO)
@@ -171,7 +117,7 @@ def test_key_is_never_shown(server: dict[str, str], tmp_path: Path, monkeypatch:
 
 
 def test_server_down_is_a_quick_one_line_llm_error(tmp_path: Path) -> None:
-    cfg = LLMConfig(backend="openai", model="some-model", base_url=f"http://127.0.0.1:{_free_port()}/v1",
+    cfg = LLMConfig(backend="openai", model="some-model", base_url=f"http://127.0.0.1:{free_port()}/v1",
                     max_retries=2, retry_wait_s=0.1)  # connection errors are retried: twice, quickly
     started = time.monotonic()
     with pytest.raises(LLMError) as info:
