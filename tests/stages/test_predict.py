@@ -72,7 +72,7 @@ def summary(item_id: str, title: str) -> SummaryRecord:
 
 def run_items(cfg: PredictConfig, chat: Any, tmp_path: Path) -> dict[str, Any]:
     pool = ModelPool()
-    pool.get(f"llm:{cfg.llm.model_dump_json()}", lambda: CachedLLM(cfg.llm, tmp_path / "cache", chat=chat))
+    pool.handle(f"llm:{cfg.llm.model_dump_json()}", lambda: CachedLLM(cfg.llm, tmp_path / "cache", chat=chat))
     tasks = []
     for keyword in SCRIPT:
         item = Item(item_id=keyword, title=keyword, split="test")
@@ -122,7 +122,7 @@ def test_answers_are_cached(tmp_path: Path):
     run_items(cfg, chat, tmp_path)
     again = CachedLLM(cfg.llm, tmp_path / "cache", chat=chat)
     pool = ModelPool()
-    pool.get(f"llm:{cfg.llm.model_dump_json()}", lambda: again)
+    pool.handle(f"llm:{cfg.llm.model_dump_json()}", lambda: again)
     ctx = make_ctx("predict", tmp_path, {"summarize": summary("good", "good")}, models=pool)
     ctx.cache_dir = tmp_path / "cache"
     (record,) = get_stage("predict").fn([Item(item_id="good", title="good", split="test")], cfg, [ctx])

@@ -1,0 +1,146 @@
+"""OrtGenAIChatModel (the ``onnx`` backend) on the real bundled Qwen2.5-Coder-0.5B-Instruct,
+its int4 ONNX build (made once by ``make setup``; loaded once for the module).
+
+The prompts are m2t's own predict prompt (``popularity/predict_hypotheses``) over short video
+texts of different lengths, so that batches pad their rows differently.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+
+from pipelines.errors import ConfigError
+from pipelines.models.llm import LLMConfig
+from pipelines.models.llm_ortgenai import OrtGenAIChatModel, from_config, load_ortgenai_chat
+from pipelines.prompts import load_prompt
+from pipelines.tasks import get_task
+
+LABELS = ("local-hit", "global-big-hit")
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "evidence": {"type": "array", "items": {"type": "string", "maxLength": 80}, "minItems": 1, "maxItems": 2},
+        "explanation": {"type": "string", "maxLength": 200},
+        "label": {"type": "string", "enum": list(LABELS)},
+        # multipleOf bounds the digits: unbounded, the 0.5B writes 0.999... until max_tokens
+        "confidence": {"type": "number", "minimum": 0.5, "maximum": 1, "multipleOf": 0.01},
+    },
+    "required": ["evidence", "explanation", "label", "confidence"],
+    "additionalProperties": False,
+}
+VIDEOS = [
+    "Title: Rocket launch countdown\nSpeech: ten, nine, eight ... lift off.",
+    "Title: Big Buck Bunny\nDescription: A big rabbit wakes up in a green meadow and meets three bullies. "
+    "Frames: a hare in a forest, bright green light, warm tones; a butterfly; a squirrel throws a nut; the "
+    "rabbit builds a trap of branches and ropes; the bullies fly into a tree; sunset over the meadow.",
+    "Title: My town's bakery\nSpeech: Today I visit the bakery on our main street; the baker shows how she "
+    "kneads the dough and bakes bread every morning at five. On-screen text: OPEN 6-14.",
+]
+HYPOTHESES = [{"number": 1, "text": "Animated animals in bright outdoor scenes", "favours": "global-big-hit"},
+              {"number": 2, "text": "A single person speaking about a local place", "favours": "local-hit"}]
+
+
+def predict_messages(video: str) -> list:
+    from pipelines.models.llm import to_langchain
+
+    task = get_task("popularity")
+    return to_langchain(load_prompt("popularity/predict_hypotheses").messages(
+        video_text=video, labels=task.label_descriptions, hypotheses=HYPOTHESES))
+
+
+@pytest.fixture(scope="module")
+def chat() -> OrtGenAIChatModel:
+    return load_ortgenai_chat("bundled:qwen2.5-0.5b-instruct", max_tokens=64)
+
+
+def assert_valid(answer: dict) -> None:
+    """The answer obeys SCHEMA (the parts the test's schema uses)."""
+    assert set(answer) == set(SCHEMA["properties"])
+    assert answer["label"] in LABELS
+    assert isinstance(answer["confidence"], (int, float)) and 0.5 <= answer["confidence"] <= 1
+    assert isinstance(answer["explanation"], str) and len(answer["explanation"]) <= 200
+    assert 1 <= len(answer["evidence"]) <= 2 and all(isinstance(e, str) and len(e) <= 80 for e in answer["evidence"])
+
+
+@pytest.mark.slow
+def test_schema_constrained_answer_is_valid_and_counted(chat: OrtGenAIChatModel) -> None:
+    messages = predict_messages(VIDEOS[0])
+    reply = chat.invoke(messages, json_schema=SCHEMA, max_tokens=160)
+    assert isinstance(reply, AIMessage)
+    assert_valid(json.loads(reply.content))
+    assert reply.response_metadata["finish_reason"] == "stop"
+    usage = reply.usage_metadata
+    assert usage["input_tokens"] > 200 and 0 < usage["output_tokens"] <= 160
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert reply.response_metadata["prefill_seconds"] > 0 and reply.response_metadata["decode_seconds"] > 0
+    # a batch of schema requests is answered one by one (the runtime cannot batch grammars)
+    short = [[HumanMessage(f"Rate a {pet} video as JSON.")] for pet in ("cat", "dog")]
+    batch = chat.batch_invoke(short, json_schema=SCHEMA, max_tokens=120)
+    assert [b.content for b in batch] == [chat.invoke(m, json_schema=SCHEMA, max_tokens=120).content for m in short]
+    for answer in batch:
+        assert_valid(json.loads(answer.content))
+
+
+def test_greedy_is_deterministic_and_max_tokens_is_per_call(chat: OrtGenAIChatModel) -> None:
+    question = [HumanMessage("What is the capital of France? Answer in one word.")]
+    first, second = chat.invoke(question), chat.invoke(question)
+    assert first.content == second.content and "Paris" in first.content
+    assert "<|im_end|>" not in first.content and "assistant" not in first.content  # new text only
+    short = chat.invoke([HumanMessage("Count from 1 to 100, separated by commas.")], max_tokens=5)
+    assert short.usage_metadata["output_tokens"] == 5
+    assert short.response_metadata["finish_reason"] == "length"
+    cut = chat.invoke(question, stop=["aris"])
+    assert cut.content == first.content[: first.content.index("aris")]
+
+
+def test_seeded_sampling_repeats_per_seed(chat: OrtGenAIChatModel) -> None:
+    poem = [HumanMessage("Write one line of a poem about rain.")]
+    runs = [chat.invoke(poem, temperature=1.0, seed=seed, max_tokens=12).content for seed in (7, 7, 8)]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]  # checked for these seeds: another seed, another line
+
+
+@pytest.mark.slow
+def test_batch_answers_equal_answers_alone(chat: OrtGenAIChatModel) -> None:
+    """m2t's rule: an answer never depends on its batch-mates. Greedy answers of 64 tokens to
+    three predict prompts of different lengths (so each row is padded differently), alone
+    and in one batch; ``bench/llm_throughput.py`` checks batches of 2 and 4 as well."""
+    prompts = [predict_messages(v) for v in VIDEOS]
+    alone = [chat.invoke(p, max_tokens=64) for p in prompts]
+    assert all(a.usage_metadata["output_tokens"] >= 60 for a in alone)  # long enough to drift, if it did
+    assert len({a.usage_metadata["input_tokens"] for a in alone}) == 3
+    batch = chat.batch_invoke([prompts[2], prompts[0], prompts[1]], max_tokens=64)
+    assert [b.content for b in batch] == [alone[2].content, alone[0].content, alone[1].content]
+    assert [b.usage_metadata for b in batch] == [alone[2].usage_metadata, alone[0].usage_metadata,
+                                                 alone[1].usage_metadata]
+    assert batch[0].response_metadata["batch_size"] == 3
+    assert chat.batch_invoke([]) == []
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, chat: OrtGenAIChatModel) -> None:
+    with pytest.raises(ConfigError, match="no ONNX model folder at .*genai_config.json"):
+        load_ortgenai_chat(str(tmp_path / "missing"))
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{}")  # a transformers folder is not an ONNX one
+    with pytest.raises(ConfigError, match="onnxruntime_genai.models.builder"):
+        load_ortgenai_chat(str(tmp_path / "hf"))
+    with pytest.raises(ConfigError, match="has no ONNX form"):
+        load_ortgenai_chat("bundled:smollm2-135m-instruct-gguf")
+    with pytest.raises(ConfigError, match="unknown bundled model"):
+        load_ortgenai_chat("bundled:no-such-model")
+    with pytest.raises(TypeError, match="does not accept top_q"):
+        chat.invoke("hi", top_q=0.5)
+    with pytest.raises(ValueError, match="exceeds the model's context"):
+        chat.invoke("hi", max_tokens=10**6)
+
+
+def test_backend_is_registered_and_built_from_a_config() -> None:
+    cfg = LLMConfig(backend="onnx", model="bundled:qwen2.5-0.5b-instruct", max_tokens=7, temperature=0.5, seed=3)
+    assert cfg.spec.schema_option == "json_schema" and not cfg.spec.can_score and not cfg.spec.remote
+    chat = from_config(cfg)
+    assert (chat.max_tokens, chat.temperature, chat.seed) == (7, 0.5, 3)
+    assert chat.threads is None  # every core the process may use
