@@ -13,7 +13,10 @@ declaration, never the backend's name, so adding a backend is one file plus its 
 * ``openai``: any OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, OpenAI),
   ``llm_openai.py``;
 * ``llamacpp`` (optional extra): a GGUF file run by llama.cpp, JSON constrained by grammar,
-  ``llm_llamacpp.py``.
+  ``llm_llamacpp.py``;
+* ``onnx``: an int4 ONNX folder run by onnxruntime-genai (prebuilt, installed by ``make
+  setup``), JSON constrained by llguidance, ``llm_ortgenai.py``; the bundled models' ONNX forms
+  are built once into the model cache by ``python -m pipelines.models.bundled prepare``.
 
 ``CachedLLM`` wraps one and caches each call under ``<cache>/llm/<key[:2]>/<key>.json``, the
 key being sha256 of what changes the answer: backend, model, messages and generation
