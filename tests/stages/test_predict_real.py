@@ -133,7 +133,7 @@ def test_hypotheses_are_cached_per_neighbour_set(reasoning_run, tmp_path: Path):
     first, second = (result.records["hypothesize"][i] for i in ("q1", "q2"))
     assert sorted(first.neighbour_ids) == sorted(second.neighbour_ids) == ["t1", "t2", "t3"]
     assert first.hypotheses == second.hypotheses
-    (llm,) = [m for m in runner.models.loaded().values() if isinstance(m, CachedLLM)]
+    (llm,) = [m for m in runner.models.handles().values() if isinstance(m, CachedLLM)]
     hypothesize_calls = [p for p in (tmp_path / "cache" / "llm").rglob("*.json") if "hypothes" in p.read_text()[:4000]]
     assert llm.hits >= 1 and len(hypothesize_calls) >= 1
 
