@@ -230,4 +230,5 @@ def test_a_killed_run_does_not_ask_again_for_answers_it_had(tmp_path: Path) -> N
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert server.received - sent == 16 - kept  # no answer it had was asked for again
-        assert len(server.answered) == 16 and sum(server.answered.values()) == sent + 16 - kept
+        # answered: every item; a request in flight at the kill may have found its client gone
+    assert len(server.answered) == 16 and sent + 16 - kept - 2 <= sum(server.answered.values()) <= sent + 16 - kept
