@@ -30,8 +30,8 @@ PROVENANCE = ["item_id", "stage", "stage_version", "key", "input_hash", "config_
               "prompt_id", "prompt_version", "created_at", "seconds"]
 ERROR_COLUMNS = list(ErrorRecord.model_fields)  # also the columns of a run without errors
 PREDICTION_COLUMNS = ["item_id", "split", "gold", "predicted", "correct", "confidence", "extraction", "explanation",
-                      "grounded", "cited_hypotheses", "evidence", "evidence_found", "mode", "model", "prompt_id",
-                      "prompt_version"]
+                      "grounded", "cited_hypotheses", "evidence", "evidence_found", "verifiable_share",
+                      "explanation_flagged", "repairs_sent", "mode", "model", "prompt_id", "prompt_version"]
 
 
 @dataclass
@@ -102,6 +102,9 @@ class RunData:
             columns=["item_id", "split", "gold"])
         out = out.merge(items, on="item_id", how="left")
         out["correct"] = [None if pd.isna(g) else p == g for g, p in zip(out["gold"], out["predicted"])]
+        if "repairs" in out.columns:  # how many times the explanation went back (predict's explanation check)
+            out["repairs_sent"] = [len(r) if hasattr(r, "__len__") and not isinstance(r, str) else 0
+                                   for r in out["repairs"]]
         return out[[c for c in PREDICTION_COLUMNS if c in out.columns]].reset_index(drop=True)
 
     @property

@@ -357,8 +357,9 @@ def _print_exam(result: Any, cfg: Any) -> None:
 def _print_audit(result: Any) -> None:
     """One line per audited text — the explanations, each film student's analyses, the
     hypotheses — with the frame descriptions, composed from the measurements, last and apart:
-    claims by verdict and the hallucination rate, (contradicted + unsupported) / verifiable
-    (``m2t audit`` gives the rates per claim type with intervals)."""
+    claims by verdict, the hallucination rate, (contradicted + unsupported) / verifiable, and the
+    verifiable share, verifiable / claims, so that a text cannot look clean by saying nothing
+    checkable (``m2t audit`` gives the rates per claim type with intervals)."""
     from collections import Counter
 
     from pipelines.audit.claims import COMPOSED_TEXTS, text_source
@@ -371,7 +372,8 @@ def _print_audit(result: Any) -> None:
     for text, n in sorted(counts.items(), key=lambda kv: (kv[0] in COMPOSED_TEXTS, kv[0])):
         verifiable = n["supported"] + n["contradicted"] + n["unsupported"]
         rate = (f"hallucination rate {(n['contradicted'] + n['unsupported']) / verifiable:.0%} of the {verifiable} "
-                "verifiable: contradicted or unsupported") if verifiable else "none verifiable"
+                f"verifiable: contradicted or unsupported; verifiable share {verifiable / sum(n.values()):.0%} of "
+                "the claims") if verifiable else "none verifiable, verifiable share 0% of the claims"
         what = " (composed from the measurements: true by construction, apart)" if text in COMPOSED_TEXTS else ""
         out.print(f"audit of {text}{what}: {sum(n.values())} claims, {n['supported']} supported, {n['contradicted']} "
                   f"contradicted, {n['unsupported']} unsupported, {n['unverifiable']} unverifiable ({rate})",
@@ -427,6 +429,11 @@ def _print_predictions(result: Any, cfg: Any) -> None:
                     f"{citing}/{len(records)}" if mode.startswith("hypotheses") else "-")
         out.print(acc)
         out.print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())), highlight=False)
+    from pipelines.audit.explanation import summary_line
+
+    checked = summary_line(predictions.values())
+    if checked:
+        out.print(checked, highlight=False, soft_wrap=True)
     hypotheses = result.records.get("hypothesize", {})
     if hypotheses:
         kept = sum(len(h.hypotheses) for h in hypotheses.values())

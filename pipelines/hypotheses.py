@@ -13,7 +13,7 @@ hit. 2. The video is a global hit." — sentences that restate a class and expla
 * **cites no example** — ``based_on`` names none of the labelled neighbours it was formed
   from (each hypothesis must be drawn from the examples);
 * **not in its examples** — it shares fewer than :data:`MIN_GROUNDED_WORDS` content words
-  (compared by a crude stem: "galaxies" is "galaxy") with the texts of the examples it cites: a property none of them shows (a small model
+  (compared by their Snowball stems: "galaxies" is "galaxy") with the texts of the examples it cites: a property none of them shows (a small model
   readily copies the wording of its instructions instead);
 * **favours no label** — ``favours`` is not one of the task's labels.
 
@@ -24,6 +24,7 @@ words of the prompt's fixed parts (class names and descriptions, generic words) 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -46,18 +47,18 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", str(text).casefold())
 
 
+@functools.lru_cache(maxsize=1)
+def _english_stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A crude English stem (plural and -ing endings cut), so that "galaxies" meets "galaxy"
-    and "sleeping" meets "sleeps"."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 5 and word.endswith("ing"):
-        return word[:-3]
-    if len(word) > 4 and word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+    """The Snowball (Porter 2) English stem of ``word``, so that "galaxies" meets "galaxy",
+    "drawings" meets "drawing" and "sleeping" meets "sleeps"."""
+    return str(_english_stemmer().stemWord(word))
 
 
 def content_words(text: str, ignore: Iterable[str] = ()) -> set[str]:

@@ -348,6 +348,46 @@ class HypothesesRecord(Record):
     raw: str
 
 
+class ExplanationCheck(BaseModel):
+    """The audit's rule verdicts on one explanation, taken by predict before the answer is kept
+    (``pipelines/audit/explanation.py``: the rules and evidence of ``audit_claims``, claims cut
+    by sentences and clauses)."""
+
+    counts: dict[str, int] = Field(description="verdict -> claims, every verdict listed (0 included)")
+    verifiable_share: float | None = Field(None, description="(supported + contradicted + unsupported) / claims: "
+                                                             "an explanation that says nothing checkable has 0; "
+                                                             "None without claims")
+    flagged: list[AuditedClaim] = Field(default_factory=list, description="the claims found contradicted or "
+                                                                          "unsupported: what a repair names")
+
+
+class PredictionVersion(BaseModel):
+    """One answer of the model kept whole: the first, when its explanation was sent back, or a
+    repair's."""
+
+    label: str
+    scale: int | None = None
+    confidence: float | None = None
+    explanation: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    cited_hypotheses: list[int] = Field(default_factory=list)
+    raw: str = ""
+    check: ExplanationCheck
+
+
+class ExplanationRepair(BaseModel):
+    """One request that sent an explanation back with its contradicted or unsupported claims
+    named (``prompts/<task>/repair_explanation.md``)."""
+
+    named: list[str] = Field(description="the claims the request named, in the answer's own words")
+    raw: str = Field("", description="the model's reply")
+    answer: PredictionVersion | None = Field(None, description="the reply read as an answer, with its check; None: "
+                                                               "not usable (error says why)")
+    error: str = Field("", description="why the reply was not used: the model failed, or it held no valid answer")
+    kept: bool = Field(False, description="the repaired answer replaced the one sent back (it was usable and has "
+                                          "no more contradicted or unsupported claims)")
+
+
 class PredictionRecord(Record):
     stage_name: ClassVar[str] = "predict"
 
@@ -377,6 +417,19 @@ class PredictionRecord(Record):
     possible_injection: bool = False
     injection_signals: list[str] = Field(default_factory=list)
     raw: str = ""
+    explanation_check: ExplanationCheck | None = Field(None, description="the audit's rule verdicts on the kept "
+                                                                         "explanation; None: not checked "
+                                                                         "(predict.check_explanation off, or no "
+                                                                         "explanation)")
+    verifiable_share: float | None = Field(None, description="the kept explanation's claims that the rules could "
+                                                             "check: (supported + contradicted + unsupported) / "
+                                                             "claims")
+    first_answer: PredictionVersion | None = Field(None, description="the model's first answer whole, when its "
+                                                                     "explanation was sent back")
+    repairs: list[ExplanationRepair] = Field(default_factory=list, description="the requests that sent the "
+                                                                               "explanation back, in order")
+    explanation_flagged: bool = Field(False, description="the kept explanation still has contradicted or "
+                                                         "unsupported claims after the repairs")
 
 
 class ShotAnswer(BaseModel):

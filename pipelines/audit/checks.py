@@ -67,6 +67,7 @@ description's claims are checked against that frame's own evidence (:func:`at_ti
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,9 @@ class Verdict:
 
 
 VERDICTS = ("supported", "contradicted", "unsupported", "unverifiable")
+HALLUCINATED = ("contradicted", "unsupported")  # the verdicts the audit's rates count as hallucinations
+EVIDENCE_STAGES = ("measure_visuals", "detect_objects", "read_onscreen_text", "transcribe_audio", "describe_audio",
+                   "describe_frames", "summarize")  # the records :func:`video_evidence` reads
 
 
 @dataclass
@@ -115,6 +119,54 @@ class VideoEvidence:
     description: str = ""
     shown_metadata: str = ""  # the metadata fields shown to the model (summarize's metadata section)
     task_words: frozenset[str] = frozenset()  # the task's label words: naming them names no content
+
+
+def task_words(task: str | None) -> frozenset[str]:
+    """The words of the task's labels, their descriptions and its generic words (what restating
+    a label says): none of them names what a video shows."""
+    if not task:
+        return frozenset()
+    from pipelines.hypotheses import task_words as words
+    from pipelines.tasks import get_task
+
+    try:
+        return frozenset(words(get_task(task)))
+    except Exception:  # noqa: BLE001 - a task this process cannot load: its words are just not ignored
+        return frozenset()
+
+
+def video_evidence(item: Any, inputs: dict[str, Any], task: str | None = None,
+                   hide: Callable[[str], bool] | None = None) -> VideoEvidence:
+    """The video's evidence from its upstream records (``inputs``: stage -> record, any of
+    :data:`EVIDENCE_STAGES` may be missing): its records, its title and description, the
+    metadata shown to the model (summarize's metadata section) and the ImageNet labels of its
+    frames. One builder for the ``audit_claims`` stage and for predict's check of its own
+    explanations, so both judge a claim against the same evidence.
+
+    Args:
+        hide: metadata fields to leave out (predict: the fields that define the label, so that
+            no verdict's reason can carry them into a prompt).
+    """
+    summary = inputs.get("summarize")
+    shown = " ".join(p.text for p in getattr(summary, "parts", []) if p.name == "metadata")
+    metadata = {k: v for k, v in dict(item.metadata).items() if hide is None or not hide(k)}
+    return VideoEvidence(visuals=inputs.get("measure_visuals"), objects=inputs.get("detect_objects"),
+                         ocr=inputs.get("read_onscreen_text"), transcript=inputs.get("transcribe_audio"),
+                         sound=inputs.get("describe_audio"), metadata=metadata,
+                         descriptions=inputs.get("describe_frames"), title=item.title, description=item.description,
+                         shown_metadata=shown, task_words=task_words(task))
+
+
+def audited_claim(source: str, claim: Any, ev: VideoEvidence) -> Any:
+    """``claim`` (``claims.Claim``) of the text ``source`` with its rule verdict against ``ev``,
+    as the audit records it (``records.AuditedClaim``, the evidence cited)."""
+    from pipelines.records import AuditedClaim, EvidenceRef
+
+    verdict = check_claim(claim.text, claim.type, ev)
+    cited = [EvidenceRef(stage=e.stage, field=e.field, value=(e.value if isinstance(e.value, str) else str(e.value))
+                         [:300], time_s=e.time_s, frame_index=e.frame_index) for e in verdict.evidence]
+    return AuditedClaim(source=source, text=claim.text, start=claim.start, end=claim.end, type=claim.type,
+                        verdict=verdict.verdict, reason=verdict.reason, evidence=cited)
 
 
 def at_time(ev: VideoEvidence, time_s: float) -> VideoEvidence:
@@ -355,8 +407,13 @@ def _quoted(claim: str) -> list[str]:
     if not quoted:
         match = re.search(r"\b(?:reads|the words?|says on screen)\s+[\"“]?([A-Za-z0-9][\w ]{0,40}?)[\"”]?(?:[.,;]|$)",
                           claim)
-        quoted = [match.group(1)] if match else []
+        # unquoted, what follows is the words read only when none of it is a function word ("reads GREEN",
+        # not "reads the word on the screen out loud")
+        quoted = [match.group(1)] if match and not set(_words(match.group(1)).split()) & UNQUOTED_STOP else []
     return [q for q in quoted if _words(q)]
+
+
+UNQUOTED_STOP = frozenset("a an the on in at of to out loud aloud it this that screen word words from by with and or".split())
 
 
 def check_onscreen_text(claim: str, ev: VideoEvidence) -> Verdict:
@@ -386,7 +443,33 @@ SPEECH_VERBS = r"\b(says?|said|speaks?|speaking|talks?|talking|about|narrat\w*|v
                r"spoken|speakers?|tells?|someone|somebody|man|woman|voice|we|hear)\b"
 
 
+METADATA_SUBJECT = r"\b(?:the |its |video'?s? )?(title|description|tags?|metadata)\b"
+
+
+def check_stated(claim: str, ev: VideoEvidence) -> Verdict | None:
+    """A claim about what the title, description or tags say ("The description mentions street
+    photography"), checked against those fields; ``None`` when the claim names none of them."""
+    from pipelines.hypotheses import content_words
+
+    if not re.search(METADATA_SUBJECT + r"\s+(says?|mentions?|reads|is|calls?|describes?|names?|includes?)\b",
+                     claim, flags=re.IGNORECASE):
+        return None
+    text = " ".join(x for x in (ev.title, ev.description, ev.shown_metadata) if x)
+    own = content_words(re.sub(SPEECH_VERBS + "|" + METADATA_SUBJECT, " ", claim, flags=re.IGNORECASE), ev.task_words)
+    shared = own & content_words(text)
+    evidence = [Evidence("summarize", "metadata", text[:200])]
+    if own and len(shared) >= min(SPEECH_MIN_WORDS, len(own)):
+        return Verdict("supported", f"the title, description or tags have {', '.join(sorted(shared))}", evidence)
+    if own and not shared and text:
+        return Verdict("contradicted", f"none of {', '.join(sorted(own))} is in the title, description or tags",
+                       evidence)
+    return Verdict("unverifiable", "the title, description or tags hold only part of the claim", evidence)
+
+
 def check_speech(claim: str, ev: VideoEvidence) -> Verdict:
+    said = check_stated(claim, ev)
+    if said is not None:
+        return said
     if ev.transcript is None:
         return _missing("transcribe_audio")
     from pipelines.hypotheses import content_words
@@ -459,7 +542,7 @@ def check_metadata(claim: str, ev: VideoEvidence) -> Verdict:
         holds = str(year) == match.group(1)
         return Verdict("supported" if holds else "contradicted", f"the item's year is {year}",
                        [Evidence("item", "metadata.year", year)])
-    return Verdict("unverifiable", "no checkable metadata fact", applies=False)
+    return check_stated(claim, ev) or Verdict("unverifiable", "no checkable metadata fact", applies=False)
 
 
 def check_content(claim: str, ev: VideoEvidence) -> Verdict:

@@ -104,34 +104,6 @@ def audited_texts(cfg: AuditClaimsConfig, inputs: dict[str, Any]) -> dict[str, t
     return {k: v for k, v in out.items() if v[0] and v[0].strip()}
 
 
-def _task_words(task: str | None) -> frozenset[str]:
-    """The words of the task's labels, their descriptions and its generic words (what restating
-    a label says): none of them names what a video shows."""
-    if not task:
-        return frozenset()
-    from pipelines.hypotheses import task_words
-    from pipelines.tasks import get_task
-
-    try:
-        return frozenset(task_words(get_task(task)))
-    except Exception:  # noqa: BLE001 - a task this process cannot load: its words are just not ignored
-        return frozenset()
-
-
-def _evidence(item: Item, inputs: dict[str, Any], task: str | None = None) -> Any:
-    """The video's evidence: its records, its title and description, the metadata shown to the
-    model (summarize's metadata section) and the ImageNet labels of its frames."""
-    from pipelines.audit.checks import VideoEvidence
-
-    summary = inputs.get("summarize")
-    shown = " ".join(p.text for p in getattr(summary, "parts", []) if p.name == "metadata")
-    return VideoEvidence(visuals=inputs.get("measure_visuals"), objects=inputs.get("detect_objects"),
-                         ocr=inputs.get("read_onscreen_text"), transcript=inputs.get("transcribe_audio"),
-                         sound=inputs.get("describe_audio"), metadata=dict(item.metadata),
-                         descriptions=inputs.get("describe_frames"), title=item.title, description=item.description,
-                         shown_metadata=shown, task_words=_task_words(task))
-
-
 def _value(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
@@ -166,10 +138,10 @@ def _audit_item(item: Item, cfg: AuditClaimsConfig, ctx: StageContext, texts: di
                 splits: dict[str, Any]) -> tuple[list[AuditedClaim], dict[str, str], list[str], Any]:
     """The rule verdicts of one item's claims, how each text was split, the claims the model
     invented, and the whole evidence (for the judge)."""
-    from pipelines.audit.checks import at_time, check_claim
+    from pipelines.audit.checks import at_time, audited_claim, video_evidence
     from pipelines.audit.claims import split_claims
 
-    whole = _evidence(item, ctx.inputs, cfg.task)
+    whole = video_evidence(item, ctx.inputs, cfg.task)
     claims: list[AuditedClaim] = []
     how: dict[str, str] = {}
     invented: list[str] = []
@@ -180,12 +152,11 @@ def _audit_item(item: Item, cfg: AuditClaimsConfig, ctx: StageContext, texts: di
         invented += [f"{source}: {c}" for c in (split.invented if split is not None else [])]
         for claim in (split.claims if split is not None else split_claims(text)):
             if source.startswith("hypothesize.") and not cfg.hypotheses_against_video:
-                verdict_name, reason, cited = "unverifiable", "a hypothesis about other videos", []
+                claims.append(AuditedClaim(source=source, text=claim.text, start=claim.start, end=claim.end,
+                                           type=claim.type, verdict="unverifiable",
+                                           reason="a hypothesis about other videos"))
             else:
-                verdict = check_claim(claim.text, claim.type, evidence)
-                verdict_name, reason, cited = verdict.verdict, verdict.reason, _refs(verdict.evidence)
-            claims.append(AuditedClaim(source=source, text=claim.text, start=claim.start, end=claim.end,
-                                       type=claim.type, verdict=verdict_name, reason=reason, evidence=cited))
+                claims.append(audited_claim(source, claim, evidence))
     return claims, how, invented, whole
 
 
@@ -215,7 +186,7 @@ def _prompts(cfg: AuditClaimsConfig) -> list[str]:
     return ["common/audit_split", "common/audit_judge"] if cfg.llm is not None else []
 
 
-@stage("audit_claims", version=4,  # 4: a contradicted claim also names content found nowhere
+@stage("audit_claims", version=5,  # 5: Snowball stems when claims and evidence are compared (4: a contradicted claim also names content found nowhere)
        config=AuditClaimsConfig, record=AuditRecord,
        uses=(*EVIDENCE_STAGES, "describe_frames", "hypothesize", "predict", "analyse_film"), reads=("metadata",),
        batched=True, prompts=_prompts, models=lambda cfg: [cfg.llm.model] if cfg.llm is not None else [])

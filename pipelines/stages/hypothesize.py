@@ -167,7 +167,8 @@ def _read_and_judge(reply: str, label: str, shown: dict[int, Neighbour], task: T
     return hypothesis, how, describe_problems(hypothesis, usable)
 
 
-@stage("hypothesize", version=6, config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
+@stage("hypothesize", version=7,  # 7: Snowball stems in the degenerate-hypothesis rules
+        config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
        reads=(), prompts=lambda cfg: [prompt_name(cfg), task_prompt(cfg.task, "repair_hypothesize")],
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize,
        batched=True)

@@ -15,6 +15,16 @@ scale); if that fails, one repair request quotes the problem; if that fails too 
 model is local, the label is chosen by scoring each allowed label's log-likelihood. The
 record's ``extraction`` says which path produced the label. Untrusted text is fenced in the
 prompt, and injection-like phrases in it set ``possible_injection``.
+
+Explanations about this video (``check_explanation``): before an answer is kept, its
+explanation's claims are checked by the audit's rules against this video's evidence — its
+upstream records, read through ``pipelines/audit/explanation.py`` with the code the
+``audit_claims`` stage runs. An explanation with contradicted or unsupported claims goes back
+to the model with those claims named (the first request again, then
+``prompts/<task>/repair_explanation.md``; citing no hypothesis allowed), at most
+``max_repairs`` times; the repaired answer is kept unless it is unusable or has more such
+claims. The record keeps the first answer and every repair with their verdict counts, the
+kept explanation's verifiable share, and a flag when its claims are still contradicted.
 """
 
 from __future__ import annotations
@@ -26,13 +36,17 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from pipelines.audit.checks import EVIDENCE_STAGES
 from pipelines.budget import fit_record_text, token_counter
 from pipelines.errors import ConfigError
 from pipelines.hypotheses import grounded
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction, quoted_reply
 from pipelines.prompts import injection_signals, load_prompt, task_prompt
-from pipelines.records import HypothesesRecord, Item, NeighboursRecord, PredictionRecord, SummaryRecord
+from pipelines.records import (
+    ExplanationCheck, ExplanationRepair, HypothesesRecord, Item, NeighboursRecord, PredictionRecord, PredictionVersion,
+    SummaryRecord,
+)
 from pipelines.stages.registry import StageConfig, StageContext, stage
 from pipelines.tasks import TaskSpec, get_task
 
@@ -51,10 +65,24 @@ class PredictConfig(StageConfig):
     text_tokens: int = Field(1200, ge=50, description="the video's text is fitted into this many tokens of the LLM "
                                                        "(every section keeps a share; pipelines/budget.py)")
     example_tokens: int = Field(200, ge=20, description="icl: each example's text is fitted into this many tokens")
+    check_explanation: bool = Field(True, description="check each explanation's claims by the audit's rules against "
+                                                      "this video's evidence before the answer is kept")
+    max_repairs: int = Field(1, ge=0, le=3, description="times an explanation with contradicted or unsupported "
+                                                        "claims goes back with them named (0: checked and "
+                                                        "flagged only)")
 
 
 def prompt_name(cfg: PredictConfig) -> str:
     return cfg.prompt or f"{cfg.task}/predict_{cfg.mode}"
+
+
+def prompt_names(cfg: PredictConfig) -> list[str]:
+    """Every prompt the config may send: the mode's, the JSON repair's and, when explanations
+    go back, the explanation repair's."""
+    names = [prompt_name(cfg), task_prompt(cfg.task, "repair_predict")]
+    if cfg.check_explanation and cfg.max_repairs:
+        names.append(task_prompt(cfg.task, "repair_explanation"))
+    return names
 
 
 def _nn_table(path: str) -> dict[str, tuple[str, float | None]]:
@@ -223,6 +251,17 @@ def answer_schema(task: TaskSpec, n_hypotheses: int = 0) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
+def repair_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The answer's schema for an explanation repair: the same, except that citing no hypothesis
+    is allowed, since the contradicted claim is often a hypothesis said of a video it does not
+    fit, and an answer forced to cite one tends to restate it."""
+    cited = schema.get("properties", {}).get("hypotheses_used")
+    if not cited or "minItems" not in cited:
+        return schema
+    loose = {k: v for k, v in cited.items() if k != "minItems"}
+    return {**schema, "properties": {**schema["properties"], "hypotheses_used": loose}}
+
+
 def _request(item: Item, cfg: PredictConfig, ctx: StageContext) -> tuple[Messages, dict[str, Any], int]:
     """The messages, the answer's JSON schema and the number of hypotheses it may cite."""
     hypotheses = ctx.inputs.get("hypothesize")
@@ -231,15 +270,16 @@ def _request(item: Item, cfg: PredictConfig, ctx: StageContext) -> tuple[Message
     return render_predict(item, cfg, ctx), answer_schema(get_task(cfg.task), n_hypotheses), n_hypotheses
 
 
-@stage("predict", version=6, config=PredictConfig, record=PredictionRecord, needs=("summarize",),
-       uses=("retrieve_similar", "hypothesize"), reads=("metadata",),
-       prompts=lambda cfg: [prompt_name(cfg), task_prompt(cfg.task, "repair_predict")],
+@stage("predict", version=7,  # 7: explanations checked by the audit's rules, contradicted ones sent back
+       config=PredictConfig, record=PredictionRecord, needs=("summarize",),
+       uses=("retrieve_similar", "hypothesize", *(s for s in EVIDENCE_STAGES if s != "summarize")),
+       reads=("metadata",), prompts=prompt_names,
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict, batched=True)
 def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> list[PredictionRecord | Exception]:
     """First answers of the whole batch in one request list (``CachedLLM.answer_all``: each
     answered alone, remote ones in flight together), then each item's reading, repair and
-    fallback."""
+    fallback, then the explanations' check and their repairs (one request list a round)."""
     requests: list[tuple[Messages, dict[str, Any], int] | Exception] = []
     for item, ctx in zip(items, ctxs):
         try:
@@ -260,6 +300,8 @@ def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> 
             out[i] = _answer(items[i], cfg, ctxs[i], requests[i], reply)
         except Exception as exc:
             out[i] = exc
+    if cfg.check_explanation and llm is not None:
+        _check_explanations(items, cfg, ctxs, requests, out, llm)
     return out
 
 
@@ -295,15 +337,108 @@ def _answer(item: Item, cfg: PredictConfig, ctx: StageContext, request: tuple[Me
                                     extraction="label_scores", label_scores=scores, label_scores_raw=raw_scores,
                                     label_scores_content_free=prior, raw=second_reply,
                                     possible_injection=bool(signals), injection_signals=signals)
-    if answer.partial:
-        extraction += "+partial"
+    return PredictionRecord(**provenance, mode=cfg.mode, **_answer_fields(answer, task, summary, n_hypotheses),
+                            extraction=extraction + ("+partial" if answer.partial else ""), raw=reply,
+                            possible_injection=bool(signals), injection_signals=signals)
+
+
+def _answer_fields(answer: PredictionAnswer, task: TaskSpec, summary: SummaryRecord, n_hypotheses: int
+                   ) -> dict[str, Any]:
+    """The record's fields that come from one answer (the first, or a repair that replaces it)."""
     scale = answer.scale if answer.scale in task.scale and task.scale[answer.scale] == answer.label else None
-    return PredictionRecord(
-        **provenance, mode=cfg.mode, label=answer.label, scale=scale, confidence=answer.confidence,
-        explanation=answer.explanation, evidence=answer.evidence,
-        cited_hypotheses=[n for n in answer.hypotheses_used if 1 <= n <= n_hypotheses],
-        cited_unknown=[n for n in answer.hypotheses_used if not 1 <= n <= n_hypotheses],
-        grounded=grounded(answer.explanation, summary.text, task),
-        evidence_found=quotes_found(answer.evidence, summary.text), extraction=extraction, raw=reply,
-        possible_injection=bool(signals), injection_signals=signals,
-    )
+    return dict(label=answer.label, scale=scale, confidence=answer.confidence, explanation=answer.explanation,
+                evidence=answer.evidence,
+                cited_hypotheses=[n for n in answer.hypotheses_used if 1 <= n <= n_hypotheses],
+                cited_unknown=[n for n in answer.hypotheses_used if not 1 <= n <= n_hypotheses],
+                grounded=grounded(answer.explanation, summary.text, task),
+                evidence_found=quotes_found(answer.evidence, summary.text))
+
+
+def _version(record: PredictionRecord, check: ExplanationCheck) -> PredictionVersion:
+    return PredictionVersion(label=record.label, scale=record.scale, confidence=record.confidence,
+                             explanation=record.explanation, evidence=record.evidence,
+                             cited_hypotheses=record.cited_hypotheses, raw=record.raw, check=check)
+
+
+def _checked(record: PredictionRecord, check: ExplanationCheck) -> PredictionRecord:
+    return record.model_copy(update={"explanation_check": check, "verifiable_share": check.verifiable_share,
+                                     "explanation_flagged": bool(check.flagged)})
+
+
+def _check_explanations(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext],
+                        requests: list[tuple[Messages, dict[str, Any], int] | Exception],
+                        out: list[PredictionRecord | Exception], llm: Any) -> None:
+    """Check, in place, each answered item's explanation against its video's evidence, and send
+    the flagged ones back with their claims named: one request list per round (in flight
+    together on a remote backend), at most ``cfg.max_repairs`` rounds. A failed repair request
+    or an unusable reply leaves the answer it was about, recorded with the reason."""
+    from pipelines.audit.checks import video_evidence
+    from pipelines.audit.explanation import check_explanation, named_claims
+
+    task = get_task(cfg.task)
+    evidence: dict[int, Any] = {}
+    for i, record in enumerate(out):
+        if isinstance(record, PredictionRecord) and record.explanation.strip():
+            # the fields that define the label stay out of the evidence, so no reason can carry them to the model
+            evidence[i] = video_evidence(items[i], ctxs[i].inputs, cfg.task, hide=task.defines_label)
+            try:
+                out[i] = _checked(record, check_explanation(record.explanation, evidence[i]))
+            except Exception as exc:  # one item's failure must never stop the batch
+                out[i] = exc
+    repair = load_prompt(task_prompt(cfg.task, "repair_explanation")) if cfg.max_repairs else None
+    for _ in range(cfg.max_repairs):
+        pending = {i: r for i in evidence if isinstance(r := out[i], PredictionRecord) and _sent_back(r)}
+        if not pending or repair is None:
+            return
+        asked = []
+        for i, record in pending.items():
+            messages, schema, _ = requests[i]  # type: ignore[misc]  # answered items had a request
+            assert record.explanation_check is not None
+            text = repair.render(claims=named_claims(record.explanation_check), labels=list(task.labels))
+            # the first request again with the claims named, not a reply to the flagged answer: given their own
+            # answer as the last turn, the demo's 0.5B and 1.5B models repeated it word for word
+            asked.append(([*messages, ("user", text)], repair_schema(schema)))
+        for (i, record), reply in zip(pending.items(), llm.answer_all(asked)):
+            try:
+                out[i] = _repaired(record, reply, task, ctxs[i], requests[i][2], evidence[i])  # type: ignore[index]
+            except Exception as exc:
+                out[i] = exc
+
+
+def _sent_back(record: PredictionRecord) -> bool:
+    """Whether the explanation goes back (again): it is flagged, and no repair of it was refused
+    already (the same request would get the same reply)."""
+    return record.explanation_flagged and (not record.repairs or record.repairs[-1].kept)
+
+
+def _repaired(record: PredictionRecord, reply: str | Exception, task: TaskSpec, ctx: StageContext,
+              n_hypotheses: int, evidence: Any) -> PredictionRecord:
+    """``record`` after one explanation repair: the repaired answer when it is usable and has no
+    more contradicted or unsupported claims than the one sent back, else ``record`` as it was;
+    either way with the repair recorded and, on the first repair, the first answer kept whole."""
+    from pipelines.audit.explanation import check_explanation
+
+    assert record.explanation_check is not None
+    before = record.explanation_check
+    named = [c.text for c in before.flagged]
+    first = record.first_answer or _version(record, before)
+    if isinstance(reply, Exception):
+        attempt = ExplanationRepair(named=named, error=f"{type(reply).__name__}: {reply}")
+        return record.model_copy(update={"first_answer": first, "repairs": [*record.repairs, attempt]})
+    try:
+        answer = parse_prediction(reply, task)
+        if not answer.explanation.strip():  # an answer that explains nothing cannot pass the check by that
+            raise AnswerError("the answer has no explanation")
+    except AnswerError as exc:
+        attempt = ExplanationRepair(named=named, raw=reply, error=f"no valid answer: {exc}")
+        return record.model_copy(update={"first_answer": first, "repairs": [*record.repairs, attempt]})
+    summary = ctx.inputs["summarize"]
+    assert isinstance(summary, SummaryRecord)
+    fields = _answer_fields(answer, task, summary, n_hypotheses)
+    check = check_explanation(answer.explanation, evidence)
+    candidate = record.model_copy(update={**fields, "raw": reply,
+                                          "extraction": "json" + ("+partial" if answer.partial else "")})
+    kept = len(check.flagged) <= len(before.flagged)
+    attempt = ExplanationRepair(named=named, raw=reply, answer=_version(candidate, check), kept=kept)
+    base = _checked(candidate, check) if kept else record
+    return base.model_copy(update={"first_answer": first, "repairs": [*record.repairs, attempt]})

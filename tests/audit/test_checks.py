@@ -179,3 +179,25 @@ def test_a_no_audio_claim_against_a_file_with_sound(tmp_path: Path):
     assert claim_type(claim) == "sound" and verdict.verdict == "contradicted" and "speech 4.0 s" in verdict.reason
     silent = SimpleNamespace(categories={}, segments=[], no_audio=True)
     assert check_claim(claim, "sound", VideoEvidence(sound=silent)).verdict == "supported"
+
+
+@pytest.mark.parametrize(("claim", "verdict"), [
+    ("The description mentions black and white street photography.", "supported"),
+    ("The title says the video is about cooking pasta.", "contradicted"),
+])
+def test_a_claim_about_the_title_or_description_is_checked_against_them(claim, verdict):
+    """"The description mentions ..." is checked against the title, description and tags, not
+    the transcript (the video below has no speech at all)."""
+    ev = VideoEvidence(title="Street photographer at work", description="Black and white street photography in the park.")
+    kind = claim_type(claim)
+    assert check_claim(claim, kind, ev).verdict == verdict, kind
+
+
+def test_reads_followed_by_ordinary_words_is_no_quote():
+    """Only quoted words, or a bare word after "reads" / "the word", count as text read on
+    screen: "reads the word on the screen out loud" names no words to look for."""
+    from pipelines.audit.checks import _quoted
+
+    assert _quoted("The speaker reads the word on the screen out loud.") == []
+    assert _quoted("The screen reads GREEN.") == ["GREEN"]
+    assert _quoted('The title card reads "LIFT OFF".') == ["LIFT OFF"]

@@ -36,5 +36,15 @@ def test_the_run_ends_with_one_audit_line_per_text_frame_descriptions_apart(caps
         "audit of describe_frames.descriptions (composed from the measurements", ]
     explanation = lines[1]
     assert ("4 claims, 1 supported, 1 contradicted, 1 unsupported, 1 unverifiable (hallucination rate 67% of the 3 "
-            "verifiable: contradicted or unsupported)") in explanation
+            "verifiable: contradicted or unsupported; verifiable share 75% of the claims)") in explanation
     assert "9 claims, 9 supported" in lines[2] and "hallucination rate 0%" in lines[2]
+
+
+def test_a_text_with_nothing_checkable_says_its_verifiable_share_is_nil(capsys: pytest.CaptureFixture[str]):
+    from pipelines.cli import _print_audit
+
+    result = SimpleNamespace(run_dir=Path("data/runs/demo"), records={"audit_claims": {
+        "a": _record("a", [("predict.explanation", "unverifiable"), ("predict.explanation", "unverifiable")])}})
+    _print_audit(result)
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("audit of ")]
+    assert line.endswith("2 unverifiable (none verifiable, verifiable share 0% of the claims)")
