@@ -68,9 +68,9 @@ LLM_STAGES = ("hypothesize", "predict")
 
 
 def demo_llm_config(**run_options: Any) -> Any:
-    """The popularity demo's own LLM settings (bundled Qwen2.5-0.5B, bfloat16, JSON-schema
-    constrained) over the first 3 items of each split, without the stages the LLM stages do
-    not need."""
+    """The popularity demo's own LLM settings (the bundled Qwen2.5-1.5B on the onnx backend,
+    JSON-schema constrained) over the first 3 items of each split, without the stages the LLM
+    stages do not need."""
     path = ROOT / "pipelines" / "configs" / "popularity.yaml"
     keep = {*TEXT_STAGES, "embed", "retrieve_similar", *LLM_STAGES}
     others = [name for name in load_config(path).stages if name not in keep]

@@ -499,7 +499,15 @@ SOUND_CUES = [("music", r"\b(music\w*|soundtrack|score|melod\w*|song)\b"), ("sil
 NO_AUDIO = r"\b(no (audio|sound)( track)?|without (audio|sound)|silent (film|video|clip)|mute[sd]?)\b"
 
 
+# "does not show silent sketches with no sound": the absence of sound is said of something the video is not
+NEGATED_SHOWING = r"\b(?:(?:does|do|did|is|are|was|were) not|doesn't|don't|isn't|aren't|never)\s+(?:\w+\s+)?" \
+                  r"(?:show|feature|contain|include|depict|have|has|look like|about)\b"
+
+
 def check_sound(claim: str, ev: VideoEvidence) -> Verdict:
+    negated = re.search(NEGATED_SHOWING, claim, flags=re.IGNORECASE)
+    if negated is not None and _has(claim[negated.end():], NO_AUDIO):
+        return Verdict("unverifiable", "the absence of sound is said of what the video does not show", applies=False)
     if ev.sound is None and ev.transcript is not None and _has(claim, NO_AUDIO):
         t = ev.transcript  # without sound events, the transcript still knows whether there is audio and speech
         if t.no_audio:

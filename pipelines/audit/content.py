@@ -82,6 +82,8 @@ JUDGEMENT_CUT = (r";|,?\s*\b(?:which|so that|so|because|since|as if|as though|th
                  r"giving|creating|suggesting|conveying|evoking|making it|in a way|to (?:create|convey|evoke|suggest|"
                  r"give|show how|emphasi[sz]e|highlight|build|add))\b|"
                  r"\b(?:conveys?|suggests?|evokes?|symboli[sz]\w*|expresses?|represents?)\b")
+# "with a horse sketch in the background": what is placed in the picture is asserted as shown
+PLACED = r"\bwith\s+([^,;.]{2,60}?)\s+(?:in|at) the (?:background|foreground|centre|center|corner|frame|shot|scene)\b"
 # a negated assertion ("shows no people", "does not show a shop") is about absence: the other rules' business
 NEGATION = r"\b(?:no|not|without|none|nobody|nothing|never|neither|nor|lacks?|lacking|absent)\b|n't\b"
 THING_CUT = (r"\s*(?:,|/|[()]|\band\b|\bor\b|\bas well as\b|\balong with\b|\btogether with\b|\bplus\b|\bwith\b|"
@@ -279,7 +281,8 @@ def content_words(text: str, ignore: frozenset[str] = frozenset()) -> list[str]:
 
 def content_claim(text: str) -> tuple[str, int, int] | None:
     """What ``text`` asserts the video shows (module doc): the asserted phrase and its span in
-    ``text``; ``None`` when ``text`` has no content verb, or negates it ("does not show a shop",
+    ``text`` (after a content verb, before a passive one, or placed "with X in the background");
+    ``None`` when ``text`` has no content verb, or negates it ("does not show a shop",
     "shows no people": absence is the business of the other rules)."""
     active = re.search(CONTENT_VERB, text, flags=re.IGNORECASE)
     passive = re.search(PASSIVE, text, flags=re.IGNORECASE)
@@ -292,6 +295,8 @@ def content_claim(text: str) -> tuple[str, int, int] | None:
         phrase_end = phrase_start + cut.start() if cut else len(text)
         clause_start = max((m.end() for m in re.finditer(r"[,;:]", text[: active.start()])), default=0)
         verb_clause = text[clause_start : active.start()]
+    elif (placed := re.search(PLACED, text, flags=re.IGNORECASE)) is not None:
+        phrase_start, phrase_end, verb_clause = placed.start(1), placed.end(1), ""
     else:
         return None
     phrase = text[phrase_start:phrase_end]

@@ -10,7 +10,12 @@ with a reason each (``prompts/<task>/grade.md``):
 * ``evidence`` — does the analysis use concrete visual and audio evidence?
 * ``interpretation`` — is what the clip conveys argued from that evidence?
 
-and an overall mark. Reasons come before marks in the answer's schema (constrained where the
+and an overall mark. With ``show_checks`` (default) the teacher is also shown what the audit's
+rules found in the analysis — its claims cut by sentences and clauses and checked against the
+clip's evidence (``pipelines/audit/explanation.py``, the code predict checks its explanations
+with): how many were checkable and each one the evidence contradicts or holds nowhere. A
+small judge shown the evidence alone gave every analysis of the demo the same marks; shown
+the checks, its marks follow the errors. Reasons come before marks in the answer's schema (constrained where the
 backend can). An answer that cannot be read is kept as ``extraction: failed`` with its raw
 text; a student without an analysis gets no marks (``extraction: no analysis``), never a
 made-up one. The claim-by-claim check of the same analyses is the audit's (``audit_claims``).
@@ -22,6 +27,7 @@ from typing import Any
 
 from pydantic import Field
 
+from pipelines.audit.checks import EVIDENCE_STAGES
 from pipelines.budget import fit_record_text, token_counter
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.records import FilmAnalysisRecord, FilmAnswer, Grade, GradesRecord, Item, SummaryRecord
@@ -35,6 +41,8 @@ class GradeAnalysisConfig(StageConfig):
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig(max_tokens=300), description="the judge")
     prompt: str | None = Field(None, description="prompt file; default <task>/grade")
     text_tokens: int = Field(1200, ge=100, description="the evidence is fitted into this many tokens")
+    show_checks: bool = Field(True, description="show the teacher the audit rules' verdicts on the analysis's claims "
+                                                "(how many were checkable, and the contradicted or unsupported ones)")
 
 
 def prompt_name(cfg: GradeAnalysisConfig) -> str:
@@ -51,21 +59,39 @@ def grade_schema() -> dict[str, Any]:
     }, "required": ["reasons", "scores", "overall"]}
 
 
-def _messages(cfg: GradeAnalysisConfig, ctx: StageContext, answer: FilmAnswer) -> Messages:
+def rule_checks(item: Item, cfg: GradeAnalysisConfig, ctx: StageContext, analysis: str) -> dict[str, Any] | None:
+    """What the teacher is told of the analysis's claims: ``claims`` (how many), ``checkable``
+    (supported, contradicted or unsupported) and ``flagged`` (text, verdict, reason of each
+    contradicted or unsupported one); None when ``show_checks`` is off. The fields that define
+    the exam's answers (genres, budget) are kept out of the evidence, so no reason carries them."""
+    if not cfg.show_checks:
+        return None
+    from pipelines.audit.checks import video_evidence
+    from pipelines.audit.explanation import check_explanation, named_claims
+    from pipelines.tasks import get_task
+
+    evidence = video_evidence(item, ctx.inputs, cfg.task, hide=get_task(cfg.task).defines_label)
+    check = check_explanation(analysis, evidence)
+    total = sum(check.counts.values())
+    return {"claims": total, "checkable": total - check.counts.get("unverifiable", 0), "flagged": named_claims(check)}
+
+
+def _messages(item: Item, cfg: GradeAnalysisConfig, ctx: StageContext, answer: FilmAnswer) -> Messages:
     from pipelines.prompts import load_prompt
 
     summary = ctx.inputs["summarize"]
     assert isinstance(summary, SummaryRecord)
     measure, _ = token_counter(cfg.llm)
     return load_prompt(prompt_name(cfg)).messages(video_text=fit_record_text(summary, cfg.text_tokens, measure),
-                                                  analysis=answer.analysis)
+                                                  analysis=answer.analysis,
+                                                  checks=rule_checks(item, cfg, ctx, answer.analysis))
 
 
 def render_grade(item: Item, cfg: GradeAnalysisConfig, ctx: StageContext) -> Messages:
     """The judge's messages for the first student's analysis (``m2t render grade_analysis``)."""
     record = ctx.inputs["analyse_film"]
     assert isinstance(record, FilmAnalysisRecord)
-    return _messages(cfg, ctx, record.answers[0])
+    return _messages(item, cfg, ctx, record.answers[0])
 
 
 def read_grade(reply: str, answer: FilmAnswer, judge: str) -> Grade:
@@ -88,8 +114,9 @@ def read_grade(reply: str, answer: FilmAnswer, judge: str) -> Grade:
                  extraction="json", raw=reply)
 
 
-@stage("grade_analysis", version=1, config=GradeAnalysisConfig, record=GradesRecord,
-       needs=("analyse_film", "summarize"), batched=True, prompts=lambda cfg: [prompt_name(cfg)], render=render_grade)
+@stage("grade_analysis", version=2,  # 2: the teacher is shown the audit rules' verdicts on the analysis
+       config=GradeAnalysisConfig, record=GradesRecord, needs=("analyse_film", "summarize"),
+       uses=tuple(s for s in EVIDENCE_STAGES if s != "summarize"), reads=("metadata",), batched=True, prompts=lambda cfg: [prompt_name(cfg)], render=render_grade)
 def grade_analysis(items: list[Item], cfg: GradeAnalysisConfig, ctxs: list[StageContext]) -> list[Any]:
     """Every gradable analysis of the batch in one request list, then the records."""
     from pipelines.prompts import load_prompt
@@ -102,7 +129,7 @@ def grade_analysis(items: list[Item], cfg: GradeAnalysisConfig, ctxs: list[Stage
         for answer in record.answers:
             if answer.analysis.strip():
                 slots.append((i, answer))
-                requests.append((_messages(cfg, ctx, answer), grade_schema()))
+                requests.append((_messages(items[i], cfg, ctx, answer), grade_schema()))
     replies = ctxs[0].llm(cfg.llm).answer_all(requests) if requests else []  # a failed request: its item's error
     graded: dict[int, list[Grade]] = {i: [] for i in range(len(items))}
     failed: dict[int, Exception] = {}

@@ -201,3 +201,11 @@ def test_reads_followed_by_ordinary_words_is_no_quote():
     assert _quoted("The speaker reads the word on the screen out loud.") == []
     assert _quoted("The screen reads GREEN.") == ["GREEN"]
     assert _quoted('The title card reads "LIFT OFF".') == ["LIFT OFF"]
+
+
+def test_no_sound_said_of_what_the_video_does_not_show_is_no_claim_about_its_audio(clips):
+    """"does not show silent horse sketches with no sound" says nothing of this video's audio."""
+    _, ev, _ = clips["espresso"]  # a clip with speech
+    claim = "Hypothesis 3 does not apply: the video does not show silent horse sketches with no sound."
+    assert check_claim(claim, "sound", ev).verdict == "unverifiable"
+    assert check_claim("The video has no sound.", "sound", ev).verdict == "contradicted"

@@ -189,3 +189,13 @@ def test_a_countdown_said_of_the_countdown_clip_is_supported(audited):
     assert claims["The video shows a countdown."][:2] == ("content", "supported"), claims
     assert claims["The video conveys suspense."][:2] == ("interpretation", "unverifiable")
 
+
+
+def test_what_is_placed_in_the_background_is_asserted_as_shown():
+    """"a timer with a horse sketch in the background" asserts the horse sketch is in the
+    picture, with no content verb."""
+    from pipelines.audit.content import content_claim
+
+    found = content_claim("The countdown is a timer with a silent horse sketch in the background.")
+    assert found is not None and found[0] == "a silent horse sketch"
+    assert content_claim("The countdown is a timer with a loud voice.") is None

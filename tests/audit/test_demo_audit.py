@@ -69,3 +69,16 @@ def test_the_popularity_demo_reports_its_explanations_apart_from_the_frame_descr
     explanation, frames = lines
     assert "unsupported" in explanation and ("hallucination rate" in explanation or "none verifiable" in explanation)
     assert "composed from the measurements" in frames and "composed" not in explanation
+    # the demo's reasoner is the bundled 1.5B on the onnx backend, loaded once; explanations split by the rules
+    import json
+
+    from analysis import load_run
+
+    run = next((tmp_path / "runs").iterdir())
+    loads = [row["model"] for row in json.loads((run / "stats.json").read_text())["model_loads"]]
+    assert len(loads) == len(set(loads)), loads
+    llms = [json.loads(m.removeprefix("llm:")) for m in loads if m.startswith("llm:")]
+    assert [(m["backend"], m["model"]) for m in llms] == [("onnx", "bundled:qwen2.5-1.5b-instruct")], loads
+    predictions = load_run(run).predictions
+    assert len(predictions) >= 1 and set(predictions.model) == {"bundled:qwen2.5-1.5b-instruct"}
+    assert predictions.explanation.str.len().min() > 20 and predictions.verifiable_share.notna().all()
