@@ -85,7 +85,8 @@ def test_a_third_task_runs_predict(mood_task, tmp_path: Path):
     assert set(run["predict"].prompt_id) == {"mood.predict_zero_shot"}
     assert run.manifest["task_spec"]["label_key"] == "mood"
     prompts_used = {p["id"] for p in run.manifest["prompts"]}
-    assert prompts_used == {"mood.predict_zero_shot", "common.repair_predict"}  # the shared repair request
+    # the shared repair requests: of the JSON answer, and of an explanation the audit rules flag
+    assert prompts_used == {"mood.predict_zero_shot", "common.repair_predict", "common.repair_explanation"}
 
 
 def test_unknown_names_list_the_known_ones():
