@@ -88,9 +88,7 @@ def render_facts(record_fields: dict) -> str:
     shots = f["shots"]
     measured = [s for s in shots if s.shot_scale or s.camera_movement != "unknown"]
     if measured and len(shots) <= MAX_SHOTS_LISTED:
-        # numbered as questions about the shots number them: the demo's 1.5B, asked about "shot 3: 4.0–6.0 s",
-        # answered "full" for every shot of an unnumbered list and every shot right once they were numbered
-        parts.append("Shots: " + "; ".join(f"shot {k}, {_shot_phrase(s)}" for k, s in enumerate(shots, 1)) + ".")
+        parts.append("Shots: " + "; ".join(_shot_phrase(s) for s in shots) + ".")
     elif measured:
         if f["shot_scales"]:
             parts.append(f"Shot scales: {_counts(f['shot_scales'])}.")
@@ -119,8 +117,7 @@ def _models(cfg: MeasureVisualsConfig) -> list[str]:
 MODEL = "opencv haarcascade_frontalface_default"
 
 
-@stage("measure_visuals", version=4,  # 4: the listed shots are numbered
-       config=MeasureVisualsConfig, record=VisualsRecord,
+@stage("measure_visuals", version=3, config=MeasureVisualsConfig, record=VisualsRecord,
        needs=("extract_frames",), reads=("video",), models=_models)
 def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) -> VisualsRecord:
     from pipelines.models.faces import FaceDetector
