@@ -159,6 +159,11 @@ MODEL_SPEEDS: dict[tuple[str, str, str | None], ModelSpeed] = {
         250, 8.0, 1.0, 8.0, "Qwen2.5-0.5B float32 on 2 cores: MODELS.md (8.5 tok/s without a prompt)"),
     ("local", "bundled:smollm2-135m-instruct", None): ModelSpeed(
         1000, 20.0, 0.5, 3.0, "SmolLM2-135M on 2 cores: MODELS.md (constrained 23.9 tok/s)"),
+    ("onnx", "bundled:qwen2.5-0.5b-instruct", None): ModelSpeed(
+        190, 40.0, 0.3, 1.5, "onnxruntime-genai int4, Qwen2.5-0.5B: MODELS.md (prefill 180-200, decode 40-42 tok/s)"),
+    ("onnx", "bundled:qwen2.5-1.5b-instruct", None): ModelSpeed(
+        77, 16.0, 0.5, 5.0, "onnxruntime-genai int4, Qwen2.5-1.5B: MODELS.md (prefill 75-79, decode 15.7-16.7 tok/s); "
+                            "the demo's cold run: 5,882 prompt + 154 answer tokens in 86 s"),
     ("llamacpp", "bundled:qwen2.5-0.5b-instruct-gguf", None): ModelSpeed(
         100, 20.0, 0.5, 3.0, "llama.cpp, Qwen2.5-0.5B GGUF: MODELS.md (prefill 101-113, decode 20-25 tok/s)"),
     ("llamacpp", "bundled:smollm2-135m-instruct-gguf", None): ModelSpeed(
