@@ -50,6 +50,14 @@ def test_a_property_none_of_the_cited_examples_shows_is_degenerate():
     assert hypothesis_problems(drawn, "global-big-hit", ["a"], TASK, [], examples) == []
 
 
+def test_inflected_words_meet_their_stems_in_the_cited_examples():
+    """"drawings" meets "drawing" (Snowball stems; the hand stemmer cut "drawing" to "draw" and
+    left "drawings" as "drawing", so this hypothesis was called not in its examples)."""
+    task = get_task("popularity")
+    texts = ["Title: Silent horse sketch. Description: No sound, just a drawing."]
+    assert hypothesis_problems("Videos that show drawings or sketches", "local-hit", ["horse"], task, [], texts) == []
+
+
 def test_grounded_means_the_explanation_names_the_videos_own_content():
     video = "Title: Countdown to lift off\nSpeech: 5, 4, 3, 2, 1. Lift off. The rocket climbs into the blue sky."
     assert grounded("Hypothesis 2 applies: a rocket launch countdown draws a worldwide audience.", video, TASK)

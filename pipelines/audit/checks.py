@@ -446,6 +446,20 @@ SPEECH_VERBS = r"\b(says?|said|speaks?|speaking|talks?|talking|about|narrat\w*|v
 METADATA_SUBJECT = r"\b(?:the |its |video'?s? )?(title|description|tags?|metadata)\b"
 
 
+def _words_in(own: set[str], text: str, where: str, evidence: list[Evidence]) -> Verdict:
+    """A claim's content words (``own``, not empty) against the words of ``text``: supported
+    when enough are found, contradicted when none is, else unverifiable; ``where`` names the
+    text in the reason ("the transcript")."""
+    from pipelines.hypotheses import content_words
+
+    shared = own & content_words(text)
+    if len(shared) >= min(SPEECH_MIN_WORDS, len(own)):
+        return Verdict("supported", f"{where} has {', '.join(sorted(shared))}", evidence)
+    if not shared:
+        return Verdict("contradicted", f"none of {', '.join(sorted(own))} is in {where}", evidence)
+    return Verdict("unverifiable", f"only {', '.join(sorted(shared))} of the claim is in {where}", evidence)
+
+
 def check_stated(claim: str, ev: VideoEvidence) -> Verdict | None:
     """A claim about what the title, description or tags say ("The description mentions street
     photography"), checked against those fields; ``None`` when the claim names none of them."""
@@ -456,14 +470,10 @@ def check_stated(claim: str, ev: VideoEvidence) -> Verdict | None:
         return None
     text = " ".join(x for x in (ev.title, ev.description, ev.shown_metadata) if x)
     own = content_words(re.sub(SPEECH_VERBS + "|" + METADATA_SUBJECT, " ", claim, flags=re.IGNORECASE), ev.task_words)
-    shared = own & content_words(text)
-    evidence = [Evidence("summarize", "metadata", text[:200])]
-    if own and len(shared) >= min(SPEECH_MIN_WORDS, len(own)):
-        return Verdict("supported", f"the title, description or tags have {', '.join(sorted(shared))}", evidence)
-    if own and not shared and text:
-        return Verdict("contradicted", f"none of {', '.join(sorted(own))} is in the title, description or tags",
-                       evidence)
-    return Verdict("unverifiable", "the title, description or tags hold only part of the claim", evidence)
+    if not own or not text:
+        return Verdict("unverifiable", "no title, description or tags to check it against" if own else
+                       "it names nothing the title, description or tags could hold", applies=False)
+    return _words_in(own, text, "the title, description or tags", [Evidence("item", "title, description", text[:200])])
 
 
 def check_speech(claim: str, ev: VideoEvidence) -> Verdict:
@@ -480,15 +490,10 @@ def check_speech(claim: str, ev: VideoEvidence) -> Verdict:
                                                               else "no speech recognised"),
                        [Evidence("transcribe_audio", "segments", [])])
     own = content_words(re.sub(SPEECH_VERBS, " ", claim, flags=re.IGNORECASE))
-    shared = own & content_words(text)
     evidence = [Evidence("transcribe_audio", "text", text[:200], ev.transcript.segments[0].start_s)]
     if not own:
         return Verdict("supported", "someone speaks", evidence)
-    if len(shared) >= min(SPEECH_MIN_WORDS, len(own)):
-        return Verdict("supported", f"the transcript has {', '.join(sorted(shared))}", evidence)
-    if not shared:
-        return Verdict("contradicted", f"none of {', '.join(sorted(own))} is in the transcript", evidence)
-    return Verdict("unverifiable", f"only {', '.join(sorted(shared))} of the claim is in the transcript", evidence)
+    return _words_in(own, text, "the transcript", evidence)
 
 
 SOUND_CUES = [("music", r"\b(music\w*|soundtrack|score|melod\w*|song)\b"), ("silence", r"\b(silen\w*|quiet)\b"),
