@@ -71,6 +71,9 @@ class LLMBackend:
         can_score: the chat model scores labels (``score_continuations``).
         uses_dtype: ``llm.dtype`` changes the answers (part of the cache key unless float32).
         sees_images: messages may carry images (:func:`image_part`), sent as data URLs.
+        revision: raised when the backend's own code comes to give other answers to the same
+            request (how a prompt is read, how a schema is enforced); part of the cache key
+            from 1 on, so an answer cached before the change is never returned for it.
     """
 
     load: str
@@ -79,6 +82,7 @@ class LLMBackend:
     can_score: bool = False
     uses_dtype: bool = False
     sees_images: bool = False
+    revision: int = 0
 
     def build(self, cfg: LLMConfig) -> Any:
         module, function = self.load.split(":")
@@ -90,7 +94,9 @@ LLM_BACKENDS.register("local", LLMBackend("pipelines.models.llm_local:from_confi
 LLM_BACKENDS.register("openai", LLMBackend("pipelines.models.llm_openai:from_config", remote=True,
                                            schema_option="response_format", sees_images=True))
 LLM_BACKENDS.register("llamacpp", LLMBackend("pipelines.models.llm_llamacpp:from_config"))
-LLM_BACKENDS.register("onnx", LLMBackend("pipelines.models.llm_ortgenai:from_config", schema_option="json_schema", can_score=False))
+# onnx revision 1: a prompt's shared prefix read as its own chunk, schemas enforced by llguidance's own matcher
+LLM_BACKENDS.register("onnx", LLMBackend("pipelines.models.llm_ortgenai:from_config", schema_option="json_schema",
+                                         can_score=False, revision=1))
 
 
 class Prices(BaseModel):
@@ -184,6 +190,8 @@ class LLMConfig(BaseModel):
                     "max_tokens": self.max_tokens}
         if self.spec.uses_dtype and self.dtype != "float32":  # float32 keys stay as they were
             identity["dtype"] = self.dtype
+        if self.spec.revision:  # revision 0 keys stay as they were
+            identity["revision"] = self.spec.revision
         return identity
 
     def weights_identity(self) -> dict[str, Any]:

@@ -1,24 +1,38 @@
 """An int4 ONNX model run by onnxruntime-genai, as a LangChain chat model (the ``onnx`` backend).
 
 onnxruntime-genai installs as a prebuilt wheel (no compiler) and decodes the bundled Qwen
-models about four times faster than transformers bfloat16 on a CPU, with JSON-schema
-constrained decoding (llguidance) at no measurable cost: ``bench/llm_throughput.py`` gives
-the figures. It reads a folder made by its own builder (``genai_config.json``, ``model.onnx``,
-the tokenizer and chat template); ``bundled:<name>`` resolves to such a folder built once in
-the model cache (``bundled.py``).
+models about four times faster than transformers bfloat16 on a CPU: ``bench/llm_throughput.py``
+gives the figures. A JSON schema is enforced token by token with llguidance's matcher (the
+engine the runtime bundles, driven here so that the schema is chosen per answer, not per
+generator: one kept prefix then serves every schema). It reads a folder made by its own
+builder (``genai_config.json``, ``model.onnx``, the tokenizer and chat template);
+``bundled:<name>`` resolves to such a folder built once in the model cache (``bundled.py``).
 
 The model is loaded once and every generation setting is per call (``max_tokens``,
 ``temperature``, ``seed``, ``json_schema``), so configs that differ only in those share it.
 Greedy at temperature 0; otherwise sampled by the runtime's own generator seeded per call.
 Nothing is downloaded; ``onnxruntime_genai`` is imported only when a model loads.
+
+Shared prefixes are read once. Every prompt is read in two chunks: the conversation before
+its last message (the system prompt, a worked example, the first answer before a repair),
+then the last message. A greedy generator that has read a prefix is kept (the last
+``_KEPT_PREFIXES`` per model) and rewound to it for the next prompt that starts with it, so
+m2t's prompts that share a system prompt and worked example pay for them once. An answer never
+depends on what ran before: the same two chunks are read whether the prefix was kept or not
+(measured on the bundled 1.5B: rewound and fresh generators gave the same greedy answers,
+with and without a JSON schema; ``tests/models/test_llm_ortgenai.py`` checks it). One chunk
+instead of two can change an answer (one of three predict prompts of the 0.5B), which is why
+every prompt is read the same way and the backend's cache revision was raised.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +53,13 @@ _CALL_OPTIONS = ("max_tokens", "temperature", "seed", "json_schema")
 
 # Message type -> chat-template role.
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool", "function": "tool"}
+
+# Greedy generators kept per model, each rewound to the prefix it has read; each holds a key/value
+# buffer of its max_length (the 1.5B: about 57 kB a token, so a 2048-token generator is ~117 MB).
+_KEPT_PREFIXES = 3
+# max_length of a kept generator is rounded up to a multiple of this, so that prompts of a
+# similar length share it (max_length does not change an answer: measured, see the module doc).
+_LENGTH_STEP = 1024
 
 _BUILD_HINT = ("give bundled:qwen2.5-0.5b-instruct, bundled:qwen2.5-1.5b-instruct or a folder built by "
                "`python -m onnxruntime_genai.models.builder -i HF_DIR -o OUT -p int4 -e cpu`")
@@ -100,6 +121,10 @@ class OrtGenAIChatModel(BaseChatModel):
     _pad: int = PrivateAttr(default=0)
     _context: int = PrivateAttr(default=0)
     _lock: Any = PrivateAttr(default_factory=threading.RLock)
+    _kept: OrderedDict[str, tuple[Any, int]] = PrivateAttr(default_factory=OrderedDict)
+    _vocab: int = PrivateAttr(default=0)
+    _guide: Any = PrivateAttr(default=None)  # llguidance's tokenizer, made at the first schema
+    _grammars: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def _llm_type(self) -> str:
@@ -156,6 +181,7 @@ class OrtGenAIChatModel(BaseChatModel):
         self._eos = frozenset(int(i) for i in (eos if isinstance(eos, list) else [eos]) if i is not None)
         self._pad = int(settings.get("pad_token_id", next(iter(self._eos), 0)))
         self._context = int(settings.get("context_length") or 0)
+        self._vocab = int(settings.get("vocab_size") or 0)
         template = folder / "chat_template.jinja"
         self._template = template.read_text(encoding="utf-8") if template.is_file() else None
         self._folder = folder
@@ -165,19 +191,32 @@ class OrtGenAIChatModel(BaseChatModel):
     # ------------------------------------------------------------------ prompts
 
     def _prompt_ids(self, messages: str | Sequence[BaseMessage]) -> list[int]:
-        """The chat-templated prompt's token ids, ending with the assistant's turn opener.
+        """The chat-templated prompt's token ids, ending with the assistant's turn opener."""
+        return self._encode(messages, opener=True)
 
-        The folder's own chat template renders it (``chat_template.jinja`` beside the model,
-        else the one in its tokenizer config); a model without one gets plain
-        ``Role: content`` turns."""
+    def _split_prompt(self, messages: str | Sequence[BaseMessage]) -> tuple[list[int], int]:
+        """The prompt's token ids and the length of its shared prefix: the tokens of every
+        message but the last, when they begin the prompt's tokens (0 otherwise)."""
+        prompt = self._encode(messages, opener=True)
+        if isinstance(messages, str) or len(messages) < 2:
+            return prompt, 0
+        prefix = self._encode(messages[:-1], opener=False)
+        return prompt, (len(prefix) if 0 < len(prefix) < len(prompt) and prompt[: len(prefix)] == prefix else 0)
+
+    def _encode(self, messages: str | Sequence[BaseMessage], *, opener: bool) -> list[int]:
+        """Token ids of ``messages`` rendered by the folder's own chat template
+        (``chat_template.jinja`` beside the model, else the one in its tokenizer config),
+        with the assistant's turn opener when ``opener``; a model without a template gets
+        plain ``Role: content`` turns."""
         if isinstance(messages, str):
             messages = [HumanMessage(content=messages)]
         conversation = [{"role": _role(m), "content": m.text} for m in messages]
         try:
             text = self._tokenizer.apply_chat_template(json.dumps(conversation), template_str=self._template,
-                                                       add_generation_prompt=True)
+                                                       add_generation_prompt=opener)
         except Exception:  # no template anywhere: a base model
-            text = "".join(f"{t['role'].capitalize()}: {t['content']}\n" for t in conversation) + "Assistant:"
+            text = "".join(f"{t['role'].capitalize()}: {t['content']}\n" for t in conversation)
+            text += "Assistant:" if opener else ""
         return [int(i) for i in self._tokenizer.encode(text)]
 
     # ------------------------------------------------------------------ generation
@@ -215,7 +254,8 @@ class OrtGenAIChatModel(BaseChatModel):
         Returns:
             One generation holding only the new text; token counts are in the message's
             ``usage_metadata``; ``generation_info`` has ``finish_reason`` ("stop" or
-            "length") and the seconds of the prompt's prefill and of the decoding apart.
+            "length"), the seconds of the prompt's prefill and of the decoding apart, and
+            ``reused_prefix_tokens`` (prompt tokens a kept generator had already read).
 
         Raises:
             TypeError: On an unknown keyword argument.
@@ -224,41 +264,10 @@ class OrtGenAIChatModel(BaseChatModel):
         options = self._options(kwargs)
         with self._lock:
             self.load()
-            prompt = self._prompt_ids(messages)
-            answers, timing = self._run([prompt], options, [s for s in (stop or []) if s])
-        return ChatResult(generations=[self._generation(prompt, answers[0], timing)],
+            prompt, shared = self._split_prompt(messages)
+            answer, timing = self._answer(prompt, shared, options, [s for s in (stop or []) if s])
+        return ChatResult(generations=[self._generation(prompt, answer, timing)],
                           llm_output={"model_name": self.model_path})
-
-    def batch_invoke(self, conversations: Sequence[Sequence[BaseMessage]], **kwargs: Any) -> list[AIMessage]:
-        """Answers several conversations in one batch of the runtime, in order.
-
-        A greedy answer is the same alone and inside any batch (measured on m2t's predict
-        prompts, 80 tokens, batches of 2 and 4 with rows of 571-847 prompt tokens; checked by
-        ``tests/models/test_llm_ortgenai.py``), so batching changes speed only. Two kinds of
-        request are generated one by one instead: sampled answers (``temperature > 0``: the
-        runtime's random stream is shared by a batch's rows, so a row's sample would depend on
-        its batch-mates) and schema-constrained ones (onnxruntime-genai 0.18 fails a batch
-        whose rows' grammars end at different steps: "compute_mask() called after stop").
-
-        Args:
-            conversations: One message list per answer.
-            **kwargs: The same per-call options as ``invoke``, applied to every answer (one
-                ``json_schema`` for the whole batch).
-
-        Returns:
-            One ``AIMessage`` per conversation, as ``invoke`` would return it
-            (``generation_info`` in ``response_metadata`` gives the batch's size and seconds).
-        """
-        options = self._options(kwargs)
-        if not conversations:
-            return []
-        if options.temperature > 0 or options.schema:
-            return [self.invoke(list(c), **kwargs) for c in conversations]  # type: ignore[misc]
-        with self._lock:
-            self.load()
-            prompts = [self._prompt_ids(list(c)) for c in conversations]
-            answers, timing = self._run(prompts, options, [])
-        return [self._generation(p, a, timing).message for p, a in zip(prompts, answers)]  # type: ignore[misc]
 
     def _generation(self, prompt: list[int], answer: _Answer, timing: dict[str, Any]) -> ChatGeneration:
         usage = {"input_tokens": len(prompt), "output_tokens": len(answer.tokens),
@@ -267,42 +276,153 @@ class OrtGenAIChatModel(BaseChatModel):
         message = AIMessage(content=answer.text, usage_metadata=usage, response_metadata=dict(info))
         return ChatGeneration(message=message, generation_info=info)
 
-    def _run(self, prompts: list[list[int]], options: _Options,
-             stop: list[str]) -> tuple[list[_Answer], dict[str, Any]]:
-        """Generates answers to ``prompts`` (token ids) in one batch of the runtime.
-
-        The rows are right-padded with the pad token (as the runtime's own ``encode_batch``
-        pads them: it masks those positions); each row's answer ends at its end-of-sequence
-        token, a stop string or ``max_tokens``; the batch ends when every row has."""
+    def _answer(self, prompt: list[int], shared: int, options: _Options,
+                stop: list[str]) -> tuple[_Answer, dict[str, Any]]:
+        """Generates the answer to one prompt (token ids) whose first ``shared`` tokens are
+        its shared prefix: read as a chunk of its own, by a kept generator when one has read
+        it (greedy only: a sampler's random stream would go on from the last answer)."""
         import numpy as np
-        import onnxruntime_genai as og
 
-        width = max(len(p) for p in prompts)
+        self._check_length(len(prompt), options)
+        matcher = self._matcher(options.schema) if options.schema else None
+        started = time.perf_counter()
+        reused = 0
+        keep = bool(shared) and options.temperature == 0
+        key, length = "", 0
+        if keep:
+            key = hashlib.sha256(np.asarray(prompt[:shared], dtype=np.int32).tobytes()).hexdigest()
+            needed = len(prompt) + options.max_tokens
+            generator, length = self._kept.pop(key, (None, 0))
+            if generator is not None and length >= needed:
+                generator.rewind_to(shared)
+                reused = shared
+            else:
+                length = -(-needed // _LENGTH_STEP) * _LENGTH_STEP
+                generator = self._generator(options, length, rows=1)
+                generator.append_tokens(np.asarray(prompt[:shared], dtype=np.int32))
+        else:
+            generator = self._generator(options, len(prompt) + options.max_tokens, rows=1)
+            if shared:
+                generator.append_tokens(np.asarray(prompt[:shared], dtype=np.int32))
+        generator.append_tokens(np.asarray(prompt[shared:], dtype=np.int32))
+        prefilled = time.perf_counter()
+        answers = self._decode(generator, 1, options, stop, matcher)
+        decoded = time.perf_counter()
+        if keep:  # kept only after a whole answer: a generator that failed is dropped
+            self._kept[key] = (generator, length)
+            while len(self._kept) > _KEPT_PREFIXES:
+                self._kept.popitem(last=False)
+        timing = {"batch_size": 1, "prefill_seconds": round(prefilled - started, 4),
+                  "decode_seconds": round(decoded - prefilled, 4), "reused_prefix_tokens": reused}
+        return answers[0], timing
+
+    def _matcher(self, schema: dict[str, Any]) -> Any:
+        """A fresh llguidance matcher for ``schema`` (its grammar compiled once per schema).
+
+        Raises:
+            ValueError: If llguidance cannot compile the schema.
+        """
+        import llguidance
+
+        if self._guide is None:
+            assert self._folder is not None
+            vocabulary = self._folder / "tokenizer.json"
+            if not vocabulary.is_file():
+                raise ValueError(f"a JSON schema needs the model folder's tokenizer.json, and {self._folder} has none")
+            self._guide = llguidance.LLTokenizer(vocabulary.read_text(encoding="utf-8"), n_vocab=self._vocab or None,
+                                                 eos_token=sorted(self._eos))
+        text = json.dumps(schema, sort_keys=True)
+        if text not in self._grammars:
+            self._grammars[text] = llguidance.LLMatcher.grammar_from_json_schema(
+                schema, defaults={"whitespace_flexible": False})
+        matcher = llguidance.LLMatcher(self._guide, self._grammars[text])
+        if matcher.is_error():
+            raise ValueError(f"llguidance cannot use this JSON schema: {matcher.get_error()}")
+        return matcher
+
+    def _check_length(self, width: int, options: _Options) -> None:
         if self._context and width + options.max_tokens > self._context:
             raise ValueError(f"a prompt of {width} tokens plus max_tokens {options.max_tokens} exceeds the model's "
                              f"context of {self._context} tokens")
+
+    def _generator(self, options: _Options, max_length: int, rows: int) -> Any:
+        """A new generator for ``rows`` prompts of up to ``max_length`` tokens with their answers."""
+        import onnxruntime_genai as og
+
         params = og.GeneratorParams(self._model)
-        search: dict[str, Any] = {"max_length": width + options.max_tokens, "batch_size": len(prompts)}
+        search: dict[str, Any] = {"max_length": max_length, "batch_size": rows}
         if options.temperature > 0:
             search.update(do_sample=True, temperature=options.temperature, random_seed=options.seed)
         else:
             search.update(do_sample=False)
         params.set_search_options(**search)
-        if options.schema:
-            params.set_guidance("json_schema", json.dumps(_compact(options.schema)))
+        return og.Generator(self._model, params)
+
+    def run_batch(self, conversations: Sequence[Sequence[BaseMessage]], **kwargs: Any) -> list[AIMessage]:
+        """Answers several conversations in one batch of the runtime, each read in one chunk:
+        for ``bench/llm_throughput.py`` only, which measures what the runtime's batching is
+        worth. m2t never uses it: its answers need not equal ``invoke``'s, which reads a
+        prompt's shared prefix as a chunk of its own (measured: one of three predict prompts
+        of the 0.5B differed), and one cache key must give one answer. Greedy, no schema
+        (onnxruntime-genai 0.18 fails a batch whose grammars end at different steps)."""
+        options = self._options(kwargs)
+        if options.temperature > 0 or options.schema:
+            raise ValueError("run_batch is greedy and unconstrained")
+        with self._lock:
+            self.load()
+            prompts = [self._prompt_ids(list(c)) for c in conversations]
+            answers, timing = self._run(prompts, options, [])
+        return [self._generation(p, a, timing).message for p, a in zip(prompts, answers)]  # type: ignore[misc]
+
+    def _run(self, prompts: list[list[int]], options: _Options,
+             stop: list[str]) -> tuple[list[_Answer], dict[str, Any]]:
+        """Generates answers to ``prompts`` (token ids) in one batch of the runtime, each
+        prompt read whole in one chunk.
+
+        The rows are right-padded with the pad token (as the runtime's own ``encode_batch``
+        pads them: it masks those positions); each row's answer ends at its end-of-sequence
+        token, a stop string or ``max_tokens``; the batch ends when every row has."""
+        import numpy as np
+
+        width = max(len(p) for p in prompts)
+        self._check_length(width, options)
         ids = np.full((len(prompts), width), self._pad, dtype=np.int32)
         for row, prompt in enumerate(prompts):
             ids[row, : len(prompt)] = prompt
-        generator = og.Generator(self._model, params)
+        generator = self._generator(options, width + options.max_tokens, rows=len(prompts))
         started = time.perf_counter()
         generator.append_tokens(ids if len(prompts) > 1 else ids[0])  # the prompts' prefill
         prefilled = time.perf_counter()
-        rows = len(prompts)
+        answers = self._decode(generator, len(prompts), options, stop)
+        decoded = time.perf_counter()
+        timing = {"batch_size": len(prompts), "prefill_seconds": round(prefilled - started, 4),
+                  "decode_seconds": round(decoded - prefilled, 4), "reused_prefix_tokens": 0}
+        return answers, timing
+
+    def _decode(self, generator: Any, rows: int, options: _Options, stop: list[str],
+                matcher: Any = None) -> list[_Answer]:
+        """Decodes the answers of a generator that has read its prompts: each row ends at its
+        end-of-sequence token, a stop string, ``max_tokens`` or (with ``matcher``, one row)
+        the end of its JSON; all end when every row has. ``matcher`` masks every token the
+        schema does not allow before the runtime picks one."""
+        import numpy as np
+
         tokens: list[list[int]] = [[] for _ in range(rows)]
         finish: list[str | None] = [None] * rows
         texts = [""] * rows
         streams = [self._tokenizer.create_stream() for _ in range(rows)] if stop else []
+        mask = None
+        if matcher is not None:
+            import llguidance.numpy as guide
+
+            mask = guide.allocate_token_bitmask(1, self._vocab)
         while not generator.is_done() and None in finish:
+            if matcher is not None:
+                logits = generator.get_logits()
+                flat = logits.reshape(1, -1).astype(np.float32)  # a copy: the runtime's buffer stays
+                guide.fill_next_token_bitmask(matcher, mask)
+                guide.apply_token_bitmask_inplace(flat, mask)
+                generator.set_logits(flat.reshape(logits.shape))
             generator.generate_next_token()
             for row, token in enumerate(generator.get_next_tokens().tolist()):
                 if finish[row] is not None:
@@ -311,6 +431,13 @@ class OrtGenAIChatModel(BaseChatModel):
                 if token in self._eos:
                     finish[row] = "stop"
                     continue
+                if matcher is not None:
+                    if not matcher.consume_token(int(token)):
+                        raise RuntimeError(f"the JSON-schema matcher refused a token it allowed: "
+                                           f"{matcher.get_error()}")
+                    if matcher.is_stopped():  # the JSON is complete: nothing else may follow
+                        finish[row] = "stop"
+                        continue
                 if stop:
                     texts[row] += streams[row].decode(int(token))
                     if any(s in texts[row] for s in stop):
@@ -318,7 +445,6 @@ class OrtGenAIChatModel(BaseChatModel):
                         continue
                 if len(tokens[row]) >= options.max_tokens:
                     finish[row] = "length"
-        decoded = time.perf_counter()
         answers = []
         for row in range(rows):
             content = [t for t in tokens[row] if t not in self._eos]
@@ -326,16 +452,7 @@ class OrtGenAIChatModel(BaseChatModel):
             cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
             answers.append(_Answer(tokens=tokens[row], text=text[:cut] if cut >= 0 else text,
                                    finish=finish[row] or "length"))
-        timing = {"batch_size": rows, "prefill_seconds": round(prefilled - started, 4),
-                  "decode_seconds": round(decoded - prefilled, 4)}
-        return answers, timing
-
-
-def _compact(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` with llguidance told to allow no free whitespace (unless it says otherwise):
-    a small model otherwise pads strings or pretty-prints until its token budget runs out,
-    and compact JSON costs fewer tokens (as the ``local`` backend's xgrammar grammar does)."""
-    return schema if "x-guidance" in schema else {**schema, "x-guidance": {"whitespace_flexible": False}}
+        return answers
 
 
 def _role(message: BaseMessage) -> str:

@@ -77,9 +77,8 @@ def test_schema_constrained_answer_is_valid_and_counted(chat: OrtGenAIChatModel)
     assert usage["input_tokens"] > 200 and 0 < usage["output_tokens"] <= 160
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     assert reply.response_metadata["prefill_seconds"] > 0 and reply.response_metadata["decode_seconds"] > 0
-    # a batch of schema requests is answered one by one (the runtime cannot batch grammars)
     short = [[HumanMessage(f"Rate a {pet} video as JSON.")] for pet in ("cat", "dog")]
-    batch = chat.batch_invoke(short, json_schema=SCHEMA, max_tokens=120)
+    batch = chat.batch(short, json_schema=SCHEMA, max_tokens=120)
     assert [b.content for b in batch] == [chat.invoke(m, json_schema=SCHEMA, max_tokens=120).content for m in short]
     for answer in batch:
         assert_valid(json.loads(answer.content))
@@ -106,19 +105,57 @@ def test_seeded_sampling_repeats_per_seed(chat: OrtGenAIChatModel) -> None:
 
 @pytest.mark.slow
 def test_batch_answers_equal_answers_alone(chat: OrtGenAIChatModel) -> None:
-    """m2t's rule: an answer never depends on its batch-mates. Greedy answers of 64 tokens to
-    three predict prompts of different lengths (so each row is padded differently), alone
-    and in one batch; ``bench/llm_throughput.py`` checks batches of 2 and 4 as well."""
+    """m2t's rule: an answer never depends on its batch-mates or on what ran before. Greedy
+    answers of 64 tokens to three predict prompts of different lengths (sharing their
+    system prompt, which the model keeps read), alone and through LangChain's ``batch`` in
+    another order."""
     prompts = [predict_messages(v) for v in VIDEOS]
     alone = [chat.invoke(p, max_tokens=64) for p in prompts]
     assert all(a.usage_metadata["output_tokens"] >= 60 for a in alone)  # long enough to drift, if it did
     assert len({a.usage_metadata["input_tokens"] for a in alone}) == 3
-    batch = chat.batch_invoke([prompts[2], prompts[0], prompts[1]], max_tokens=64)
+    batch = chat.batch([prompts[2], prompts[0], prompts[1]], max_tokens=64)
     assert [b.content for b in batch] == [alone[2].content, alone[0].content, alone[1].content]
     assert [b.usage_metadata for b in batch] == [alone[2].usage_metadata, alone[0].usage_metadata,
                                                  alone[1].usage_metadata]
-    assert batch[0].response_metadata["batch_size"] == 3
-    assert chat.batch_invoke([]) == []
+    assert [b.response_metadata["reused_prefix_tokens"] for b in batch] == [alone[1].response_metadata[
+        "reused_prefix_tokens"]] * 3  # the system prompt: read by the first of `alone`, then kept
+
+
+def hypothesis_messages(round_: int) -> list:
+    """m2t's hypothesize prompt: a system prompt and a worked example shared by every
+    question, then the question (its neighbours and aspect)."""
+    from pipelines.models.llm import to_langchain
+
+    examples = [{"number": n, "text": f"Title: {title}"} for n, title in
+                enumerate(("Rocket launch countdown", "Launch of a weather satellite", "A cat on a sofa"), 1)]
+    return to_langchain(load_prompt("popularity/hypothesize").messages(
+        label="global-big-hit", examples=examples[round_ % 2:][:2], round=round_))
+
+
+@pytest.mark.slow
+def test_a_kept_prefix_changes_speed_only(chat: OrtGenAIChatModel) -> None:
+    """The shared system prompt and worked example are read once, then rewound to; the
+    answers equal those of a fresh model that reads them anew (greedy, with and without a
+    schema), and a sampled answer never starts from a kept generator."""
+    schema = {"type": "object", "properties": {"statement": {"type": "string", "maxLength": 120},
+                                               "based_on": {"type": "array", "items": {"type": "integer"}}},
+              "required": ["statement", "based_on"], "additionalProperties": False}
+    questions = [hypothesis_messages(r) for r in range(3)]
+    first = [chat.invoke(q, json_schema=schema, max_tokens=48) for q in questions]
+    reused = [a.response_metadata["reused_prefix_tokens"] for a in first]
+    assert reused[0] == 0 and reused[1] == reused[2] > 100  # the system prompt and example: read once
+    again = chat.invoke(questions[0], json_schema=schema, max_tokens=48)
+    assert again.content == first[0].content and again.response_metadata["reused_prefix_tokens"] == reused[1]
+    fresh = load_ortgenai_chat("bundled:qwen2.5-0.5b-instruct", max_tokens=48)
+    assert fresh.invoke(questions[2], json_schema=schema).content == first[2].content
+    assert fresh.invoke(questions[2], json_schema=schema).response_metadata["reused_prefix_tokens"] == reused[1]
+    plain = [chat.invoke(q, max_tokens=24).content for q in (questions[1], questions[2])]
+    assert [fresh.invoke(q, max_tokens=24).content for q in (questions[2], questions[1])] == plain[::-1]
+    for answer in first:
+        assert json.loads(answer.content)["statement"]
+    sampled = chat.invoke(questions[1], temperature=1.0, seed=3, max_tokens=12)
+    assert sampled.response_metadata["reused_prefix_tokens"] == 0
+    assert sampled.content == fresh.invoke(questions[1], temperature=1.0, seed=3, max_tokens=12).content
 
 
 def test_errors_are_one_clear_line(tmp_path: Path, chat: OrtGenAIChatModel) -> None:
