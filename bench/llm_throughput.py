@@ -160,6 +160,7 @@ def measure_onnx(name: str, messages: Any, schema: dict[str, Any], args: argpars
         chat.invoke(messages, **extra)  # warm-up (and grammar compilation)
         rates = []
         for _ in range(args.repeat):
+            chat.forget_prefixes()  # the whole prompt read, as the other runtimes read it
             reply, seconds = timed(lambda: chat.invoke(messages, **extra))
             meta, usage = reply.response_metadata, reply.usage_metadata
             prefill.append(usage["input_tokens"] / meta["prefill_seconds"])
@@ -170,6 +171,10 @@ def measure_onnx(name: str, messages: Any, schema: dict[str, Any], args: argpars
                 out.answer_tokens = usage["output_tokens"]
         out.decode_tps[kind] = median(rates)
     out.prefill_tps, out.call_s = median(prefill), median(calls)
+    kept = [timed(lambda: chat.invoke(messages, json_schema=schema)) for _ in range(args.repeat)]
+    reused = kept[0][0].response_metadata["reused_prefix_tokens"]
+    print(f"{name:22s} onnx, the system prompt kept ({reused} of {out.prompt_tokens} prompt tokens): predict call "
+          f"{median(s for _, s in kept):5.1f} s vs {out.call_s:5.1f} s read whole", flush=True)
     return out
 
 
@@ -226,15 +231,16 @@ def batches(name: str, prompts: list[Any], args: argparse.Namespace, threads: in
     """onnx batch-N vs batch-1 on N different prompts: decode tokens/s in total, prefill tokens/s,
     wall seconds, and whether each batched answer equals the same prompt's answer alone.
 
-    The batch is the runtime's own (``run_batch``: each prompt read whole); m2t answers one
-    by one (``invoke``: the shared prefix read as its own chunk and kept, so the alone rows
-    after the first reuse it) because batched answers need not equal those."""
+    The batch is the runtime's own (``run_batch``: each prompt read whole in one chunk); m2t
+    answers one by one (``invoke``: the shared prefix read as its own chunk; here forgotten
+    before each, so both read every token) because batched answers need not equal those."""
     from pipelines.models.llm_ortgenai import load_ortgenai_chat
 
     chat = load_ortgenai_chat(f"bundled:{name}", max_tokens=args.batch_tokens, threads=threads)
     chat.invoke(prompts[0])  # warm-up
     alone = []
     for p in prompts[: max(args.batch)]:
+        chat.forget_prefixes()  # read whole, as the batch reads it
         reply, seconds = timed(lambda: chat.invoke(p))
         alone.append((reply, seconds))
     for n in args.batch:

@@ -188,6 +188,12 @@ class OrtGenAIChatModel(BaseChatModel):
         self._tokenizer = tokenizer
         self._model = model
 
+    def forget_prefixes(self) -> None:
+        """Drops the kept prefixes: the next prompt is read whole (``bench/llm_throughput.py``
+        measures a cold read this way; answers are the same either way)."""
+        with self._lock:
+            self._kept.clear()
+
     # ------------------------------------------------------------------ prompts
 
     def _prompt_ids(self, messages: str | Sequence[BaseMessage]) -> list[int]:
