@@ -37,7 +37,7 @@ def demo_runs(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("notebook")
     command = [sys.executable, "-m", "pipelines.cli", "ablate", "pipelines/configs/popularity.yaml", "--variant",
                "title only", "--runs-dir", str(tmp / "runs"), "--cache-dir", str(tmp / "cache")]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1700)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return tmp / "runs"
 
