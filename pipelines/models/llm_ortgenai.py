@@ -369,8 +369,8 @@ class OrtGenAIChatModel(BaseChatModel):
         for ``bench/llm_throughput.py`` only, which measures what the runtime's batching is
         worth. m2t never uses it: its answers need not equal ``invoke``'s, which reads a
         prompt's shared prefix as a chunk of its own (measured: one of three predict prompts
-        of the 0.5B differed), and one cache key must give one answer. Greedy, no schema
-        (onnxruntime-genai 0.18 fails a batch whose grammars end at different steps)."""
+        of the 0.5B differed), and one cache key must give one answer. Greedy and without a
+        schema (m2t's schema matcher drives one row at a time)."""
         options = self._options(kwargs)
         if options.temperature > 0 or options.schema:
             raise ValueError("run_batch is greedy and unconstrained")
