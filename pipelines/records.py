@@ -440,6 +440,8 @@ class ShotAnswer(BaseModel):
     end_s: float
     shot_scale: str | None = None
     camera_movement: str | None = None
+    raw: str | None = Field(None, description="the reply to this shot's own question (the text student with "
+                                              "shots_apart); None when the shot was answered in the exam's reply")
 
 
 class FilmAnswer(BaseModel):

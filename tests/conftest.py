@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +83,29 @@ def whisper_pool() -> Any:
     from pipelines.stages.registry import ModelPool
 
     return ModelPool()
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One `m2t run pipelines/configs/popularity.yaml` from empty caches: its run directory,
+    the runs and cache folders it wrote (later runs may add to them) and what it printed."""
+
+    run: Path
+    runs_dir: Path
+    cache_dir: Path
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def popularity_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The popularity demo, cold, with its bundled 1.5B: made once per session and read by the
+    tests of its audit lines, its notebooks and `m2t audit` (7 min on 2 idle AMD EPYC cores;
+    the first test that asks for it needs a timeout above the suite's 600 s)."""
+    tmp = tmp_path_factory.mktemp("popularity_demo")
+    runs_dir, cache_dir = tmp / "runs", tmp / "cache"
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "pipelines/configs/popularity.yaml",
+                           "--runs-dir", str(runs_dir), "--cache-dir", str(cache_dir), "--no-progress"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1500, env={**os.environ, "COLUMNS": "160"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (run,) = [p.parent for p in runs_dir.glob("*/manifest.json")]
+    return DemoRun(run=run, runs_dir=runs_dir, cache_dir=cache_dir, stdout=done.stdout)

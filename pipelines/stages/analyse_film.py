@@ -15,9 +15,15 @@ Both get the same questions from one prompt file (``prompts/<task>/exam.md``): a
 analysis (lighting, colour, framing, camera movement, editing pace, sound, what it conveys),
 the scale and camera movement of each measured shot (the shots of ``measure_visuals``, at
 most ``max_shots``, by time span), the genres (one to three of the task's list) and the
-budget band; and answer in the same JSON schema. The text student's answer is constrained
-to the schema by backends that can (local transformers, llama.cpp; an OpenAI-compatible
-server is sent the schema as ``response_format``); the vlm student's is read from free text.
+budget band; and answer in the same JSON schema. The text student (``shots_apart``, the
+default) is asked each shot in a short question of its own after the clip, which begins with the
+exam's system message and clip, so a backend that keeps prefixes reads the clip once: asked all
+shots in one answer, the bundled 1.5B copied its first shot's scale to every later shot. When
+the clip's facts list the shots, the answer first quotes the shot's entry, constrained to begin
+with its label (``(2) 2.0–4.0 s:``), then gives the scale and movement. The
+text student's answers are constrained to their schemas by backends that can (onnx, local
+transformers, llama.cpp; an OpenAI-compatible server is sent the schema as
+``response_format``); the vlm student's is read from free text.
 Every part is checked against its allowed values — an unknown genre or scale is dropped and
 named in ``problems``, never guessed — and an answer without a readable JSON object is kept
 with ``extraction: failed`` and its raw text: a student who cannot answer fails the exam on
@@ -87,6 +93,9 @@ class AnalyseFilmConfig(StageConfig):
     prompt: str | None = Field(None, description="prompt file; default <task>/exam")
     text_tokens: int = Field(1500, ge=100, description="the clip's text is fitted into this many tokens")
     max_shots: int = Field(12, ge=1, description="shots asked about (the first ones, in time order)")
+    shots_apart: bool = Field(True, description="the text student answers each shot's scale and movement in a "
+                                                "question of its own after the clip (false: all shots in the "
+                                                "exam's one answer, as the vlm student does)")
 
     @model_validator(mode="after")
     def _vlm_needs_a_model(self) -> "AnalyseFilmConfig":
@@ -147,12 +156,43 @@ def exam_schema(task_name: str, shots: list[Shot]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
-def render_exam(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, student: str = "text") -> Messages:
-    """The exam messages for one student (``m2t render analyse_film`` shows the text student's)."""
+def shot_schema(number: int | None = None, shot: Shot | None = None) -> dict[str, Any]:
+    """The schema of one shot's own question: its scale and its camera movement; with
+    ``number`` and ``shot`` (the clip's facts list the shots), first the shot's entry of that
+    list, which must begin with the entry's own label, ``(2) 2.0–4.0 s:``: the student quotes
+    its evidence before it answers, and cannot quote another shot's."""
+    import re
+
+    from pipelines.vision.camera import CAMERA_MOVEMENTS
+    from pipelines.vision.framing import SHOT_SCALES
+
+    properties: dict[str, Any] = {}
+    if number is not None and shot is not None:
+        properties["entry"] = {"type": "string", "pattern": "^" + re.escape(f"({number}) {span(shot)}:") + "[^;]{0,60}$"}
+    properties["scale"] = {"type": "string", "enum": [*SHOT_SCALES, UNKNOWN]}
+    properties["movement"] = {"type": "string", "enum": list(CAMERA_MOVEMENTS)}
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def shots_in_exam(cfg: AnalyseFilmConfig, student: str) -> bool:
+    """Whether ``student``'s exam lists the shots (else each is asked on its own)."""
+    return student != "text" or not cfg.shots_apart
+
+
+def render_exam(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, student: str = "text",
+                shot: int | None = None) -> Messages:
+    """The exam messages for one student (``m2t render analyse_film`` shows the text student's);
+    with ``shot`` (1-based), the text student's own question about that shot instead: the same
+    system message and clip, then the one question, so the prefix is read once per clip."""
     from pipelines.prompts import load_prompt
 
+    from pipelines.stages.measure_visuals import lists_shots
+
     v = _vocabularies(cfg.task)
-    shots = [{"number": k, "span": span(s)} for k, s in enumerate(shots_asked(ctx, cfg), 1)]
+    visuals = ctx.inputs.get("measure_visuals")
+    listed = isinstance(visuals, VisualsRecord) and lists_shots(visuals.shots)
+    asked = [{"number": k, "span": span(s), "listed": listed} for k, s in enumerate(shots_asked(ctx, cfg), 1)]
+    shots = asked if shot is None and shots_in_exam(cfg, student) else []
     video_text = ""
     if student == "text":
         summary = ctx.inputs["summarize"]
@@ -161,7 +201,8 @@ def render_exam(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, student: 
         video_text = fit_record_text(summary, cfg.text_tokens, measure)
     frames = _frame_refs(ctx, cfg) if student == "vlm" else []
     return load_prompt(prompt_name(cfg)).messages(
-        student=student, video_text=video_text, n_frames=len(frames), shots=shots, genres=v["genres"],
+        student=student, video_text=video_text, n_frames=len(frames), shots=shots,
+        shot=asked[shot - 1] if shot is not None else None, genres=v["genres"],
         budgets=v["budgets"], shot_scales=v["shot_scales"], camera_movements=v["camera_movements"])
 
 
@@ -221,6 +262,51 @@ def read_answer(reply: str, student: str, model: str, shots: list[Shot], task_na
                       analysis=" ".join(str(analysis or "").split()), extraction="json", problems=problems, raw=reply)
 
 
+def read_shot(reply: str, k: int, shot: Shot) -> tuple[ShotAnswer, list[str]]:
+    """The text student's answer to shot ``k``'s own question, and what was not usable in it."""
+    from pipelines.models.structured import json_objects
+    from pipelines.vision.camera import CAMERA_MOVEMENTS
+    from pipelines.vision.framing import SHOT_SCALES
+
+    entry = next((o for o in reversed(json_objects(reply)) if {"scale", "movement"} & set(o)), {})
+    scale = entry.get("scale") if entry.get("scale") in SHOT_SCALES else None
+    movement = entry.get("movement") if entry.get("movement") in CAMERA_MOVEMENTS else None
+    problems = []
+    if not entry:
+        problems.append(f"shot {k} not answered (no JSON object in the reply to its question)")
+    elif (scale is None and entry.get("scale") != UNKNOWN) or movement is None:
+        problems.append(f"shot {k}: {entry.get('scale')!r} / {entry.get('movement')!r} not in the lists")
+    return ShotAnswer(shot=k, start_s=shot.start_s, end_s=shot.end_s, shot_scale=scale, camera_movement=movement,
+                      raw=reply), problems
+
+
+def text_requests(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext,
+                  shots: list[Shot]) -> list[tuple[Messages, dict[str, Any]]]:
+    """The text student's requests for one clip: the exam, then (``shots_apart``) one question
+    per shot, all beginning with the same system message and clip."""
+    from pipelines.stages.measure_visuals import lists_shots
+
+    exam = (render_exam(item, cfg, ctx), exam_schema(cfg.task, shots if shots_in_exam(cfg, "text") else []))
+    if shots_in_exam(cfg, "text"):
+        return [exam]
+    visuals = ctx.inputs.get("measure_visuals")
+    listed = isinstance(visuals, VisualsRecord) and lists_shots(visuals.shots)
+    return [exam, *((render_exam(item, cfg, ctx, shot=k), shot_schema(k, shot) if listed else shot_schema())
+                    for k, shot in enumerate(shots, 1))]
+
+
+def read_text_answer(replies: list[str], cfg: AnalyseFilmConfig, shots: list[Shot]) -> FilmAnswer:
+    """The text student's answer from the replies to :func:`text_requests`."""
+    if shots_in_exam(cfg, "text"):
+        return read_answer(replies[0], "text", cfg.llm.model, shots, cfg.task)
+    answer = read_answer(replies[0], "text", cfg.llm.model, [], cfg.task)
+    for k, (reply, shot) in enumerate(zip(replies[1:], shots), 1):
+        shot_answer, problems = read_shot(reply, k, shot)
+        answer.shots.append(shot_answer)
+        answer.problems.extend(problems)
+    return answer
+
+
 def vlm_request(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext,
                 shots: list[Shot]) -> tuple[Messages, dict[str, Any]] | None:
     """The openai vlm student's request for one clip: the exam text and the sampled frames in
@@ -267,26 +353,28 @@ def _models(cfg: AnalyseFilmConfig) -> list[str]:
                                                                    else [])
 
 
-@stage("analyse_film", version=1, config=AnalyseFilmConfig, record=FilmAnalysisRecord,
+@stage("analyse_film", version=2, config=AnalyseFilmConfig, record=FilmAnalysisRecord,
        needs=("summarize", "measure_visuals"), uses=("extract_frames",), batched=True,
        prompts=lambda cfg: [prompt_name(cfg)], render=render_exam, models=_models,
        check=lambda cfg, stages: check_exam(cfg, stages))
 def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageContext]) -> list[Any]:
     """The text student's answers for the whole batch in one request list (in flight together
-    on a remote backend; a failed request fails only its clip), then the vlm student's, one
-    clip at a time."""
+    on a remote backend; a failed request fails only its clip): per clip the exam and, with
+    ``shots_apart``, one short question per shot; then the vlm student's, one clip at a time."""
     from pipelines.prompts import load_prompt
 
     shots = [shots_asked(ctx, cfg) for ctx in ctxs]
     text_answers: list[FilmAnswer | Exception | None] = [None] * len(items)
     if "text" in cfg.students:
-        requests = []
-        for item, ctx, asked in zip(items, ctxs, shots):
-            requests.append((render_exam(item, cfg, ctx), exam_schema(cfg.task, asked)))
-        replies = ctxs[0].llm(cfg.llm).answer_all(requests) if requests else []  # failures are values
-        for i, reply in enumerate(replies):
-            text_answers[i] = reply if isinstance(reply, Exception) else read_answer(
-                reply, "text", cfg.llm.model, shots[i], cfg.task)
+        per_clip = [text_requests(item, cfg, ctx, asked) for item, ctx, asked in zip(items, ctxs, shots)]
+        flat = [request for requests in per_clip for request in requests]
+        replies = ctxs[0].llm(cfg.llm).answer_all(flat) if flat else []  # failures are values
+        start = 0
+        for i, requests in enumerate(per_clip):
+            mine = replies[start:start + len(requests)]
+            start += len(requests)
+            failed = next((r for r in mine if isinstance(r, Exception)), None)
+            text_answers[i] = failed or read_text_answer([str(r) for r in mine], cfg, shots[i])
     vlm_answers: list[FilmAnswer | Exception | None] = [None] * len(items)
     if "vlm" in cfg.students and cfg.vlm is not None and cfg.vlm.backend == "openai":
         assert cfg.vlm.llm is not None

@@ -62,9 +62,20 @@ def _plural(n: int, word: str) -> str:
 MAX_SHOTS_LISTED = 8
 
 
-def _shot_phrase(shot: Shot) -> str:
+def shot_entry(number: int, shot: Shot) -> str:
+    """Shot ``number`` (1-based, time order) as the text's Shots list writes it:
+    ``(2) 2.0–4.0 s: close-up, static``. The number is the one the film exam asks by: a reader
+    (the 1.5B among them) finds its entry by it, where bare spans ("…–2.0 s extreme close-up;
+    2.0–4.0 s …") led it to the neighbouring shot's scale."""
     parts = [p for p in (shot.shot_scale, shot.camera_movement if shot.camera_movement != "unknown" else None) if p]
-    return f"{shot.start_s:.1f}–{shot.end_s:.1f} s " + (", ".join(parts) if parts else "unmeasured")
+    return f"({number}) {shot.start_s:.1f}–{shot.end_s:.1f} s: " + (", ".join(parts) if parts else "unmeasured")
+
+
+def lists_shots(shots: list[Shot]) -> bool:
+    """Whether the facts' text lists the shots one by one (else only counts of scales and
+    movements): when some shot was measured and there are at most :data:`MAX_SHOTS_LISTED`."""
+    measured = [s for s in shots if s.shot_scale or s.camera_movement != "unknown"]
+    return bool(measured) and len(shots) <= MAX_SHOTS_LISTED
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -86,10 +97,9 @@ def render_facts(record_fields: dict) -> str:
     else:
         parts.append(f"No faces in the {f['n_frames']} sampled frames.")
     shots = f["shots"]
-    measured = [s for s in shots if s.shot_scale or s.camera_movement != "unknown"]
-    if measured and len(shots) <= MAX_SHOTS_LISTED:
-        parts.append("Shots: " + "; ".join(_shot_phrase(s) for s in shots) + ".")
-    elif measured:
+    if lists_shots(shots):
+        parts.append("Shots: " + "; ".join(shot_entry(k, s) for k, s in enumerate(shots, 1)) + ".")
+    elif any(s.shot_scale or s.camera_movement != "unknown" for s in shots):
         if f["shot_scales"]:
             parts.append(f"Shot scales: {_counts(f['shot_scales'])}.")
         if f["camera_movements"]:
@@ -117,7 +127,7 @@ def _models(cfg: MeasureVisualsConfig) -> list[str]:
 MODEL = "opencv haarcascade_frontalface_default"
 
 
-@stage("measure_visuals", version=3, config=MeasureVisualsConfig, record=VisualsRecord,
+@stage("measure_visuals", version=4, config=MeasureVisualsConfig, record=VisualsRecord,
        needs=("extract_frames",), reads=("video",), models=_models)
 def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) -> VisualsRecord:
     from pipelines.models.faces import FaceDetector

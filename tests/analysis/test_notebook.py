@@ -14,11 +14,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, DemoRun
 
-# A cold demo run and one ablation variant, made by the first test's fixture: about 9 min on
-# 2 idle Xeon cores, 12 on an AMD EPYC host (the 1.5B reads prompts slower there), beyond the
-# suite's 600 s per test.
+# The session's cold demo run (tests/conftest.py, 7 min on 2 idle AMD EPYC cores) and one
+# ablation variant (5 min), made by the first test's fixtures: beyond the suite's 600 s per test.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 NOTEBOOK = ROOT / "analysis" / "notebooks" / "popularity.ipynb"
 
@@ -33,13 +32,18 @@ def outputs_text(cell: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo_runs(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("notebook")
+def demo_runs(popularity_demo: DemoRun) -> Path:
+    """The session's cold demo run, then `m2t ablate` beside it in the same folders: its full
+    run is all cache hits (no `--limit`: a limited run retrieves from fewer train items, so its
+    prompts, and all its LLM answers, would differ), and the title-only variant recomputes the
+    stages after summarize."""
     command = [sys.executable, "-m", "pipelines.cli", "ablate", "pipelines/configs/popularity.yaml", "--variant",
-               "title only", "--runs-dir", str(tmp / "runs"), "--cache-dir", str(tmp / "cache")]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1700)
+               "title only", "--runs-dir", str(popularity_demo.runs_dir), "--cache-dir",
+               str(popularity_demo.cache_dir)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return tmp / "runs"
+    assert "title only" in done.stdout and "flips vs full" in done.stdout, done.stdout
+    return popularity_demo.runs_dir
 
 
 def execute(path: Path, runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list, str]:
@@ -76,11 +80,8 @@ def test_the_audit_notebook_executes_on_the_audited_demo_run(demo_runs: Path, mo
     assert [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
 
 
-def test_m2t_audit_prints_rates_per_claim_type_on_the_demo_run(demo_runs: Path):
-    from analysis import load_run
-    from analysis.ablations import ablation_of
-
-    run = next(p.parent for p in demo_runs.glob("*/manifest.json") if not ablation_of(load_run(p.parent)))
+def test_m2t_audit_prints_rates_per_claim_type_on_the_demo_run(demo_runs: Path, popularity_demo: DemoRun):
+    run = popularity_demo.run
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit", str(run)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "COLUMNS": "160"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

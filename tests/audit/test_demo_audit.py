@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, DemoRun
 
 pytestmark = pytest.mark.slow  # three film clips, cold: about 2 min on 2 cores
 ENV = {**os.environ, "COLUMNS": "160"}
@@ -56,16 +56,14 @@ def test_the_analyses_were_split_by_the_model(film_run):
     assert set(audits.model) == {"rules + bundled:qwen2.5-0.5b-instruct"}
 
 
-def test_the_popularity_demo_reports_its_explanations_apart_from_the_frame_descriptions(tmp_path: Path):
+@pytest.mark.timeout(1800)  # the session's cold demo run, if no test made it before
+def test_the_popularity_demo_reports_its_explanations_apart_from_the_frame_descriptions(popularity_demo: DemoRun):
     """The demo's last lines: one audit line for the explanations, with their own hallucination
     rate, and the composed frame descriptions on a line of their own, after it."""
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "pipelines/configs/popularity.yaml", "--limit",
-                           "2", "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
-                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=2400, env=ENV)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("audit of ")]
+    stdout = popularity_demo.stdout
+    lines = [line for line in stdout.splitlines() if line.startswith("audit of ")]
     assert [line.split(":")[0].split(" (")[0] for line in lines] == [
-        "audit of predict.explanation", "audit of describe_frames.descriptions"], done.stdout[-3000:]
+        "audit of predict.explanation", "audit of describe_frames.descriptions"], stdout[-3000:]
     explanation, frames = lines
     assert "unsupported" in explanation and ("hallucination rate" in explanation or "none verifiable" in explanation)
     assert "composed from the measurements" in frames and "composed" not in explanation
@@ -74,7 +72,7 @@ def test_the_popularity_demo_reports_its_explanations_apart_from_the_frame_descr
 
     from analysis import load_run
 
-    run = next((tmp_path / "runs").iterdir())
+    run = popularity_demo.run
     loads = [row["model"] for row in json.loads((run / "stats.json").read_text())["model_loads"]]
     assert len(loads) == len(set(loads)), loads
     llms = [json.loads(m.removeprefix("llm:")) for m in loads if m.startswith("llm:")]

@@ -100,10 +100,12 @@ def test_category_blocks_follow_the_class_map(detector):
 
 @pytest.mark.parametrize(("clip", "labels", "category"), [
     ("speech", {"Speech"}, "speech"), ("sine", {"Telephone", "Dial tone"}, "tone"),
-    ("noise", {"White noise", "Noise"}, "noise")])
+    ("noise", {"White noise", "Noise", "Pink noise"}, "noise")])
 def test_generated_sounds(detector, clips, clip, labels, category):
     """White noise is the least stable: at amplitude 0.1 YAMNet says "Noise", "White noise" or
-    "Pink noise" patch by patch; louder (0.3) it often says "Waterfall" (category other)."""
+    "Pink noise" patch by patch, and which one wins the whole clip depends on the host (an AMD
+    EPYC host heard the seeded clip as "Pink noise" throughout); louder (0.3) it often says
+    "Waterfall" (category other). So any of the three noise labels, in the noise category."""
     wave_ = clips[clip]
     duration = len(wave_) / SR
     patches = detector.classify(wave_)

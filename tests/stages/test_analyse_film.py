@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.records import Shot
-from pipelines.stages.analyse_film import exam_schema, read_answer
-from tests.conftest import ROOT
+from pipelines.stages.analyse_film import exam_schema, read_answer, read_shot
+from tests.conftest import ROOT, make_ctx
 
 SHOTS = [Shot(index=0, start_s=0.0, end_s=2.0), Shot(index=1, start_s=2.0, end_s=4.0)]
 
@@ -65,6 +65,72 @@ def test_schema_follows_the_shots_asked():
     assert "shots" not in exam_schema("film", [])["properties"]
 
 
+def test_a_shots_own_answer_is_read_against_the_lists():
+    good, problems = read_shot('{"scale": "close-up", "movement": "pan left"}', 2, SHOTS[1])
+    assert (good.shot, good.start_s, good.shot_scale, good.camera_movement, problems) == (
+        2, 2.0, "close-up", "pan left", [])
+    assert good.raw == '{"scale": "close-up", "movement": "pan left"}'
+    unknown, problems = read_shot('{"scale": "unknown", "movement": "static"}', 1, SHOTS[0])
+    assert unknown.shot_scale is None and problems == []
+    wrong, problems = read_shot('{"scale": "wide", "movement": "static"}', 1, SHOTS[0])
+    assert wrong.shot_scale is None and wrong.camera_movement == "static" and problems == [
+        "shot 1: 'wide' / 'static' not in the lists"]
+    none, problems = read_shot("I cannot tell.", 1, SHOTS[0])
+    assert none.shot_scale is None and none.raw == "I cannot tell." and problems[0].startswith("shot 1 not answered")
+
+
+def film_ctx(tmp_path: Path, shots: list[Shot] = SHOTS):
+    from pipelines.records import SummaryRecord, VisualsRecord
+
+    provenance = {"item_id": "item", "stage": "x", "stage_version": 1, "key": "k", "input_hash": "i",
+                  "config_hash": "c", "model": None}
+    summary = SummaryRecord(**provenance, text="[visual facts] Shots: (1) 0.0–2.0 s: close-up, static; (2) 2.0–4.0 s: "
+                                               "long, pan right.\n[speech] The boats come home.",
+                            sections=["visual facts", "speech"])
+    visuals = VisualsRecord.model_construct(**provenance, shots=shots)  # the stage reads only its shots
+    return make_ctx("analyse_film", tmp_path, {"summarize": summary, "measure_visuals": visuals})
+
+
+def test_each_shot_is_its_own_question_after_the_exams_prefix(tmp_path: Path):
+    """The text student (shots_apart): the exam without shots, then one question per shot; all
+    begin with the same system message and clip, so a backend keeps one prefix per clip."""
+    from pipelines.stages.analyse_film import AnalyseFilmConfig, shot_schema, text_requests
+
+    cfg = AnalyseFilmConfig(task="film")
+    requests = text_requests(None, cfg, film_ctx(tmp_path), SHOTS)  # type: ignore[arg-type]
+    (exam, exam_schema_), *questions = requests
+    assert "shots" not in exam_schema_["properties"] and "shot 1:" not in exam[-1][1]
+    assert [schema for _, schema in questions] == [shot_schema(), shot_schema()]
+    for k, ((messages, _), shot) in enumerate(zip(questions, SHOTS), 1):
+        assert messages[:-1] == exam[:-1] and [role for role, _ in messages] == ["system", "user", "user"]
+        assert messages[-1][1].startswith(f"Shot {k} of the clip: {shot.start_s:.1f}–{shot.end_s:.1f} s.")
+    assert "The boats come home." in exam[1][1]
+    together = text_requests(None, AnalyseFilmConfig(task="film", shots_apart=False), film_ctx(tmp_path), SHOTS)  # type: ignore[arg-type]
+    assert len(together) == 1 and "shots" in together[0][1]["properties"] and "shot 2: 2.0–4.0 s" in together[0][0][-1][1]
+
+
+def test_a_listed_shot_is_answered_after_quoting_its_own_entry(tmp_path: Path):
+    """When the facts list the shots, each shot's question asks for its numbered entry first, and
+    the schema makes the quote begin with that entry's own label (never a neighbour's)."""
+    import re
+
+    from pipelines.stages.analyse_film import AnalyseFilmConfig, text_requests
+    from pipelines.stages.measure_visuals import lists_shots, shot_entry
+
+    measured = [Shot(index=0, start_s=0.0, end_s=2.0, shot_scale="close-up", camera_movement="static"),
+                Shot(index=1, start_s=2.0, end_s=4.0, shot_scale="long", camera_movement="pan right")]
+    assert lists_shots(measured) and not lists_shots(SHOTS)
+    assert [shot_entry(k, s) for k, s in enumerate(measured, 1)] == ["(1) 0.0–2.0 s: close-up, static",
+                                                                    "(2) 2.0–4.0 s: long, pan right"]
+    _, *questions = text_requests(None, AnalyseFilmConfig(task="film"), film_ctx(tmp_path, measured), measured)  # type: ignore[arg-type]
+    for k, (messages, schema) in enumerate(questions, 1):
+        assert list(schema["properties"]) == ["entry", "scale", "movement"]
+        assert f"First copy entry ({k}) of the Shots list" in messages[-1][1]
+        pattern = re.compile(schema["properties"]["entry"]["pattern"])
+        assert pattern.match(shot_entry(k, measured[k - 1]))
+        assert not pattern.match(shot_entry(3 - k, measured[2 - k]))  # the other shot's entry
+
+
 @pytest.mark.slow
 def test_two_students_one_exam_graded(tmp_path: Path):
     from analysis import load_run
@@ -100,6 +166,7 @@ def test_two_students_one_exam_graded(tmp_path: Path):
         assert (text.student, image.student) == ("text", "vlm") and image.model == str(vlm)
         assert text.extraction == "json", (text.problems, text.raw)  # constrained to the schema
         assert len(text.shots) == len(record.shots_asked) >= 1 and text.budget in {"low", "mid", "high", "blockbuster"}
+        assert all(s.raw for s in text.shots) and not any(s.raw for s in image.shots)  # asked apart / in the exam
         assert text.analysis and text.genres
         assert image.extraction in {"json", "failed"} and image.raw  # a random model: read or failed, never lost
     for item_id, record in result.records["grade_analysis"].items():

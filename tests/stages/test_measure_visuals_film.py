@@ -50,7 +50,7 @@ def test_scale_evidence_and_text(film):
     assert [s.scale_basis for s in launch.shots] == ["face", "face", "face", "person", "person"]
     assert 0.6 < launch.shots[0].scale_share and 0.3 < launch.shots[3].scale_share < 0.8
     assert launch.shot_scales == {"extreme close-up": 1, "close-up": 1, "medium": 1, "full": 1, "long": 1}
-    assert "0.0–2.0 s extreme close-up, static" in launch.text
+    assert "(1) 0.0–2.0 s: extreme close-up, static" in launch.text
     _, survey = film["film_temple_survey"]
     assert all(s.shot_scale is None and s.scale_basis == "none" for s in survey.shots)  # no people: unknown
     assert survey.camera_movements == {m: 1 for m in ("pan right", "pan left", "tilt up", "tilt down", "zoom in",
