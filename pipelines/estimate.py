@@ -482,9 +482,12 @@ def llm_work(stage: str, cfg: Any, *, template_tokens: float, stage_configs: dic
             parts.append(_llm_part(llm, Span(0, 2, 10), prompt, _bounded(30, 60, 120, mt), batch=batch))
         return parts
     if stage == "analyse_film":
-        # stages/analyse_film.py: one exam per student. The text student's answer: the analysis
-        # (at most 500 characters), one entry per shot (about 30 tokens; the demo's clips have
-        # 4-6 shots, at most max_shots), genres and budget: the demo's 187-353 tokens.
+        # stages/analyse_film.py: one exam per student. The answer: the analysis (at most 500
+        # characters), one entry per shot (about 30 tokens; the demo's clips have 1-6 shots, at
+        # most max_shots), genres and budget: the demo's 187-353 tokens. The text student with
+        # shots_apart answers the shots in questions of their own after the exam: each reads
+        # only its question (~150 tokens; the clip is the prefix the backend keeps; a server
+        # reads it again, but fast) and answers the shot's entry, scale and movement (~30).
         students = list(getattr(cfg, "students", ["text"]))
         shots = int(getattr(cfg, "max_shots", 12))
         fill = _text_fill(int(getattr(cfg, "text_tokens", 1500)), video_tokens)
@@ -492,7 +495,12 @@ def llm_work(stage: str, cfg: Any, *, template_tokens: float, stage_configs: dic
         parts = []
         if "text" in students:
             prompt = Span(template_tokens + fill.low, template_tokens + fill.mid, template_tokens + fill.high)
-            parts.append(_llm_part(llm, Span(1, 1, 1), prompt, output, batch=batch))
+            apart = bool(getattr(cfg, "shots_apart", False))
+            parts.append(_llm_part(llm, Span(1, 1, 1), prompt, _bounded(100, 140, 180, mt) if apart else output,
+                                   batch=batch))
+            if apart:
+                parts.append(_llm_part(llm, Span(1, min(5, shots), shots), Span(120, 150, 200),
+                                       _bounded(15, 30, 45, mt), batch=batch))
         vlm = getattr(cfg, "vlm", None)
         if "vlm" in students and vlm is not None:
             # a transformers image-text-to-text model: each frame a few hundred image tokens
