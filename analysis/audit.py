@@ -46,6 +46,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import metrics
+from pipelines.errors import first_line
 
 CLAIM_COLUMNS = ["run_id", "item_id", "target", "text", "source", "student", "type", "verdict", "claim", "reason",
                  "evidence", "start", "end"]
@@ -251,7 +252,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise SheetError(f"{path}: not a readable claims sheet ({str(exc).splitlines()[0]})") from exc
+        raise SheetError(f"{path}: not a readable claims sheet ({first_line(exc, limit=None)})") from exc
 
 
 def _run_of(table: pd.DataFrame, run_id: str | None, path: Path) -> str:

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from pipelines.cli_common import EXIT_USAGE, CacheDir, RunsDir, _fail, _resolve_run, err, out
-from pipelines.errors import M2TError
+from pipelines.errors import M2TError, first_line
 
 EXIT_INTERRUPTED = 130
 
@@ -87,7 +87,7 @@ def run(
     except Exception as exc:  # a bug, not a bad input: say so in one line, traceback on request
         if debug:
             raise
-        _fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''} "
+        _fail(f"unexpected {type(exc).__name__}: {first_line(exc, 300) if str(exc).strip() else ''} "
               "(finished batches are saved; rerun with --debug for the traceback and please report it)", code=1)
         return
 

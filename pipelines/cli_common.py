@@ -4,6 +4,8 @@ and checked ``--out`` paths."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,9 +13,19 @@ import typer
 from rich.console import Console
 
 EXIT_USAGE = 2
+PIPED_WIDTH = 200  # columns of tables written to a file or a pipe (``m2t run ... > log.txt``)
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # a one-line error stays one line in logs
+
+def _width(stream: object) -> int | None:
+    """The console width: the terminal's (rich measures it) or ``COLUMNS``; written to a file or
+    a pipe, :data:`PIPED_WIDTH`, where rich would assume 80 and cut stage names in tables."""
+    if os.environ.get("COLUMNS") or getattr(stream, "isatty", lambda: False)():
+        return None
+    return PIPED_WIDTH
+
+
+out = Console(width=_width(sys.stdout))
+err = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))  # a one-line error stays one line in logs
 
 RunsDir = Annotated[
     Path, typer.Option("--runs-dir", envvar="M2T_RUNS_DIR", help="where run directories go")

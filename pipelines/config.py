@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, first_line
 from pipelines.store import sha256_json
 
 
@@ -167,7 +167,7 @@ def unshare(value: Any) -> Any:
 def yaml_problem(exc: yaml.YAMLError) -> str:
     """``line L, column C: problem`` (1-based) from a PyYAML error."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem = getattr(exc, "problem", None) or first_line(exc, limit=None)
     if mark is None:
         return str(problem)
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

@@ -22,3 +22,12 @@ class DatasetError(M2TError):
 
 class LLMError(M2TError):
     """A language model could not answer (server down, timeout, refusal to load ...)."""
+
+
+def first_line(exc: BaseException, limit: int | None = 200) -> str:
+    """The first line of ``exc``'s message (at most ``limit`` characters), or its type's name
+    when it has no message: how a reason is written into an error record, a one-line failure
+    or a warning. Never raises, whatever the exception holds (an empty message included)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else type(exc).__name__
+    return text[:limit] if limit is not None else text

@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipelines.errors import ConfigError, M2TError
+from pipelines.errors import ConfigError, M2TError, first_line
 from pipelines.records import ErrorRecord, FramesRecord, Record, parse_record
 
 MANIFEST = "manifest.json"
@@ -554,7 +554,7 @@ class RunStore:
             try:
                 good.append((number, text, parse_record(row)))
             except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-                bad.append((number, f"not a record ({str(exc).splitlines()[0][:120]})"))
+                bad.append((number, f"not a record ({first_line(exc, 120)})"))
         return good, sorted(bad)
 
     def stages_with_records(self) -> list[str]:
@@ -584,7 +584,7 @@ class RunStore:
             try:
                 errors.append(ErrorRecord.model_validate(row))
             except ValueError as exc:
-                bad.append((number, f"not an error record ({str(exc).splitlines()[0][:120]})"))
+                bad.append((number, f"not an error record ({first_line(exc, 120)})"))
         return errors, sorted(bad)
 
     def write_errors(self, stage: str, errors: list[ErrorRecord]) -> None:

@@ -88,12 +88,15 @@ def whisper_pool() -> Any:
 @dataclass(frozen=True)
 class DemoRun:
     """One `m2t run pipelines/configs/popularity.yaml` from empty caches: its run directory,
-    the runs and cache folders it wrote (later runs may add to them) and what it printed."""
+    the runs and cache folders it wrote (later runs may add to them), what it printed and its
+    `stats.json` as the cold run left it (a later run of the same config, `m2t ablate`'s full
+    run, rewrites the file with its own, warm figures)."""
 
     run: Path
     runs_dir: Path
     cache_dir: Path
     stdout: str
+    stats: dict[str, Any]
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +109,8 @@ def popularity_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "pipelines/configs/popularity.yaml",
                            "--runs-dir", str(runs_dir), "--cache-dir", str(cache_dir), "--no-progress"],
                           cwd=ROOT, capture_output=True, text=True, timeout=1500, env={**os.environ, "COLUMNS": "160"})
+    (tmp / "stdout.txt").write_text(done.stdout, encoding="utf-8")  # kept beside the run for a reader
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (run,) = [p.parent for p in runs_dir.glob("*/manifest.json")]
-    return DemoRun(run=run, runs_dir=runs_dir, cache_dir=cache_dir, stdout=done.stdout)
+    return DemoRun(run=run, runs_dir=runs_dir, cache_dir=cache_dir, stdout=done.stdout,
+                   stats=json.loads((run / "stats.json").read_text(encoding="utf-8")))

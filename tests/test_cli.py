@@ -18,9 +18,11 @@ from tests.conftest import ROOT, SAMPLES, config_dict
 STAGES = ["extract_frames", "transcribe_audio", "summarize"]
 
 
-def m2t(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+def m2t(*args: str, timeout: float = 300, columns: str | None = "200", **kw) -> subprocess.CompletedProcess:
+    """``m2t *args`` with its output to a pipe; ``columns``: the ``COLUMNS`` it sees (None: unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | ({"COLUMNS": columns} if columns else {})
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "200"}, **kw)
+                          timeout=timeout, env=env, **kw)
 
 
 def write_config(tmp_path: Path, **overrides) -> Path:
@@ -91,9 +93,11 @@ def test_run_prints_items_and_status_reads_the_run(tmp_path: Path):
     cfg = write_config(tmp_path)
     args = ["run", str(cfg), "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
             "--limit", "2", "--run-id", "demo"]
-    result = m2t(*args)
+    result = m2t(*args, columns=None)  # as `m2t run ... > log.txt`: no terminal, no COLUMNS
     assert result.returncode == 0, result.stderr
     assert "espresso" in result.stdout and "Good morning" in result.stdout
+    for name in STAGES:  # the stage table at full width, not squeezed into 80 columns ("extrac…")
+        assert any(line.startswith(f"│ {name} ") for line in result.stdout.splitlines()), result.stdout
     status = m2t("status", "demo", "--runs-dir", str(tmp_path / "runs"))
     assert status.returncode == 0 and "completed" in status.stdout
     unknown = m2t("status", "nope", "--runs-dir", str(tmp_path / "runs"))

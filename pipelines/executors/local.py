@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.errors import M2TError
+from pipelines.errors import M2TError, first_line
 from pipelines.records import ErrorRecord, Item, Record
 from pipelines.stages.registry import StageConfig, StageContext, StageSpec
 
@@ -32,11 +32,10 @@ class Outcome:
 
 def one_line(exc: BaseException) -> str:
     """A user-facing reason: our own errors as written, others prefixed by their type."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    if isinstance(exc, M2TError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    text = first_line(exc, limit=None)
+    if isinstance(exc, M2TError) or text == type(exc).__name__:
+        return text
+    return f"{type(exc).__name__}: {text}"
 
 
 def failure(spec: StageSpec, task: Task, exc: BaseException, debug: bool) -> Outcome:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ConfigError
-from pipelines.executors.local import Outcome, Task, run_batch_of
+from pipelines.executors.local import Outcome, Task, one_line, run_batch_of
 from pipelines.records import ErrorRecord, Item, Record
 from pipelines.stages.registry import Corpus, StageConfig, StageSpec
 
@@ -191,8 +191,7 @@ class RayExecutor:
                     actors.append(actor)
                 except RayTaskError as exc:  # an error outside the per-item isolation: the batch fails
                     cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
-                    outcomes = [_lost(spec, task, f"{type(cause).__name__}: {str(cause).splitlines()[0][:200]}")
-                                for task in batches[index]]
+                    outcomes = [_lost(spec, task, one_line(cause)[:240]) for task in batches[index]]
                 submit(actor)
                 yield outcomes
         finally:

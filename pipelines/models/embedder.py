@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, first_line
 from pipelines.models.bundled import resolve_model
 
 
@@ -28,7 +28,7 @@ class TextEmbedder:
             self.model: Any = SentenceTransformer(resolve_model(model), device=device, local_files_only=True)
         except Exception as exc:
             raise ConfigError(
-                f"cannot load sentence-transformers model {model!r} ({str(exc).splitlines()[0][:160]}); give a local "
+                f"cannot load sentence-transformers model {model!r} ({first_line(exc, 160)}); give a local "
                 "directory, an id in the local HF cache, or 'bundled:all-minilm-l6-v2'"
             ) from None
 

@@ -45,7 +45,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipelines.errors import ConfigError, LLMError
+from pipelines.errors import ConfigError, LLMError, first_line
 from pipelines.registry import Registry
 from pipelines.store import atomic_write_json, read_json, sha256_json
 
@@ -315,7 +315,7 @@ def _keyed_content(content: Content) -> Any:
 def describe_error(exc: BaseException) -> str:
     """One line: the exception type, its first line, and a server's ``detail`` when given
     (OpenAI-compatible servers explain 400s there; the client's message omits it)."""
-    text = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+    text = first_line(exc) if str(exc).strip() else ""
     body = getattr(exc, "body", None)
     detail = body.get("detail") if isinstance(body, dict) else None
     if detail:

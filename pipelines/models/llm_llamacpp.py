@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, first_line
 from pipelines.models.bundled import resolve_model
 
 ROLES = {"system": "system", "human": "user", "ai": "assistant"}
@@ -53,7 +53,7 @@ class LlamaCppChatModel(BaseChatModel):
             self._llama = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed,
                                 verbose=False)
         except Exception as exc:
-            raise ConfigError(f"cannot load GGUF model {self.model_path!r} ({str(exc).splitlines()[0][:160]}); "
+            raise ConfigError(f"cannot load GGUF model {self.model_path!r} ({first_line(exc, 160)}); "
                               "give the path of a .gguf file") from None
         return self
 

@@ -26,7 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr, ValidationError
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, first_line
 from pipelines.models.bundled import resolve_model
 
 if TYPE_CHECKING:
@@ -38,11 +38,6 @@ _CALL_OPTIONS = ("max_tokens", "temperature", "seed", "json_schema")
 
 # Message type -> chat-template role.
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool", "function": "tool"}
-
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
 class LocalChatModel(BaseChatModel):
@@ -140,7 +135,7 @@ class LocalChatModel(BaseChatModel):
                 model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
         except Exception as exc:  # OSError, ValueError, HFValidationError, ... all mean "not loadable"
             raise ConfigError(
-                f"cannot load local chat model {self.model_path!r} ({_first_line(exc)}); pass a local model "
+                f"cannot load local chat model {self.model_path!r} ({first_line(exc)}); pass a local model "
                 "directory or the id of a causal LM already in the local HF cache"
             ) from None
         model.to(device).eval()

@@ -43,7 +43,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr, ValidationError
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, first_line
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -63,11 +63,6 @@ _LENGTH_STEP = 1024
 
 _BUILD_HINT = ("give bundled:qwen2.5-0.5b-instruct, bundled:qwen2.5-1.5b-instruct or a folder built by "
                "`python -m onnxruntime_genai.models.builder -i HF_DIR -o OUT -p int4 -e cpu`")
-
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
 def _cores() -> int:
@@ -174,7 +169,7 @@ class OrtGenAIChatModel(BaseChatModel):
             model = og.Model(config)
             tokenizer = og.Tokenizer(model)
         except Exception as exc:  # the runtime raises RuntimeError for every kind of bad folder
-            raise ConfigError(f"cannot load ONNX model {self.model_path!r} from {folder} ({_first_line(exc)}); "
+            raise ConfigError(f"cannot load ONNX model {self.model_path!r} from {folder} ({first_line(exc)}); "
                               f"{_BUILD_HINT}") from None
         settings = json.loads((folder / "genai_config.json").read_text())["model"]
         eos = settings.get("eos_token_id")

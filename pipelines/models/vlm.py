@@ -14,18 +14,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, first_line
 from pipelines.models.bundled import resolve_model
 
 if TYPE_CHECKING:
     from PIL import Image
 
 _DTYPES = ("float32", "float16", "bfloat16", "auto")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class HFFrameDescriber:
@@ -78,7 +73,7 @@ class HFFrameDescriber:
             ).to(torch_device)
         except Exception as exc:
             raise ConfigError(
-                f"cannot load vision-language model {model!r} ({_first_line(exc)}); give a local model "
+                f"cannot load vision-language model {model!r} ({first_line(exc)}); give a local model "
                 "directory or the id of an image-text-to-text model already in the local HF cache"
             ) from None
         self.model.eval()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from pipelines.errors import BadInputError
+from pipelines.errors import BadInputError, first_line
 from pipelines.media import load_frame, video_file
 from pipelines.records import (
     ColourShare, FaceBox, FramesRecord, FrameVisuals, Item, Shot, VisualsRecord,
@@ -146,7 +146,7 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
     try:
         scan = scan_video(path, shot_params(cfg))
     except Exception as exc:  # decord's errors carry C++ context; keep the first line
-        raise BadInputError(f"cannot scan {item.video} for shots: {str(exc).splitlines()[0][:200]}") from None
+        raise BadInputError(f"cannot scan {item.video} for shots: {first_line(exc)}") from None
     detector = ctx.models.get(f"faces:haar:{cfg.min_face_share}", lambda: FaceDetector(cfg.min_face_share))
     objects = ctx.models.get(POOL_KEY, ObjectDetector) if cfg.detect_people else None
 
@@ -180,7 +180,7 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
                                      detector.detect if cfg.detect_faces else None,
                                      people if cfg.detect_people else None)
         except Exception as exc:  # decord's errors carry C++ context; keep the first line
-            raise BadInputError(f"cannot measure the shots of {item.video}: {str(exc).splitlines()[0][:200]}") from None
+            raise BadInputError(f"cannot measure the shots of {item.video}: {first_line(exc)}") from None
         for shot, m in zip(shots, measured):
             middle = m.framings[len(m.framings) // 2] if m.framings else None
             shot.shot_scale, shot.camera_movement = m.scale, m.camera.movement
