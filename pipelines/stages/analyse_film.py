@@ -126,6 +126,14 @@ def shots_asked(ctx: StageContext, cfg: AnalyseFilmConfig) -> list[Shot]:
     return list(visuals.shots[: cfg.max_shots]) if isinstance(visuals, VisualsRecord) else []
 
 
+def shots_listed(ctx: StageContext) -> bool:
+    """Whether the clip's text lists its shots one by one, numbered (measure_visuals' rule)."""
+    from pipelines.stages.measure_visuals import lists_shots
+
+    visuals = ctx.inputs.get("measure_visuals")
+    return isinstance(visuals, VisualsRecord) and lists_shots(visuals.shots)
+
+
 def span(shot: Shot) -> str:
     """A shot's time span as the visual facts write it ("4.0–6.0 s")."""
     return f"{shot.start_s:.1f}–{shot.end_s:.1f} s"
@@ -186,11 +194,8 @@ def render_exam(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, student: 
     system message and clip, then the one question, so the prefix is read once per clip."""
     from pipelines.prompts import load_prompt
 
-    from pipelines.stages.measure_visuals import lists_shots
-
     v = _vocabularies(cfg.task)
-    visuals = ctx.inputs.get("measure_visuals")
-    listed = isinstance(visuals, VisualsRecord) and lists_shots(visuals.shots)
+    listed = shots_listed(ctx)
     asked = [{"number": k, "span": span(s), "listed": listed} for k, s in enumerate(shots_asked(ctx, cfg), 1)]
     shots = asked if shot is None and shots_in_exam(cfg, student) else []
     video_text = ""
@@ -284,13 +289,10 @@ def text_requests(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext,
                   shots: list[Shot]) -> list[tuple[Messages, dict[str, Any]]]:
     """The text student's requests for one clip: the exam, then (``shots_apart``) one question
     per shot, all beginning with the same system message and clip."""
-    from pipelines.stages.measure_visuals import lists_shots
-
     exam = (render_exam(item, cfg, ctx), exam_schema(cfg.task, shots if shots_in_exam(cfg, "text") else []))
     if shots_in_exam(cfg, "text"):
         return [exam]
-    visuals = ctx.inputs.get("measure_visuals")
-    listed = isinstance(visuals, VisualsRecord) and lists_shots(visuals.shots)
+    listed = shots_listed(ctx)
     return [exam, *((render_exam(item, cfg, ctx, shot=k), shot_schema(k, shot) if listed else shot_schema())
                     for k, shot in enumerate(shots, 1))]
 
