@@ -26,7 +26,6 @@ from analysis.audit import COMPOSED, VERDICTS, chair, claims_table, rates, write
 from analysis.load import RunData
 from analysis.report import _by_item, _frame_path, _thumbnail, environment
 
-
 # the verdict a piece shared by several claims is marked with: the worst first
 SEVERITY = ("contradicted", "unsupported", "supported", "unverifiable")
 

@@ -17,13 +17,14 @@ an unreadable manifest stops ``load_run`` (``pipelines.store.DamagedRunError``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipelines.records import ErrorRecord
+from pipelines.records import ErrorRecord, UnknownRecordTypeError
 from pipelines.store import Damage, RunStore
 
 PROVENANCE = ["item_id", "stage", "stage_version", "key", "input_hash", "config_hash", "model",
@@ -228,7 +229,11 @@ def load_run(path: str | Path) -> RunData:
         raise FileNotFoundError(f"{path} is not a run directory (no manifest.json)")
     data = RunData(path=store.dir, manifest=store.read_manifest(), stats=store.read_stats())
     for stage in store.stages_with_records():
-        records = store.current_records(stage)  # stale items left out
+        try:
+            records = store.current_records(stage)  # stale items left out
+        except UnknownRecordTypeError as exc:  # a plug-in stage's records: import its module to read them
+            warnings.warn(str(exc), stacklevel=2)
+            continue
         if records:  # none readable (every shard damaged) or all stale: as if the stage had none
             data.stages[stage] = records_frame(records)
     errors = []

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from pipelines.cli_common import EXIT_USAGE, CacheDir, RunsDir, _fail, _resolve_run, err, out
+from pipelines.cli_common import CacheDir, RunsDir, _fail, _resolve_run, err, out
 from pipelines.errors import M2TError, first_line
 
 EXIT_INTERRUPTED = 130
@@ -563,16 +563,34 @@ def render(
                       f"run `m2t run {config}` first (render never calls a model)")
             inputs = {u: records[u][item.item_id] for u in upstream if item.item_id in records[u]}
             ctx = StageContext(models=ModelPool(), provenance={}, inputs=inputs, cache_dir=cache_dir)
-            messages = spec.render(item, stage_cfg, ctx)
+            requests = rendered_requests(spec.render(item, stage_cfg, ctx))
             out.rule(f"{stage_name} · {item.item_id} ({item.split})")
-            for role, content in messages:
-                out.print(f"[bold]\\[{role}][/]")
-                out.print(content, markup=False, highlight=False, soft_wrap=True)
+            for k, messages in enumerate(requests):
+                kept = shared_prefix(requests[0], messages) if k else 0
+                if len(requests) > 1:
+                    out.print(f"[bold]request {k + 1} of {len(requests)}[/]"
+                              + (f" (its first {kept} messages as in request 1)" if kept else ""))
+                for role, content in messages[kept:]:
+                    out.print(f"[bold]\\[{role}][/]")
+                    out.print(content, markup=False, highlight=False, soft_wrap=True)
             shown += 1
         if shown == 0:
             _fail(f"no item of {config.name} is predicted by {stage_name} (check its splits)")
     except M2TError as exc:
         _fail(str(exc))
+
+
+def rendered_requests(rendered: list) -> list[list]:
+    """A stage's render as a list of requests: one request is a list of (role, content)."""
+    return [rendered] if rendered and isinstance(rendered[0], tuple) else list(rendered)
+
+
+def shared_prefix(first: list, messages: list) -> int:
+    """How many leading messages ``messages`` has in common with ``first``."""
+    n = 0
+    while n < min(len(first), len(messages)) - 1 and first[n] == messages[n]:
+        n += 1
+    return n
 
 
 PromptsDir = Annotated[Optional[Path], typer.Option(

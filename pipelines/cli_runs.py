@@ -16,7 +16,16 @@ import typer
 from rich.table import Table
 
 from pipelines.cli_common import (
-    CacheDir, RunsDir, _fail, _out_file, _out_folder, _resolve_run, _watch_damage, _write_failed, err, out,
+    CacheDir,
+    RunsDir,
+    _fail,
+    _out_file,
+    _out_folder,
+    _resolve_run,
+    _watch_damage,
+    _write_failed,
+    err,
+    out,
 )
 from pipelines.errors import M2TError
 
@@ -123,7 +132,6 @@ def compare(
     in accuracy. Warns when the runs' items or train labels differ, or when they were computed
     in different numerics environments."""
     from analysis import load_run, metrics
-
     from pipelines.numerics import differences
 
     a, b = (load_run(_resolve_run(r, runs_dir)) for r in (run_a, run_b))

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.records import Item
 from pipelines.errors import BadInputError
+from pipelines.records import Item
 
 
 def video_file(item: Item) -> Path:

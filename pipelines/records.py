@@ -132,6 +132,33 @@ class SummarySection(BaseModel):
     share: float = Field(1.0, description="relative share of a budget the section gets when the text must be cut")
 
 
+class SoundSegment(BaseModel):
+    """Consecutive patches with the same label (the merge rule: pipelines/models/audio_events.py)."""
+
+    start_s: float
+    end_s: float
+    label: str = Field(description="YAMNet display name of the top class; 'Silence' for quiet patches; 'Unknown' "
+                                   "below min_score")
+    category: str = Field(description="speech | music | silence | laughter | applause | tone | noise | other")
+    score: float = Field(description="the label's mean probability over the segment's patches (1.0: measured "
+                                     "silence)")
+    top: list[tuple[str, float]] = Field(description="the best classes over the segment, (label, mean probability)")
+    patches: int = Field(description="0.96 s patches merged into the segment")
+
+
+class AudioEventsRecord(Record):
+    """Sound events per segment: the evidence for claims about what is heard."""
+
+    stage_name: ClassVar[str] = "describe_audio"
+
+    segments: list[SoundSegment] = Field(default_factory=list)
+    categories: dict[str, float] = Field(default_factory=dict, description="category -> seconds (categories heard)")
+    no_audio: bool = Field(False, description="the file has no audio stream (not an error)")
+    duration_s: float = Field(0.0, description="where the decoded audio ends on the file's timeline")
+    audio_start_s: float = Field(0.0, description="where the audio stream starts on the file's timeline")
+    text: str = Field(description="the sounds as one or two short sentences")
+
+
 class SummaryRecord(Record):
     stage_name: ClassVar[str] = "summarize"
 
@@ -542,7 +569,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     for cls in (
         FramesRecord, TranscriptRecord, SummaryRecord, OnscreenTextRecord, VisualsRecord, FrameDescriptionsRecord,
         ObjectsRecord, EmbeddingRecord, NeighboursRecord, HypothesesRecord, PredictionRecord, FilmAnalysisRecord,
-        GradesRecord, AuditRecord,
+        GradesRecord, AuditRecord, AudioEventsRecord,
     )
 }
 
@@ -554,17 +581,48 @@ def register_record_type(cls: type[Record]) -> type[Record]:
     return cls
 
 
+class UnknownRecordTypeError(ValueError):
+    """Records of a stage whose record class no module imported so far defines."""
+
+
+def record_type_path(cls: type[Record]) -> str:
+    """Where a record class lives, ``module:Class`` (the run manifest's ``record_types``
+    names the classes of plug-in stages so a fresh process can read their records)."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def import_record_type(path: str) -> type[Record]:
+    """Import the record class at ``module:Class`` and register it.
+
+    Raises:
+        UnknownRecordTypeError: the module or the class cannot be imported (e.g. it was
+            defined in a notebook: import that code first).
+    """
+    import importlib
+
+    module, _, name = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownRecordTypeError(f"cannot import the record class {path} ({exc}); import the code that defines "
+                                     "it before reading the run") from None
+    if not (isinstance(cls, type) and issubclass(cls, Record)):
+        raise UnknownRecordTypeError(f"{path} is not a record class")
+    return register_record_type(cls)
+
+
 def record_class(stage: str) -> type[Record]:
-    """The record class of ``stage``. Stages defined in their own files register their record
-    classes when imported, so an unknown name first imports every stage module (readers such
-    as ``m2t status`` and ``analysis.load_run`` never import stages themselves)."""
+    """The record class of ``stage``: the built-in ones are defined in this module, a plug-in
+    stage's is registered when its module is imported (readers of a run import it from the
+    path the run manifest gives: :func:`import_record_type`). No stage module is imported.
+
+    Raises:
+        UnknownRecordTypeError: no record class is registered for ``stage``.
+    """
     cls = RECORD_TYPES.get(stage)
     if cls is None:
-        import pipelines.stages  # noqa: F401  (registers every stage and its record class)
-
-        cls = RECORD_TYPES.get(stage)
-    if cls is None:
-        raise ValueError(f"unknown record stage {stage!r}")
+        raise UnknownRecordTypeError(f"unknown record stage {stage!r}; import the module that defines its stage "
+                                     f"(known: {', '.join(sorted(RECORD_TYPES))})")
     return cls
 
 

@@ -25,22 +25,27 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import CaseStudyConfig
-from pipelines.estimate import StageEstimate
 from pipelines.datasets import load_dataset
 from pipelines.datasets.checks import (
-    check_labels, dataset_fingerprint, hidden_metadata, outcome_warnings, split_warnings, take_first_per_split,
+    check_labels,
+    dataset_fingerprint,
+    hidden_metadata,
+    outcome_warnings,
+    split_warnings,
+    take_first_per_split,
 )
+from pipelines.datasets.manifest import LOAD_STAGE
+from pipelines.errors import ConfigError, DatasetError
+from pipelines.estimate import StageEstimate
+from pipelines.executors import LocalExecutor, Outcome, Task
 from pipelines.leakage import check_leakage
 from pipelines.models.bundled import model_fingerprint
-from pipelines.tasks import get_task
-from pipelines.errors import ConfigError, DatasetError
-from pipelines.datasets.manifest import LOAD_STAGE
-from pipelines.executors import LocalExecutor, Outcome, Task
 from pipelines.prompts import load_prompt
-from pipelines.records import ErrorRecord, Item, Record, utc_now
+from pipelines.records import ErrorRecord, Item, Record, record_type_path, utc_now
 from pipelines.stages import get_stage
 from pipelines.stages.registry import Corpus, ModelPool, StageContext, StageSpec
 from pipelines.store import Cache, RunStore, artifacts_present, check_run_id, sha256_file, sha256_json
+from pipelines.tasks import get_task
 
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 3
@@ -528,6 +533,9 @@ class Runner:
                  "config_hash": stage_config_hash(get_stage(n), self.config.stage_config(n))}
                 for n in self.config.stages
             ],
+            # the record classes of plug-in stages, so a fresh process can read their records
+            "record_types": {n: record_type_path(get_stage(n).record_cls) for n in self.config.stages
+                             if get_stage(n).record_cls.__module__ != "pipelines.records"},
             "models": {n: [{"ref": ref, "fingerprint": model_fingerprint(ref)}
                            for ref in get_stage(n).models_of(self.config.stage_config(n))]
                        for n in self.config.stages if get_stage(n).models_of(self.config.stage_config(n))},

@@ -38,7 +38,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from pipelines.errors import ConfigError, M2TError, first_line
-from pipelines.records import ErrorRecord, FramesRecord, Record, parse_record
+from pipelines.records import (
+    RECORD_TYPES,
+    ErrorRecord,
+    FramesRecord,
+    Record,
+    UnknownRecordTypeError,
+    import_record_type,
+    parse_record,
+)
 
 MANIFEST = "manifest.json"
 STATS = "stats.json"
@@ -442,6 +450,8 @@ class RunStore:
                 notes.append(f"damaged run file {path}, line {bad[0][0]}: {bad[0][1]}; set aside as "
                              f"{self.set_aside(path)}, its stage lists its failed items again")
         for stage in self.stages_with_records():
+            if not self.knows_record_type(stage):  # a plug-in's records nothing here can read: left as they are
+                continue
             for shard in self.shards(stage):
                 good, bad = self._read_shard(shard)
                 if not bad:
@@ -533,9 +543,35 @@ class RunStore:
         atomic_write_text(path, to_jsonl(records))
         return path
 
+    def knows_record_type(self, stage: str) -> bool:
+        """Whether ``stage``'s record class is known here: built in, registered, or imported
+        now from the path the run manifest gives for a plug-in stage (``record_types``)."""
+        if stage in RECORD_TYPES:
+            return True
+        path = (self.read_manifest().get("record_types") or {}).get(stage)
+        if path is None:
+            return False
+        try:
+            import_record_type(path)
+        except UnknownRecordTypeError:
+            return False
+        return stage in RECORD_TYPES
+
     def records(self, stage: str) -> list[Record]:
         """All readable records of a stage; if an item appears twice (re-done), the newest wins.
-        Unreadable lines are skipped and reported (:attr:`damaged`)."""
+        Unreadable lines are skipped and reported (:attr:`damaged`).
+
+        Raises:
+            UnknownRecordTypeError: the stage's record class is neither built in nor
+                importable from the run manifest's ``record_types`` (the message says what
+                to import).
+        """
+        if not self.knows_record_type(stage):
+            path = (self.read_manifest().get("record_types") or {}).get(stage)
+            if path:
+                import_record_type(path)  # raises, saying why
+            raise UnknownRecordTypeError(f"run {self.run_id} has records of stage {stage!r}, whose record class is not "
+                                         "known here: import the module that defines the stage first")
         latest: dict[str, Record] = {}
         for shard in self.shards(stage):
             good, bad = self._read_shard(shard)

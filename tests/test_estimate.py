@@ -82,10 +82,21 @@ def test_m2t_run_dry_run_on_the_demo_config_prints_the_estimate(tmp_path: Path):
 # ----------------------------------------------------------------------------- LLM stages
 from types import SimpleNamespace  # noqa: E402
 
-
 from pipelines.estimate import (  # noqa: E402
-    BUSY_FACTOR, CONVERTED_ONCE, LEARNED_SPREAD, OVER_FACTOR, ModelSpeed, StageEstimate, call_seconds,
-    cpu_contention, estimate_stage, first_use_seconds, llm_work, model_speed, over_estimate, totals,
+    BUSY_FACTOR,
+    CONVERTED_ONCE,
+    LEARNED_SPREAD,
+    OVER_FACTOR,
+    ModelSpeed,
+    StageEstimate,
+    call_seconds,
+    cpu_contention,
+    estimate_stage,
+    first_use_seconds,
+    llm_work,
+    model_speed,
+    over_estimate,
+    totals,
 )
 from pipelines.models.llm import LLMConfig  # noqa: E402
 

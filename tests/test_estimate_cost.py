@@ -25,7 +25,13 @@ from typer.testing import CliRunner
 
 from pipelines.config import validate_config
 from pipelines.estimate import (
-    LLMRow, format_cost, llm_cache_empty, llm_work, prompt_counter, template_tokens, usage_with_estimate,
+    LLMRow,
+    format_cost,
+    llm_cache_empty,
+    llm_work,
+    prompt_counter,
+    template_tokens,
+    usage_with_estimate,
 )
 from pipelines.models.llm import LLMConfig, Prices
 from pipelines.runner import Runner

@@ -67,8 +67,14 @@ def build_tiny_llava(folder: Path) -> Path:
     images in one user turn, and prompts as long as a real exam question. The tokenizer is
     the bundled SmolLM2's with an ``<image>`` token added."""
     import torch
-    from transformers import (AutoTokenizer, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        AutoTokenizer,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     try:
         from transformers import CLIPImageProcessorPil as ClipImages

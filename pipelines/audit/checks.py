@@ -71,35 +71,34 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.audit.claims import COLOURS, object_names
+from pipelines.audit.claims import claim_type
+from pipelines.audit.content import check_content as content_verdict
+from pipelines.audit.lexicon import (
+    CLOSING,
+    COLOURS,
+    FILLER,
+    METADATA_SUBJECT,
+    MOVEMENT_CUES,
+    NEGATED_SHOWING,
+    NO_AUDIO,
+    NUMBERS,
+    OPENING,
+    ORDER,
+    SCALE_CUES,
+    SOUND_CUES,
+    SPEECH_VERBS,
+    UNQUOTED_STOP,
+    object_names,
+)
+from pipelines.audit.verdicts import Evidence, Verdict
 
 FAST_CUTS_PER_MIN = 20.0
 CUT_TOLERANCE_S = 0.5
 SPAN = r"(\d+(?:\.\d+)?)\s*(?:–|-|to)\s*(\d+(?:\.\d+)?)\s*(?:s\b|sec)"
 SLOW_CUTS_PER_MIN = 6.0
 SPEECH_MIN_WORDS = 2
-NUMBERS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
 
 
-@dataclass(frozen=True)
-class Evidence:
-    stage: str
-    field: str
-    value: Any
-    time_s: float | None = None
-    frame_index: int | None = None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    verdict: str  # supported | contradicted | unsupported | unverifiable
-    reason: str
-    evidence: list[Evidence] = field(default_factory=list)
-    applies: bool = True  # false: the claim names nothing this rule checks (the verdict is then unverifiable)
-
-
-VERDICTS = ("supported", "contradicted", "unsupported", "unverifiable")
-HALLUCINATED = ("contradicted", "unsupported")  # the verdicts the audit's rates count as hallucinations
 EVIDENCE_STAGES = ("measure_visuals", "detect_objects", "read_onscreen_text", "transcribe_audio", "describe_audio",
                    "describe_frames", "summarize")  # the records :func:`video_evidence` reads
 
@@ -249,10 +248,6 @@ def check_colour(claim: str, ev: VideoEvidence) -> Verdict:
     return Verdict("supported", f"{', '.join(named)} measured in the frames' palettes", evidence)
 
 
-SCALE_CUES = [("extreme close-up", r"extreme close-?ups?"), ("close-up", r"(?<!extreme )close-?ups?"),
-              ("medium", r"medium shots?"), ("full", r"full shots?"), ("long", r"(long|wide|establishing) shots?")]
-
-
 def check_shot_scale(claim: str, ev: VideoEvidence) -> Verdict:
     if ev.visuals is None:
         return _missing("measure_visuals")
@@ -271,14 +266,6 @@ def check_shot_scale(claim: str, ev: VideoEvidence) -> Verdict:
     hit = next(s for s in measured if s.shot_scale in named)
     return Verdict("supported", f"the shot at {hit.start_s:.1f}–{hit.end_s:.1f} s is a {hit.shot_scale}",
                    [Evidence("measure_visuals", "shots.shot_scale", hit.shot_scale, hit.start_s)])
-
-
-MOVEMENT_CUES = [("static", r"(static|still|fixed|locked-off) (camera|shot)|camera( movement)? (is|remains|stays) "
-                            r"(still|static|fixed)|camera does not move"),
-                 ("pan left", r"pans? (to the )?left"), ("pan right", r"pans? (to the )?right"),
-                 ("pan", r"\bpan(s|ning)?\b"), ("tilt up", r"tilts? up"), ("tilt down", r"tilts? down"),
-                 ("tilt", r"\btilt(s|ing)?\b"), ("zoom in", r"zooms? in"), ("zoom out", r"zooms? out"),
-                 ("zoom", r"\bzoom(s|ing)?\b")]
 
 
 def check_camera_movement(claim: str, ev: VideoEvidence) -> Verdict:
@@ -413,9 +400,6 @@ def _quoted(claim: str) -> list[str]:
     return [q for q in quoted if _words(q)]
 
 
-UNQUOTED_STOP = frozenset("a an the on in at of to out loud aloud it this that screen word words from by with and or".split())
-
-
 def check_onscreen_text(claim: str, ev: VideoEvidence) -> Verdict:
     if ev.ocr is None:
         return _missing("read_onscreen_text")
@@ -437,13 +421,6 @@ def check_onscreen_text(claim: str, ev: VideoEvidence) -> Verdict:
     hits = list(dict.fromkeys(r for r in readings if any(_words(w) in _words(r[0]) for w in wanted)))
     return Verdict("supported", f"read on screen: {', '.join(dict.fromkeys(text for text, _, _ in hits))}",
                    [Evidence("read_onscreen_text", "texts", text, time_s, index) for text, time_s, index in hits[:4]])
-
-
-SPEECH_VERBS = r"\b(says?|said|speaks?|speaking|talks?|talking|about|narrat\w*|voice-?over|dialogue|mentions?|" \
-               r"spoken|speakers?|tells?|someone|somebody|man|woman|voice|we|hear)\b"
-
-
-METADATA_SUBJECT = r"\b(?:the |its |video'?s? )?(title|description|tags?|metadata)\b"
 
 
 def _words_in(own: set[str], text: str, where: str, evidence: list[Evidence]) -> Verdict:
@@ -494,19 +471,6 @@ def check_speech(claim: str, ev: VideoEvidence) -> Verdict:
     if not own:
         return Verdict("supported", "someone speaks", evidence)
     return _words_in(own, text, "the transcript", evidence)
-
-
-SOUND_CUES = [("music", r"\b(music\w*|soundtrack|score|melod\w*|song)\b"), ("silence", r"\b(silen\w*|quiet)\b"),
-              ("laughter", r"\blaugh\w*\b"), ("applause", r"\b(applause|clapping)\b"),
-              ("tone", r"\b(tone|beeps?|hum)\b"), ("noise", r"\bnoise\b"), ("speech", r"\b(voices?|speech|talking)\b")]
-
-
-NO_AUDIO = r"\b(no (audio|sound)( track)?|without (audio|sound)|silent (film|video|clip)|mute[sd]?)\b"
-
-
-# "does not show silent sketches with no sound": the absence of sound is said of something the video is not
-NEGATED_SHOWING = r"\b(?:(?:does|do|did|is|are|was|were) not|doesn't|don't|isn't|aren't|never)\s+(?:\w+\s+)?" \
-                  r"(?:show|feature|contain|include|depict|have|has|look like|about)\b"
 
 
 def check_sound(claim: str, ev: VideoEvidence) -> Verdict:
@@ -561,9 +525,7 @@ def check_metadata(claim: str, ev: VideoEvidence) -> Verdict:
 def check_content(claim: str, ev: VideoEvidence) -> Verdict:
     """What the claim says the video shows, against every word of its evidence (rules:
     ``pipelines/audit/content.py``)."""
-    from pipelines.audit.content import check_content as content
-
-    return content(claim, ev)
+    return content_verdict(claim, ev)
 
 
 CHECKERS = {
@@ -573,12 +535,6 @@ CHECKERS = {
     "person": check_person, "onscreen_text": check_onscreen_text, "speech": check_speech, "sound": check_sound,
     "metadata": check_metadata,
 }
-
-
-OPENING = r"\b(opens?|begins?|starts?) (with|on|in)\b|\bat the (start|beginning|outset)\b|" \
-          r"\b(first|opening) (shot|frame|image|moments?)s?\b|\bin the opening\b"
-CLOSING = r"\b(ends?|closes?|finish(es)?) (with|on|in)\b|\bat the (end|close)\b|" \
-          r"\b(final|last|closing) (shot|frame|image|moments?)s?\b|\bfinally\b"
 
 
 def _frame_times(ev: VideoEvidence) -> list[float]:
@@ -686,12 +642,6 @@ def _check_typed(text: str, kind: str, ev: VideoEvidence) -> Verdict:
     return _check_at(text, kind, ev, "start" if opening else "end") if opening or closing else checker(text, ev)
 
 
-ORDER = r"\b(?:then|before|after|afterwards|followed by|later|until|gives way to|turns? into|becomes?)\b"
-
-
-FILLER = {"first", "and", "the", "it", "a", "an", "then", "finally", "soon", "shortly", "just", "right", "is", "are"}
-
-
 def ordered(text: str) -> bool:
     """Whether ``text`` claims an order of events ("then", "before", "after" ...)."""
     return _has(text, ORDER)
@@ -702,7 +652,6 @@ def _check_parts(text: str, ev: VideoEvidence) -> Verdict:
     (``claims.claim_type``; a part of no checkable type is unverifiable); one part contradicted
     makes the claim contradicted; all parts supported leave the order itself unverifiable (the
     rules check what is named, not when: that is the judge's)."""
-    from pipelines.audit.claims import claim_type
 
     verdicts = []
     for part in re.split(ORDER, text, flags=re.IGNORECASE):

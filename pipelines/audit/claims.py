@@ -53,42 +53,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-MIN_CLAUSE_WORDS = 3
-CLAIM_TYPES = ("onscreen_text", "speech", "sound", "shot_scale", "camera_movement", "editing", "lighting", "colour",
-               "object", "person", "metadata", "temporal", "content", "interpretation")
-COLOURS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "black", "white", "grey",
-           "gray")
-# common words for COCO classes (the detector's labels are the keys' values)
-OBJECT_SYNONYMS = {"mug": "cup", "coffee cup": "cup", "teacup": "cup", "kitten": "cat", "puppy": "dog", "automobile": "car",
-                   "bike": "bicycle", "motorbike": "motorcycle", "plane": "airplane", "aeroplane": "airplane",
-                   "sofa": "couch", "television": "tv", "phone": "cell phone", "mobile phone": "cell phone",
-                   "smartphone": "cell phone", "table": "dining table", "glass": "wine glass", "plant": "potted plant",
-                   "ball": "sports ball", "doughnut": "donut", "computer": "laptop", "necktie": "tie"}
+from pipelines.audit.content import asserts_content, content_end
+from pipelines.audit.lexicon import CLAIM_TYPES, CUES, GENRE, INTERPRETS, LOOKS_LIKE, object_names
 
-INTERPRETS = r"\b(conveys?|suggests?|evokes?|symboli[sz]\w*|creates? an? (sense|feeling)|mood|atmosphere|" \
-             r"feels?|expresses?|represents?|metaphor\w*)\b"
-CUES: dict[str, str] = {
-    "onscreen_text": r"[\"“][^\"”]{1,60}[\"”]|on-?screen text|caption|title card|\breads\b|the words?\b|subtitle",
-    "speech": r"\b(says?|said|speaks?|speaking|talks?|talking|narrat\w*|voice-?over|dialogue|mentions?|spoken|"
-              r"speakers?|tells?)\b",
-    "sound": r"\b(music\w*|soundtrack|score|silence|silent|quiet|laugh\w*|applause|clapping|(a|dial|steady) tone|"
-             r"tone bed|beeps?|noise|sounds?|audio)\b",
-    "shot_scale": r"\b(extreme close-?ups?|close-?ups?|medium shots?|full shots?|long shots?|wide shots?|"
-                  r"establishing shots?)\b",
-    "camera_movement": r"\b(pans? (left|right|across|over|to|along|slowly|back)|pann(ing|ed)|tilts? (up|down)|"
-                       r"tilting|zooms? (in|out)|zooming|static camera|still camera|handheld|tracking shot|"
-                       r"camera (moves|is still|is static|does not move|stays|pans|tilts|zooms)|"
-                       r"camera movement is (static|still))\b",
-    "editing": r"\b(cuts?|edit\w*|pace|pacing|montage|continuous (take|shot)|single (take|shot)|\d+ shots|"
-               r"(one|two|three|four|five|six|seven|eight|nine|ten) shots|shots (are|last|run|span))\b",
-    "lighting": r"\b(light\w*|lit|dark\w*|dim\w*|shadow\w*|bright\w*|low-?key|high-?key|gloom\w*)\b",
-    "colour": r"\b(" + "|".join(COLOURS) + r"|colou?rs?|palette|hues?|tones?)\b",
-    "person": r"\b(person|people|man|men|woman|women|child|children|boy|girl|faces?|figures?|crowd|nobody|"
-              r"no one|actor|actress|astronaut)\b",
-    "metadata": r"\b(1[89]\d\d|20\d\d|budget|directed|director|released|produced)\b",
-    "temporal": r"\b(first|then|before|after|finally|later|at the (start|end|beginning)|opens? (with|on)|"
-                r"ends? (with|on))\b",
-}
+MIN_CLAUSE_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -106,39 +74,8 @@ def _segmenter():  # noqa: ANN202
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
-@lru_cache(maxsize=1)
-def _object_pattern() -> re.Pattern[str]:
-    from pipelines.models.objects import COCO_NAMES
-
-    names = sorted({*(n for n in COCO_NAMES.values() if n != "person"), *OBJECT_SYNONYMS}, key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(n) + "e?s?" for n in names) + r")\b", re.IGNORECASE)
-
-
-def object_names(text: str) -> list[str]:
-    """The COCO classes a text names (synonyms mapped, plurals folded), in order, each once."""
-    from pipelines.models.objects import COCO_NAMES
-
-    known = set(COCO_NAMES.values())
-    out: list[str] = []
-    for match in _object_pattern().finditer(text):
-        word = match.group(1).casefold()
-        for candidate in (word, word.removesuffix("s"), word.removesuffix("es")):
-            name = OBJECT_SYNONYMS.get(candidate, candidate)
-            if name in known:
-                if name not in out:
-                    out.append(name)
-                break
-    return out
-
-
-GENRE = r"\bgenres?\b"
-LOOKS_LIKE = r"^\W*(it |this |the (frame|image|scene|picture) )?(looks? like|appears? to (be|show)|resembles?)\b"
-
-
 def claim_type(text: str) -> str:
     """The type of fact ``text`` states (first matching cue of the table in the module doc)."""
-    from pipelines.audit.content import asserts_content, content_end
-
     content = asserts_content(text)
     if re.search(INTERPRETS, text, flags=re.IGNORECASE):
         if not content:

@@ -71,6 +71,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.audit.lexicon import OBJECT_SYNONYMS
+from pipelines.audit.verdicts import Evidence, Verdict
+
 CONTENT_VERB = (r"\b(shows?|showing|showcas(?:es?|ing)|depicts?|depicting|features?|featuring|contains?|containing|"
                 r"includes?|including|displays?|displaying|presents?|presenting|portrays?|portraying|captures?|"
                 r"capturing|highlights?|highlighting|demonstrates?|demonstrating|(?:is|are|was|were|seems?) (?:all )?"
@@ -156,7 +159,7 @@ IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "per
              "feet": "foot", "teeth": "tooth", "geese": "goose", "leaves": "leaf", "knives": "knife",
              "wolves": "wolf", "shelves": "shelf", "loaves": "loaf", "halves": "half", "lives": "life",
              "wives": "wife", "fishes": "fish", "sheep": "sheep", "oxen": "ox", "dice": "die"}
-# true synonyms (each word stands for the others, both ways); COCO's common names are in claims.OBJECT_SYNONYMS
+# true synonyms (each word stands for the others, both ways); COCO's common names are in lexicon.OBJECT_SYNONYMS
 SYNONYMS = (("shop", "store"), ("film", "movie"), ("photo", "photograph"), ("kid", "child"),
             ("car", "automobile"), ("sofa", "couch"), ("tv", "television"), ("phone", "smartphone", "cellphone"),
             ("bike", "bicycle"), ("motorbike", "motorcycle"), ("plane", "airplane", "aeroplane", "aircraft"),
@@ -218,8 +221,6 @@ def _split_compound(token: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _synonym_keys() -> dict[str, frozenset[str]]:
-    from pipelines.audit.claims import OBJECT_SYNONYMS
-
     groups = [*SYNONYMS, *((common, coco) for common, coco in OBJECT_SYNONYMS.items()
                            if " " not in common and " " not in coco)]
     out: dict[str, set[str]] = {}
@@ -379,8 +380,6 @@ def vocabulary(ev: Any) -> tuple[dict[str, Source], list[str]]:
                                               frame.frame_index))
         searched.append("on-screen text")
     if ev.objects is not None:
-        from pipelines.audit.claims import OBJECT_SYNONYMS
-
         common = {}
         for word, coco in OBJECT_SYNONYMS.items():
             common.setdefault(coco, []).append(word)
@@ -417,8 +416,6 @@ def check_content(claim: str, ev: Any) -> Any:
     """The content verdict of ``claim`` against the video's evidence ``ev``
     (``checks.VideoEvidence``): rules in the module doc. ``applies`` is false when ``claim``
     asserts no content."""
-    from pipelines.audit.checks import Evidence, Verdict
-
     named = things(claim, ev.task_words)
     if not named:
         return Verdict("unverifiable", "asserts no content (no content verb, or only judgements)", applies=False)

@@ -21,7 +21,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from pipelines.audit.checks import HALLUCINATED, VERDICTS, VideoEvidence, audited_claim
+from pipelines.audit.checks import VideoEvidence, audited_claim
+from pipelines.audit.verdicts import HALLUCINATED, VERDICTS
 from pipelines.audit.claims import split_claims
 from pipelines.records import ExplanationCheck
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.audit.checks import ordered
-from pipelines.audit.claims import Claim, claim_type, split_claims, spans_of_sentences
+from pipelines.audit.claims import Claim, claim_type, spans_of_sentences, split_claims
 
 MIN_OVERLAP = 0.6
 MAX_CLAIMS = 24

@@ -114,7 +114,6 @@ def imagenet_synonyms(index: int) -> list[str]:
 @functools.cache
 def _network_class() -> type:
     """Define the network lazily so importing this module does not import torch."""
-    import torch
     import torch.nn.functional as F
     from torch import nn
 

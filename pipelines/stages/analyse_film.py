@@ -41,10 +41,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pipelines.budget import fit_record_text, token_counter
 from pipelines.errors import ConfigError
 from pipelines.models.llm import LLMConfig, Messages
-from pipelines.records import FilmAnalysisRecord, FilmAnswer, FramesRecord, Item, Shot, ShotAnswer, SummaryRecord, \
-    VisualsRecord
+from pipelines.records import (
+    FilmAnalysisRecord,
+    FilmAnswer,
+    FramesRecord,
+    Item,
+    Shot,
+    ShotAnswer,
+    SummaryRecord,
+    VisualsRecord,
+)
 from pipelines.stages.registry import StageConfig, StageContext, repr_unless_default, stage
-
 
 UNKNOWN = "unknown"  # the scale of a shot without a person (the measurement's None)
 
@@ -309,6 +316,12 @@ def read_text_answer(replies: list[str], cfg: AnalyseFilmConfig, shots: list[Sho
     return answer
 
 
+def render_text_requests(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext) -> list[Messages]:
+    """Every request the text student is sent for one clip (``m2t render analyse_film``): the
+    exam and, with ``shots_apart``, each shot's question."""
+    return [messages for messages, _ in text_requests(item, cfg, ctx, shots_asked(ctx, cfg))]
+
+
 def vlm_request(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext,
                 shots: list[Shot]) -> tuple[Messages, dict[str, Any]] | None:
     """The openai vlm student's request for one clip: the exam text and the sampled frames in
@@ -357,7 +370,7 @@ def _models(cfg: AnalyseFilmConfig) -> list[str]:
 
 @stage("analyse_film", version=2, config=AnalyseFilmConfig, record=FilmAnalysisRecord,
        needs=("summarize", "measure_visuals"), uses=("extract_frames",), batched=True,
-       prompts=lambda cfg: [prompt_name(cfg)], render=render_exam, models=_models,
+       prompts=lambda cfg: [prompt_name(cfg)], render=render_text_requests, models=_models,
        check=lambda cfg, stages: check_exam(cfg, stages))
 def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageContext]) -> list[Any]:
     """The text student's answers for the whole batch in one request list (in flight together

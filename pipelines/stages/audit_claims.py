@@ -41,7 +41,13 @@ from pydantic import Field, field_validator
 
 from pipelines.models.llm import LLMConfig
 from pipelines.records import (
-    AuditedClaim, AuditRecord, EvidenceRef, FilmAnalysisRecord, FrameDescriptionsRecord, HypothesesRecord, Item,
+    AuditedClaim,
+    AuditRecord,
+    EvidenceRef,
+    FilmAnalysisRecord,
+    FrameDescriptionsRecord,
+    HypothesesRecord,
+    Item,
     PredictionRecord,
 )
 from pipelines.stages.registry import StageConfig, StageContext, stage

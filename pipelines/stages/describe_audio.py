@@ -22,9 +22,7 @@ is a summary.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from pipelines.media import probe_media, video_file
 from pipelines.models.audio_events import (
@@ -40,7 +38,7 @@ from pipelines.models.audio_events import (
     decode_audio,
     merge_patches,
 )
-from pipelines.records import Item, Record, register_record_type
+from pipelines.records import AudioEventsRecord, Item, SoundSegment
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
 
@@ -55,34 +53,6 @@ class DescribeAudioConfig(StageConfig):
     threads: int = Field(1, ge=1, le=8, description="onnxruntime intra-op threads")
     text_max_runs: int = Field(12, ge=1, description="sounds listed in the text at most")
     text_min_s: float = Field(0.5, ge=0, description="sounds shorter than this are folded into a neighbour in the text")
-
-
-class SoundSegment(BaseModel):
-    """Consecutive patches with the same label (the merge rule: pipelines/models/audio_events.py)."""
-
-    start_s: float
-    end_s: float
-    label: str = Field(description="YAMNet display name of the top class; 'Silence' for quiet patches; 'Unknown' "
-                                   "below min_score")
-    category: str = Field(description="speech | music | silence | laughter | applause | tone | noise | other")
-    score: float = Field(description="the label's mean probability over the segment's patches (1.0: measured "
-                                     "silence)")
-    top: list[tuple[str, float]] = Field(description="the best classes over the segment, (label, mean probability)")
-    patches: int = Field(description="0.96 s patches merged into the segment")
-
-
-@register_record_type
-class AudioEventsRecord(Record):
-    """Sound events per segment: the evidence for claims about what is heard."""
-
-    stage_name: ClassVar[str] = "describe_audio"
-
-    segments: list[SoundSegment] = Field(default_factory=list)
-    categories: dict[str, float] = Field(default_factory=dict, description="category -> seconds (categories heard)")
-    no_audio: bool = Field(False, description="the file has no audio stream (not an error)")
-    duration_s: float = Field(0.0, description="where the decoded audio ends on the file's timeline")
-    audio_start_s: float = Field(0.0, description="where the audio stream starts on the file's timeline")
-    text: str = Field(description="the sounds as one or two short sentences")
 
 
 def sound_phrase(segment: SoundSegment) -> str:

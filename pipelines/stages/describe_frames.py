@@ -38,7 +38,13 @@ from pipelines.errors import ConfigError, LLMError
 from pipelines.media import load_frame
 from pipelines.models.llm import LLMConfig
 from pipelines.records import (
-    FrameDescription, FrameDescriptionsRecord, FramesRecord, ImageLabel, Item, ObjectsRecord, OnscreenTextRecord,
+    FrameDescription,
+    FrameDescriptionsRecord,
+    FramesRecord,
+    ImageLabel,
+    Item,
+    ObjectsRecord,
+    OnscreenTextRecord,
     VisualsRecord,
 )
 from pipelines.registry import Registry

@@ -26,7 +26,13 @@ from pydantic import Field
 from pipelines.errors import BadInputError, first_line
 from pipelines.media import load_frame, video_file
 from pipelines.records import (
-    ColourShare, FaceBox, FramesRecord, FrameVisuals, Item, Shot, VisualsRecord,
+    ColourShare,
+    FaceBox,
+    FramesRecord,
+    FrameVisuals,
+    Item,
+    Shot,
+    VisualsRecord,
 )
 from pipelines.stages.registry import StageConfig, StageContext, stage
 

@@ -44,7 +44,13 @@ from pipelines.models.llm import LLMConfig, Messages
 from pipelines.models.structured import AnswerError, PredictionAnswer, parse_prediction, quoted_reply
 from pipelines.prompts import injection_signals, load_prompt, task_prompt
 from pipelines.records import (
-    ExplanationCheck, ExplanationRepair, HypothesesRecord, Item, NeighboursRecord, PredictionRecord, PredictionVersion,
+    ExplanationCheck,
+    ExplanationRepair,
+    HypothesesRecord,
+    Item,
+    NeighboursRecord,
+    PredictionRecord,
+    PredictionVersion,
     SummaryRecord,
 )
 from pipelines.stages.registry import StageConfig, StageContext, stage

@@ -26,7 +26,7 @@ from difflib import SequenceMatcher
 from pydantic import Field
 
 from pipelines.media import load_frame
-from pipelines.records import FrameText, FramesRecord, Item, OcrLineRef, OnscreenTextRecord, TextSpan
+from pipelines.records import FramesRecord, FrameText, Item, OcrLineRef, OnscreenTextRecord, TextSpan
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
 

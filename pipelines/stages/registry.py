@@ -160,7 +160,8 @@ class StageSpec:
         applies: whether the stage runs for an item at all (e.g. only the test split); items
             it does not apply to get no record and no error, and neither do their dependants.
         render: builds the exact chat messages the stage would send for an item, without
-            calling a model (``m2t render``).
+            calling a model (``m2t render``): one request's messages, or a list of requests
+            for a stage that sends an item several (``m2t render`` prints each).
         check: config-time validation against the other stages of the case study (raises
             ``ConfigError``), so a bad combination fails before any work.
         extra_key: what, beyond the config and prompts, changes the output (e.g. the content
@@ -185,7 +186,7 @@ class StageSpec:
     prompts: Callable[[Any], list[str]] | None = None
     corpus: tuple[str, ...] = ()
     applies: Callable[[Item, Any], bool] | None = None
-    render: Callable[[Item, Any, "StageContext"], list[tuple[str, str]]] | None = None
+    render: Callable[[Item, Any, "StageContext"], Any] | None = None
     check: Callable[[Any, list[str]], None] | None = None
     extra_key: Callable[[Any], Any] | None = None
     models: Callable[[Any], list[str]] | None = None
@@ -264,7 +265,7 @@ def stage(
     prompts: Callable[[Any], list[str]] | None = None,
     corpus: tuple[str, ...] = (),
     applies: Callable[[Item, Any], bool] | None = None,
-    render: Callable[..., list[tuple[str, str]]] | None = None,
+    render: Callable[..., Any] | None = None,
     check: Callable[[Any, list[str]], None] | None = None,
     extra_key: Callable[[Any], Any] | None = None,
     models: Callable[[Any], list[str]] | None = None,

@@ -26,8 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.budget import fit_sections
 from pipelines.records import (
-    FramesRecord, Item, ObjectsRecord, OnscreenTextRecord, SummaryRecord, SummarySection,
-    TranscriptRecord, VisualsRecord,
+    FramesRecord,
+    Item,
+    ObjectsRecord,
+    OnscreenTextRecord,
+    SummaryRecord,
+    SummarySection,
+    TranscriptRecord,
+    VisualsRecord,
 )
 from pipelines.stages.registry import StageConfig, StageContext, stage
 

@@ -26,7 +26,6 @@ from pipelines.models.asr import SPEECH_BACKENDS, load_recognizer
 from pipelines.records import Item, TranscriptRecord, TranscriptSegment
 from pipelines.stages.registry import StageConfig, StageContext, stage
 
-
 # decoded audio shorter than this share of the audio stream's declared duration (less 0.5 s) means a damaged file
 TRUNCATED_BELOW = 0.9
 # the audio ends this much before the picture (seconds, or this share of the picture) to be flagged

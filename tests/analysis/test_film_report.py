@@ -19,7 +19,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from analysis import metrics
 from analysis.load import RunData, items_frame, records_frame
 from tests.conftest import ROOT
 
@@ -63,8 +62,16 @@ CLAIMS = {("a", "text"): ["supported", "supported", "contradicted", "unverifiabl
 
 def known_run(tmp: Path) -> RunData:
     """A film run made of the records above, loaded as load_run would give it."""
-    from pipelines.records import (AuditedClaim, AuditRecord, FilmAnalysisRecord, FilmAnswer, Grade, GradesRecord,
-                                   Shot, ShotAnswer)
+    from pipelines.records import (
+        AuditedClaim,
+        AuditRecord,
+        FilmAnalysisRecord,
+        FilmAnswer,
+        Grade,
+        GradesRecord,
+        Shot,
+        ShotAnswer,
+    )
 
     items = [{"item_id": i, "title": HOSTILE if i == "a" else f"Clip {i}", "split": "train" if i == "t" else "test",
               "labels": {"genres": g, "budget": b, "shots": s}, "metadata": {}} for i, (g, b, s) in GOLD.items()]

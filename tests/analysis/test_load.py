@@ -1,5 +1,7 @@
 """load_run reads a real run (the runner on sample clips) into DataFrames, without models."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +40,59 @@ def test_loading_imports_no_model_library(run_dir: Path):
              "print([m for m in ('torch', 'transformers', 'decord', 'faster_whisper') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+PLUGIN = """
+from typing import ClassVar
+
+from pipelines.records import Item, Record
+from pipelines.stages import STAGES, StageConfig, StageContext, stage
+
+
+class ShoutRecord(Record):
+    stage_name: ClassVar[str] = "shout_title"
+    shout: str
+
+
+class ShoutConfig(StageConfig):
+    pass
+
+
+if "shout_title" not in STAGES:
+    @stage("shout_title", version=1, config=ShoutConfig, record=ShoutRecord, reads=("title",))
+    def shout_title(item: Item, cfg: ShoutConfig, ctx: StageContext) -> ShoutRecord:
+        return ShoutRecord(**ctx.provenance, shout=item.title.upper())
+"""
+
+
+def test_a_plug_in_stages_records_are_read_by_a_fresh_process(tmp_path: Path):
+    """A stage defined outside the project: the run manifest names its record class, so a
+    process that never imported it reads its records; where the class cannot be imported,
+    load_run says so in a warning and reads the other stages."""
+    (tmp_path / "plugin_shout.py").write_text(PLUGIN)
+    rows = [{"id": "a", "title": "quiet", "path": copy_sample("espresso.mp4", tmp_path / "media")}]
+    cfg = config_dict(write_manifest(tmp_path / "media", rows), stages={"extract_frames": {"num_frames": 2}, "shout_title": {}})
+    (tmp_path / "case.json").write_text(json.dumps(cfg))
+    run = ("import json, plugin_shout; from pipelines.config import validate_config; from pipelines.runner import Runner; "
+           "Runner(validate_config(json.load(open('case.json'))), runs_dir='runs', cache_dir='cache', run_id='r', "
+           "show_progress=False).run()")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    subprocess.run([sys.executable, "-c", run], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    assert "plugin_shout:ShoutRecord" in (tmp_path / "runs/r/manifest.json").read_text()
+    probe = ("import sys, warnings; warnings.simplefilter('always'); from analysis import load_run; "
+             "d = load_run('runs/r'); print(sorted(d.stages), d['shout_title'].shout.tolist() "
+             "if 'shout_title' in d.stages else None, 'plugin_shout' in sys.modules)")
+    found = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert found.stdout.split() == ["['extract_frames',", "'shout_title']", "['QUIET']", "True"], found.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "runs").rename(elsewhere / "runs")
+    (tmp_path / "plugin_shout.py").unlink()
+    missing = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, env={**env, "PYTHONPATH": str(ROOT)},
+                             capture_output=True, text=True, timeout=300)
+    assert missing.stdout.split() == ["['extract_frames']", "None", "False"], missing.stderr
+    assert "cannot import the record class plugin_shout:ShoutRecord" in missing.stderr
 
 
 def test_not_a_run_directory(tmp_path: Path):

@@ -46,6 +46,40 @@ def test_m2t_audit_prints_rates_per_claim_type_on_the_film_run(film_run):
     assert by_target.returncode == 0 and "text" in by_target.stdout
 
 
+def test_render_prints_every_request_the_text_student_is_sent(film_run):
+    """m2t render analyse_film shows the exam and each shot's question (the clip printed once:
+    the questions begin with the exam's system message and clip); no model is loaded."""
+    run, _ = film_run
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "render", "analyse_film", "pipelines/configs/film.yaml",
+                           "-n", "1", "--runs-dir", str(run.parent), "--run-id", run.name],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=ENV)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    from pipelines.store import RunStore
+
+    asked = {r.item_id: len(r.shots_asked) for r in RunStore(run).records("analyse_film")}
+    item_id = next(i for i in asked if f"analyse_film · {i} " in done.stdout)
+    n_shots = asked[item_id]
+    requests = n_shots + 1
+    assert n_shots >= 1 and f"request 1 of {requests}" in done.stdout, done.stdout[-3000:]
+    assert done.stdout.count("(its first 2 messages as in request 1)") == n_shots
+    assert done.stdout.count("The clip:") == 1 and done.stdout.count("First copy entry (") == n_shots
+
+
+@pytest.mark.timeout(1800)  # the session's cold demo run, if no test made it before
+def test_reading_runs_with_every_record_type_imports_no_stage(film_run, popularity_demo: DemoRun):
+    """analysis.load_run reads both demos' runs (between them every built-in record type)
+    without importing one stage module: the record classes are readers' own."""
+    from pipelines.records import RECORD_TYPES
+
+    probe = ("import sys; from analysis import load_run; "
+             f"stages = set(load_run({str(film_run[0])!r}).stages) | set(load_run({str(popularity_demo.run)!r}).stages); "
+             "print(' '.join(sorted(stages))); print(' '.join(m for m in sys.modules if m.startswith('pipelines.stages')))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    read, imported = (done.stdout.split("\n") + [""])[:2]
+    assert set(read.split()) == set(RECORD_TYPES) and imported == "", done.stdout
+
+
 def test_the_analyses_were_split_by_the_model(film_run):
     from analysis import load_run
 

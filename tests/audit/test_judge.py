@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.audit.checks import VideoEvidence
+from pipelines.audit.checks import Evidence, VideoEvidence
 from pipelines.audit.judge import VERDICTS, Line, read_judgement, timeline
-from pipelines.audit.checks import Evidence
 from pipelines.models.llm import LLMConfig
 from pipelines.records import PredictionRecord
 from tests.audit.test_checks import clips  # noqa: F401  (the generated clips' evidence, module fixture)

@@ -155,10 +155,10 @@ def test_constrained_answers_always_parse(chat: LocalChatModel) -> None:
     schema (label from the enum, the required keys present), whatever the video's text asks."""
     import json
 
+    from pipelines.models.llm import to_langchain
     from pipelines.prompts import load_prompt
     from pipelines.stages.predict import answer_schema
     from pipelines.tasks import get_task
-    from pipelines.models.llm import to_langchain
 
     task = get_task("popularity")
     schema = answer_schema(task)

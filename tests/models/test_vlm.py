@@ -18,7 +18,6 @@ from PIL import Image
 
 from pipelines.errors import ConfigError
 from pipelines.models.vlm import HFFrameDescriber, _strip_echo
-
 from tests.tiny_models import WORDS, build_tiny_blip  # noqa: E402
 
 

@@ -9,7 +9,6 @@ every time; the repair request itself is the bundled ``popularity/repair_explana
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

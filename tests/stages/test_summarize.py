@@ -7,7 +7,12 @@ from pipelines.budget import CUT_MARK
 from pipelines.config import validate_config
 from pipelines.errors import ConfigError
 from pipelines.records import (
-    FramesRecord, Item, OnscreenTextRecord, TextSpan, TranscriptRecord, TranscriptSegment,
+    FramesRecord,
+    Item,
+    OnscreenTextRecord,
+    TextSpan,
+    TranscriptRecord,
+    TranscriptSegment,
 )
 from pipelines.stages.summarize import SummarizeConfig, clock, summarize
 from tests.conftest import make_ctx
