@@ -25,13 +25,13 @@ def main() -> int:
     from pipelines.datasets.manifest import load_manifest
     from pipelines.media import load_frame
     from pipelines.models.faces import FaceDetector
-    from pipelines.vision.framing import scale_from_face
     from pipelines.models.imagenet import ImageNetClassifier
     from pipelines.models.ocr import TextReader
     from pipelines.stages.describe_frames import compose_sentence, merge_labels
     from pipelines.stages.extract_frames import ExtractFramesConfig, extract_frames
     from pipelines.stages.registry import ModelPool, StageContext
     from pipelines.vision.color import measure_colour
+    from pipelines.vision.framing import scale_from_face
     from pipelines.vision.shots import scan_video
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

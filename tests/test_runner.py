@@ -213,3 +213,30 @@ def test_new_weights_under_the_same_name_are_a_new_key(tmp_path: Path):
     assert model_fingerprint(str(folder)) != before
     assert model_fingerprint("bundled:whisper-tiny.en").startswith("bundled:whisper-tiny.en@0.1")
     assert model_fingerprint("org/some-model") == "org/some-model"
+
+
+def test_progress_is_a_callback_the_caller_gives(tmp_path: Path):
+    """A notebook or a log shows progress its own way: the runner calls ``progress(stage,
+    total)`` for each stage and ``advance(n)`` as each batch finishes; a warm re-run has nothing
+    to compute."""
+    from contextlib import contextmanager
+
+    seen: dict[str, list[int]] = {}
+
+    @contextmanager
+    def count(stage: str, total: int):
+        seen[stage] = [total, 0]
+
+        def advance(n: int) -> None:
+            seen[stage][1] += n
+
+        yield advance
+
+    media = tmp_path / "media"
+    rows = [{"id": n, "path": copy_sample(f"{n}.mp4", media)} for n in ("espresso", "horse_silent", "rocket_countdown")]
+    cfg = validate_config(config_dict(write_manifest(media, rows), stages={"extract_frames": {"num_frames": 2}},
+                                      batch_size=2))
+    for expected in ({"extract_frames": [3, 3]}, {"extract_frames": [0, 0]}):
+        seen.clear()
+        Runner(cfg, runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache", progress=count).run()
+        assert seen == expected

@@ -1,7 +1,8 @@
 from pathlib import Path
 
+from pipelines.files import atomic_write_text, sha256_json
 from pipelines.records import ErrorRecord, FrameRef, FramesRecord, SummaryRecord, VideoInfo
-from pipelines.store import Cache, RunStore, atomic_write_text, sha256_json
+from pipelines.store import Cache, RunStore
 
 PROV = dict(stage_version=1, input_hash="i", config_hash="c")
 

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from pipelines.audit.checks import VideoEvidence, audited_claim
-from pipelines.audit.verdicts import HALLUCINATED, VERDICTS
 from pipelines.audit.claims import split_claims
+from pipelines.audit.verdicts import HALLUCINATED, VERDICTS
 from pipelines.records import ExplanationCheck
 
 SOURCE = "predict.explanation"

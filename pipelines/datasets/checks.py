@@ -131,7 +131,7 @@ def dataset_fingerprint(cfg: Any) -> dict[str, Any]:
     path = Path(cfg.path)
     out: dict[str, Any] = {"adapter": cfg.adapter, "path": str(path.resolve())}
     if path.is_file():
-        from pipelines.store import sha256_file
+        from pipelines.files import sha256_file
 
         out["sha256"] = sha256_file(path)
     elif path.is_dir():
@@ -142,12 +142,12 @@ def dataset_fingerprint(cfg: Any) -> dict[str, Any]:
         out["listing_sha256"] = digest.hexdigest()
     labels_file = getattr(cfg, "labels_file", None)
     if labels_file and Path(labels_file).is_file():
-        from pipelines.store import sha256_file
+        from pipelines.files import sha256_file
 
         out["labels_file_sha256"] = sha256_file(Path(labels_file))
     shots_file = getattr(cfg, "shots_file", None)
     if shots_file and Path(shots_file).is_file():
-        from pipelines.store import sha256_file
+        from pipelines.files import sha256_file
 
         out["shots_file_sha256"] = sha256_file(Path(shots_file))
     metadata_dir = getattr(cfg, "metadata_dir", None)

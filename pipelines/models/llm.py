@@ -46,8 +46,8 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.errors import ConfigError, LLMError, first_line
+from pipelines.files import atomic_write_json, read_json, sha256_json
 from pipelines.registry import Registry
-from pipelines.store import atomic_write_json, read_json, sha256_json
 
 # (role, content), role in system / user / assistant; a user turn's content may be a list of
 # parts: {"type": "text", "text": ...} and image_part(...) (backends that declare sees_images)
@@ -297,7 +297,7 @@ def _keyed_content(content: Content) -> Any:
     longest side sent, never by path (a moved run directory keeps its keys)."""
     if isinstance(content, str):
         return content
-    from pipelines.store import sha256_file
+    from pipelines.files import sha256_file
 
     keyed = []
     for part in content:

@@ -27,10 +27,10 @@ import numpy as np
 from pydantic import Field
 
 from pipelines.errors import BadInputError
+from pipelines.files import atomic_write_bytes
 from pipelines.media import decoder_message, open_video, probe_media, video_file
 from pipelines.records import FrameRef, FramesRecord, Item, VideoInfo
 from pipelines.stages.registry import StageConfig, StageContext, stage
-from pipelines.store import atomic_write_bytes
 
 
 class ExtractFramesConfig(StageConfig):

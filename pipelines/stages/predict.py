@@ -132,7 +132,7 @@ def check_predict(cfg: PredictConfig, stages: list[str]) -> None:
 
 def nn_file_hash(cfg: PredictConfig) -> str | None:
     """The supervised predictions file's content hash: editing the file re-runs predict."""
-    from pipelines.store import sha256_file
+    from pipelines.files import sha256_file
 
     if cfg.mode != "hypotheses_nn" or not cfg.nn_predictions or not Path(cfg.nn_predictions).is_file():
         return None

@@ -118,8 +118,8 @@ class StageContext:
 
         if self.cache_dir is None:
             raise RuntimeError("stages that call an LLM need the run's cache directory")
+        from pipelines.files import canonical_json
         from pipelines.models.llm import load_chat_model
-        from pipelines.store import canonical_json
 
         cache_dir, models = self.cache_dir, self.models
         weights = f"llm:{canonical_json(cfg.weights_identity())}"

@@ -61,7 +61,7 @@ def test_an_image_reaches_the_model_and_is_keyed_by_its_bytes(vlm_server, tmp_pa
     # the server's processor turned the image into tokens: the prompt with it is longer
     assert image_entry["usage"]["prompt_tokens"] > text_entry["usage"]["prompt_tokens"] > 0
     keyed = image_entry["messages"][0][1][1]
-    from pipelines.store import sha256_file
+    from pipelines.files import sha256_file
 
     assert keyed == {"type": "image", "sha256": sha256_file(red), "max_side": None}
     assert "base64" not in json.dumps(image_entry) and str(red) not in json.dumps(image_entry)
