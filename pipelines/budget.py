@@ -51,6 +51,12 @@ def cut_words(text: str, limit: int, measure: Measure = len) -> str:
     return best
 
 
+def excerpt(text: str, width: int = 70) -> str:
+    """``text`` on one line, cut to ``width`` characters with a mark (for tables)."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def allocate(sizes: Sequence[int], shares: Sequence[float], budget: int) -> list[int]:
     """Budget per section by water-filling: sections that need less than their share of
     what is left keep their size; the rest split what remains in proportion to ``shares``."""

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from pipelines.budget import excerpt
 from pipelines.cli_common import CacheDir, RunsDir, _fail, _resolve_run, err, out
 from pipelines.errors import M2TError, first_line
 
@@ -62,6 +63,7 @@ def run(
     """
     from pipelines.config import load_config
     from pipelines.runner import Runner
+    from pipelines.stages import get_stage
     from pipelines.store import RunLockedError
 
     try:
@@ -93,9 +95,9 @@ def run(
 
     _print_stage_table(result)
     _print_items(result)
-    _print_predictions(result, cfg)
-    _print_exam(result, cfg)
-    _print_audit(result)
+    for name in cfg.stages:  # what each stage's records say, as the stage itself summarises them
+        if (summary := get_stage(name).summary) is not None:
+            summary(result, cfg, out)
     _print_usage(result.run_dir)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
@@ -255,11 +257,6 @@ def _print_stage_table(result: Any) -> None:
                   "are kept for the next estimate (<cache>/throughput.json).", highlight=False, soft_wrap=True)
 
 
-def _excerpt(text: str, width: int = 70) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _print_items(result: Any) -> None:
     """One line per item: what the video turned into, or why it failed."""
     table = Table(title="items", title_justify="left", show_lines=False)
@@ -277,170 +274,12 @@ def _print_items(result: Any) -> None:
     for item in result.items:
         f = frames.get(item.item_id)
         t = speech.get(item.item_id)
-        heard = "" if t is None else ("(no audio track)" if t.no_audio else _excerpt(t.text, 60) or "(silence)")
-        status = "[green]ok[/]" if item.item_id not in first_error else f"[red]{_excerpt(first_error[item.item_id], 80)}[/]"
+        heard = "" if t is None else ("(no audio track)" if t.no_audio else excerpt(t.text, 60) or "(silence)")
+        status = "[green]ok[/]" if item.item_id not in first_error else f"[red]{excerpt(first_error[item.item_id], 80)}[/]"
         table.add_row(item.item_id, str(len(f.frames)) if f else "-", heard, status)
     for e in result.load_errors:
-        table.add_row(e.item_id, "-", "", f"[red]{_excerpt(e.stage + ': ' + e.reason, 80)}[/]")
+        table.add_row(e.item_id, "-", "", f"[red]{excerpt(e.stage + ': ' + e.reason, 80)}[/]")
     out.print(table)
-
-
-SHORT = {"extreme close-up": "ECU", "close-up": "CU", "medium": "MS", "full": "FS", "long": "LS", "static": "static",
-         "pan left": "pan L", "pan right": "pan R", "tilt up": "tilt U", "tilt down": "tilt D", "zoom in": "zoom in",
-         "zoom out": "zoom out"}
-
-
-def _short(value: str | None) -> str:
-    return SHORT.get(value, value) if value else "?"
-
-
-def _print_exam(result: Any, cfg: Any) -> None:
-    """The film exam per clip and student: genres and budget beside the gold ones, each shot's
-    scale and camera movement as measured → answered (annotated in brackets when they
-    differ), the teacher's marks; then each analysis."""
-    exams = result.records.get("analyse_film", {})
-    if not exams:
-        return
-    from pipelines.tasks import get_task
-
-    task = get_task(cfg.task)
-    items = {i.item_id: i for i in result.items}
-    grades = {(item_id, g.student): g for item_id, rec in result.records.get("grade_analysis", {}).items()
-              for g in rec.grades}
-    visuals = result.records.get("measure_visuals", {})
-    title = "film exam" + (f" ({cfg.dataset.labels_note})" if cfg.dataset.labels_note else "")
-    table = Table(title=title, title_justify="left", show_lines=True)
-    for col in ("clip", "student", "genres (gold → answered)", "budget", "shots: scale and camera, measured → answered",
-                "marks (obs/evid/interp → overall)"):
-        table.add_column(col)
-    agree = {}
-    for item_id, rec in exams.items():
-        labels = items[item_id].labels if item_id in items else {}
-        annotated = labels.get("shots") or []
-        measured = getattr(visuals.get(item_id), "shots", [])
-        for answer in rec.answers:
-            cells = []
-            for s in answer.shots:
-                t = (s.start_s + s.end_s) / 2
-                m = next((x for x in measured if x.start_s <= t < x.end_s), None)
-                a = next((x for x in annotated if x["start_s"] <= t < x["end_s"]), {})
-                ms, mm = (m.shot_scale, m.camera_movement) if m else (None, None)
-                cell = f"{_short(ms)} {_short(mm)} → {_short(s.shot_scale)} {_short(s.camera_movement)}"
-                if (a.get("shot_scale"), a.get("camera_movement")) not in ((ms, mm), (None, None)):
-                    cell += f" [dim](annotated {_short(a.get('shot_scale'))} {_short(a.get('camera_movement'))})[/]"
-                cells.append(cell)
-                hits = agree.setdefault(answer.student, [0, 0])
-                hits[0] += (s.shot_scale, s.camera_movement) == (ms, mm)
-                hits[1] += 1
-            gold_genres = ", ".join(labels.get("genres") or []) or "-"
-            budget = task.gold(labels) if labels else None
-            mark = "" if budget is None else ("[green]✓[/]" if answer.budget == budget else "[red]✗[/]")
-            g = grades.get((item_id, answer.student))
-            marks = "-" if g is None or not g.scores else (
-                "/".join(str(g.scores.get(c, "?")) for c in ("observations", "evidence", "interpretation"))
-                + f" → {g.overall or '?'}")
-            failed = (f" [red]({answer.extraction}: {'; '.join(answer.problems)[:60]})[/]"
-                      if answer.extraction in ("failed", "partial") else "")
-            table.add_row(item_id, answer.student, f"{gold_genres} → {', '.join(answer.genres) or '-'}{failed}",
-                          f"{budget or '-'} → {answer.budget or '-'} {mark}", "\n".join(cells) or "-", marks)
-    out.print(table)
-    for student, (hit, n) in sorted(agree.items()):
-        out.print(f"{student} student: {hit} of {n} shots answered as measured (scale and camera movement)",
-                  highlight=False)
-    for item_id, rec in exams.items():
-        for answer in rec.answers:
-            if answer.analysis:
-                out.print(f"[bold]{item_id}[/] ({answer.student} student): {_excerpt(answer.analysis, 600)}",
-                          highlight=False, soft_wrap=True)
-
-
-def _print_audit(result: Any) -> None:
-    """One line per audited text — the explanations, each film student's analyses, the
-    hypotheses — with the frame descriptions, composed from the measurements, last and apart:
-    claims by verdict, the hallucination rate, (contradicted + unsupported) / verifiable, and the
-    verifiable share, verifiable / claims, so that a text cannot look clean by saying nothing
-    checkable (``m2t audit`` gives the rates per claim type with intervals)."""
-    from collections import Counter
-
-    from pipelines.audit.claims import COMPOSED_TEXTS, text_source
-
-    audits = result.records.get("audit_claims", {})
-    counts: dict[str, Counter[str]] = {}
-    for rec in audits.values():
-        for claim in rec.claims:
-            counts.setdefault(text_source(claim.source), Counter())[claim.verdict] += 1
-    for text, n in sorted(counts.items(), key=lambda kv: (kv[0] in COMPOSED_TEXTS, kv[0])):
-        verifiable = n["supported"] + n["contradicted"] + n["unsupported"]
-        rate = (f"hallucination rate {(n['contradicted'] + n['unsupported']) / verifiable:.0%} of the {verifiable} "
-                f"verifiable: contradicted or unsupported; verifiable share {verifiable / sum(n.values()):.0%} of "
-                "the claims") if verifiable else "none verifiable, verifiable share 0% of the claims"
-        what = " (composed from the measurements: true by construction, apart)" if text in COMPOSED_TEXTS else ""
-        out.print(f"audit of {text}{what}: {sum(n.values())} claims, {n['supported']} supported, {n['contradicted']} "
-                  f"contradicted, {n['unsupported']} unsupported, {n['unverifiable']} unverifiable ({rate})",
-                  highlight=False, soft_wrap=True, markup=False)  # "[text]" of a student is not markup
-    if counts:
-        out.print("unsupported: the text says the video shows or is about something found nowhere in its evidence; "
-                  f"per claim type, with intervals, and the marked texts: m2t audit {result.run_dir}", highlight=False,
-                  soft_wrap=True)
-
-
-def _print_predictions(result: Any, cfg: Any) -> None:
-    """Predictions with their explanations, then accuracy against the gold labels."""
-    predictions = result.records.get("predict", {})
-    if not predictions:
-        return
-    from pipelines.tasks import get_task
-
-    task = get_task(cfg.task)
-    items = {i.item_id: i for i in result.items}
-    table = Table(title="predictions", title_justify="left")
-    # grounded: the explanation names something of the video's own text; quotes: evidence
-    # quotes found in it; cites: answers citing an existing hypothesis
-    for col in ("item", "gold", "predicted", "conf.", "via", "explanation"):
-        table.add_column(col)
-    correct = total = 0
-    paths: dict[str, int] = {}
-    for item_id, rec in predictions.items():
-        gold = task.gold(items[item_id].labels) if item_id in items else None
-        if gold is not None:
-            total += 1
-            correct += rec.label == gold
-        paths[rec.extraction] = paths.get(rec.extraction, 0) + 1
-        mark = "" if gold is None else ("[green]✓[/]" if rec.label == gold else "[red]✗[/]")
-        conf = "-" if rec.confidence is None else f"{rec.confidence:.2f}"
-        flag = " [yellow](possible injection)[/]" if rec.possible_injection else ""
-        table.add_row(item_id, gold or "-", f"{rec.label} {mark}", conf, rec.extraction,
-                      _excerpt(rec.explanation or ("(label chosen by scoring)" if rec.extraction == "label_scores"
-                                                   else "(no explanation)"), 70) + flag)
-    out.print(table)
-    if total:
-        mode = next(iter(predictions.values())).mode
-        acc = Table(title=f"accuracy ({cfg.dataset.labels_note})" if cfg.dataset.labels_note else "accuracy",
-                    title_justify="left")
-        for col in ("mode", "items", "correct", "accuracy", "grounded", "quotes", "cites"):
-            acc.add_column(col)
-        records = list(predictions.values())
-        explained = [r for r in records if r.grounded is not None]
-        quotes = [found for r in records for found in r.evidence_found]
-        citing = sum(bool(r.cited_hypotheses) for r in records)
-        acc.add_row(mode, str(total), str(correct), f"{correct / total:.1%}",
-                    f"{sum(r.grounded for r in explained)}/{len(explained)}",
-                    f"{sum(quotes)}/{len(quotes)}",
-                    f"{citing}/{len(records)}" if mode.startswith("hypotheses") else "-")
-        out.print(acc)
-        out.print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())), highlight=False)
-    from pipelines.audit.explanation import summary_line
-
-    checked = summary_line(predictions.values())
-    if checked:
-        out.print(checked, highlight=False, soft_wrap=True)
-    hypotheses = result.records.get("hypothesize", {})
-    if hypotheses:
-        kept = sum(len(h.hypotheses) for h in hypotheses.values())
-        dropped = sum(len(h.degenerate) for h in hypotheses.values())
-        out.print(f"hypotheses: {kept} usable, {dropped} degenerate (recorded apart, not shown to predict), "
-                  f"{sum(h.repaired for h in hypotheses.values())} of {len(hypotheses)} answers repaired once",
-                  highlight=False)
 
 
 @app.command()

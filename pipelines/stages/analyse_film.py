@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.budget import fit_record_text, token_counter
+from pipelines.budget import excerpt, fit_record_text, token_counter
 from pipelines.errors import ConfigError
 from pipelines.models.llm import LLMConfig, Messages
 from pipelines.records import (
@@ -368,10 +368,81 @@ def _models(cfg: AnalyseFilmConfig) -> list[str]:
                                                                    else [])
 
 
+SHORT = {"extreme close-up": "ECU", "close-up": "CU", "medium": "MS", "full": "FS", "long": "LS", "static": "static",
+         "pan left": "pan L", "pan right": "pan R", "tilt up": "tilt U", "tilt down": "tilt D", "zoom in": "zoom in",
+         "zoom out": "zoom out"}
+
+
+def _short(value: str | None) -> str:
+    return SHORT.get(value, value) if value else "?"
+
+
+def print_exam(result: Any, cfg: Any, console: Any) -> None:
+    """``m2t run``'s summary of the film exam, per clip and student: genres and budget beside the gold ones, each shot's
+    scale and camera movement as measured → answered (annotated in brackets when they
+    differ), the teacher's marks; then each analysis."""
+    from rich.table import Table
+
+    exams = result.records.get("analyse_film", {})
+    if not exams:
+        return
+    from pipelines.tasks import get_task
+
+    task = get_task(cfg.task)
+    items = {i.item_id: i for i in result.items}
+    grades = {(item_id, g.student): g for item_id, rec in result.records.get("grade_analysis", {}).items()
+              for g in rec.grades}
+    visuals = result.records.get("measure_visuals", {})
+    title = "film exam" + (f" ({cfg.dataset.labels_note})" if cfg.dataset.labels_note else "")
+    table = Table(title=title, title_justify="left", show_lines=True)
+    for col in ("clip", "student", "genres (gold → answered)", "budget", "shots: scale and camera, measured → answered",
+                "marks (obs/evid/interp → overall)"):
+        table.add_column(col)
+    agree = {}
+    for item_id, rec in exams.items():
+        labels = items[item_id].labels if item_id in items else {}
+        annotated = labels.get("shots") or []
+        measured = getattr(visuals.get(item_id), "shots", [])
+        for answer in rec.answers:
+            cells = []
+            for s in answer.shots:
+                t = (s.start_s + s.end_s) / 2
+                m = next((x for x in measured if x.start_s <= t < x.end_s), None)
+                a = next((x for x in annotated if x["start_s"] <= t < x["end_s"]), {})
+                ms, mm = (m.shot_scale, m.camera_movement) if m else (None, None)
+                cell = f"{_short(ms)} {_short(mm)} → {_short(s.shot_scale)} {_short(s.camera_movement)}"
+                if (a.get("shot_scale"), a.get("camera_movement")) not in ((ms, mm), (None, None)):
+                    cell += f" [dim](annotated {_short(a.get('shot_scale'))} {_short(a.get('camera_movement'))})[/]"
+                cells.append(cell)
+                hits = agree.setdefault(answer.student, [0, 0])
+                hits[0] += (s.shot_scale, s.camera_movement) == (ms, mm)
+                hits[1] += 1
+            gold_genres = ", ".join(labels.get("genres") or []) or "-"
+            budget = task.gold(labels) if labels else None
+            mark = "" if budget is None else ("[green]✓[/]" if answer.budget == budget else "[red]✗[/]")
+            g = grades.get((item_id, answer.student))
+            marks = "-" if g is None or not g.scores else (
+                "/".join(str(g.scores.get(c, "?")) for c in ("observations", "evidence", "interpretation"))
+                + f" → {g.overall or '?'}")
+            failed = (f" [red]({answer.extraction}: {'; '.join(answer.problems)[:60]})[/]"
+                      if answer.extraction in ("failed", "partial") else "")
+            table.add_row(item_id, answer.student, f"{gold_genres} → {', '.join(answer.genres) or '-'}{failed}",
+                          f"{budget or '-'} → {answer.budget or '-'} {mark}", "\n".join(cells) or "-", marks)
+    console.print(table)
+    for student, (hit, n) in sorted(agree.items()):
+        console.print(f"{student} student: {hit} of {n} shots answered as measured (scale and camera movement)",
+                  highlight=False)
+    for item_id, rec in exams.items():
+        for answer in rec.answers:
+            if answer.analysis:
+                console.print(f"[bold]{item_id}[/] ({answer.student} student): {excerpt(answer.analysis, 600)}",
+                          highlight=False, soft_wrap=True)
+
+
 @stage("analyse_film", version=2, config=AnalyseFilmConfig, record=FilmAnalysisRecord,
        needs=("summarize", "measure_visuals"), uses=("extract_frames",), batched=True,
        prompts=lambda cfg: [prompt_name(cfg)], render=render_text_requests, models=_models,
-       check=lambda cfg, stages: check_exam(cfg, stages))
+       check=lambda cfg, stages: check_exam(cfg, stages), summary=print_exam)
 def analyse_film(items: list[Item], cfg: AnalyseFilmConfig, ctxs: list[StageContext]) -> list[Any]:
     """The text student's answers for the whole batch in one request list (in flight together
     on a remote backend; a failed request fails only its clip): per clip the exam and, with

@@ -192,10 +192,40 @@ def _prompts(cfg: AuditClaimsConfig) -> list[str]:
     return ["common/audit_split", "common/audit_judge"] if cfg.llm is not None else []
 
 
+def print_audit(result: Any, cfg: Any, console: Any) -> None:
+    """``m2t run``'s summary of the audit: one line per audited text — the explanations, each film student's analyses, the
+    hypotheses — with the frame descriptions, composed from the measurements, last and apart:
+    claims by verdict, the hallucination rate, (contradicted + unsupported) / verifiable, and the
+    verifiable share, verifiable / claims, so that a text cannot look clean by saying nothing
+    checkable (``m2t audit`` gives the rates per claim type with intervals)."""
+    from collections import Counter
+
+    from pipelines.audit.claims import COMPOSED_TEXTS, text_source
+
+    audits = result.records.get("audit_claims", {})
+    counts: dict[str, Counter[str]] = {}
+    for rec in audits.values():
+        for claim in rec.claims:
+            counts.setdefault(text_source(claim.source), Counter())[claim.verdict] += 1
+    for text, n in sorted(counts.items(), key=lambda kv: (kv[0] in COMPOSED_TEXTS, kv[0])):
+        verifiable = n["supported"] + n["contradicted"] + n["unsupported"]
+        rate = (f"hallucination rate {(n['contradicted'] + n['unsupported']) / verifiable:.0%} of the {verifiable} "
+                f"verifiable: contradicted or unsupported; verifiable share {verifiable / sum(n.values()):.0%} of "
+                "the claims") if verifiable else "none verifiable, verifiable share 0% of the claims"
+        what = " (composed from the measurements: true by construction, apart)" if text in COMPOSED_TEXTS else ""
+        console.print(f"audit of {text}{what}: {sum(n.values())} claims, {n['supported']} supported, {n['contradicted']} "
+                  f"contradicted, {n['unsupported']} unsupported, {n['unverifiable']} unverifiable ({rate})",
+                  highlight=False, soft_wrap=True, markup=False)  # "[text]" of a student is not markup
+    if counts:
+        console.print("unsupported: the text says the video shows or is about something found nowhere in its evidence; "
+                  f"per claim type, with intervals, and the marked texts: m2t audit {result.run_dir}", highlight=False,
+                  soft_wrap=True)
+
+
 @stage("audit_claims", version=5,  # 5: Snowball stems when claims and evidence are compared (4: a contradicted claim also names content found nowhere)
        config=AuditClaimsConfig, record=AuditRecord,
        uses=(*EVIDENCE_STAGES, "describe_frames", "hypothesize", "predict", "analyse_film"), reads=("metadata",),
-       batched=True, prompts=_prompts, models=lambda cfg: [cfg.llm.model] if cfg.llm is not None else [])
+       batched=True, prompts=_prompts, models=lambda cfg: [cfg.llm.model] if cfg.llm is not None else [], summary=print_audit)
 def audit_claims(items: list[Item], cfg: AuditClaimsConfig, ctxs: list[StageContext]) -> list[Any]:
     """The batch's texts split (the LLM's in one request list), checked by the rules, the
     undecided ones judged (one request list), then one record per item."""

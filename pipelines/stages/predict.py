@@ -37,7 +37,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from pipelines.audit.checks import EVIDENCE_STAGES
-from pipelines.budget import fit_record_text, token_counter
+from pipelines.budget import excerpt, fit_record_text, token_counter
 from pipelines.errors import ConfigError
 from pipelines.hypotheses import grounded
 from pipelines.models.llm import LLMConfig, Messages
@@ -276,12 +276,75 @@ def _request(item: Item, cfg: PredictConfig, ctx: StageContext) -> tuple[Message
     return render_predict(item, cfg, ctx), answer_schema(get_task(cfg.task), n_hypotheses), n_hypotheses
 
 
+def print_predictions(result: Any, cfg: Any, console: Any) -> None:
+    """``m2t run``'s summary of the predictions: each with its explanation, then accuracy
+    against the gold labels, how the answers were read, the explanations' own check and the
+    hypotheses' counts."""
+    from rich.table import Table
+
+    predictions = result.records.get("predict", {})
+    if not predictions:
+        return
+    from pipelines.tasks import get_task
+
+    task = get_task(cfg.task)
+    items = {i.item_id: i for i in result.items}
+    table = Table(title="predictions", title_justify="left")
+    # grounded: the explanation names something of the video's own text; quotes: evidence
+    # quotes found in it; cites: answers citing an existing hypothesis
+    for col in ("item", "gold", "predicted", "conf.", "via", "explanation"):
+        table.add_column(col)
+    correct = total = 0
+    paths: dict[str, int] = {}
+    for item_id, rec in predictions.items():
+        gold = task.gold(items[item_id].labels) if item_id in items else None
+        if gold is not None:
+            total += 1
+            correct += rec.label == gold
+        paths[rec.extraction] = paths.get(rec.extraction, 0) + 1
+        mark = "" if gold is None else ("[green]✓[/]" if rec.label == gold else "[red]✗[/]")
+        conf = "-" if rec.confidence is None else f"{rec.confidence:.2f}"
+        flag = " [yellow](possible injection)[/]" if rec.possible_injection else ""
+        table.add_row(item_id, gold or "-", f"{rec.label} {mark}", conf, rec.extraction,
+                      excerpt(rec.explanation or ("(label chosen by scoring)" if rec.extraction == "label_scores"
+                                                   else "(no explanation)"), 70) + flag)
+    console.print(table)
+    if total:
+        mode = next(iter(predictions.values())).mode
+        acc = Table(title=f"accuracy ({cfg.dataset.labels_note})" if cfg.dataset.labels_note else "accuracy",
+                    title_justify="left")
+        for col in ("mode", "items", "correct", "accuracy", "grounded", "quotes", "cites"):
+            acc.add_column(col)
+        records = list(predictions.values())
+        explained = [r for r in records if r.grounded is not None]
+        quotes = [found for r in records for found in r.evidence_found]
+        citing = sum(bool(r.cited_hypotheses) for r in records)
+        acc.add_row(mode, str(total), str(correct), f"{correct / total:.1%}",
+                    f"{sum(r.grounded for r in explained)}/{len(explained)}",
+                    f"{sum(quotes)}/{len(quotes)}",
+                    f"{citing}/{len(records)}" if mode.startswith("hypotheses") else "-")
+        console.print(acc)
+        console.print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())), highlight=False)
+    from pipelines.audit.explanation import summary_line
+
+    checked = summary_line(predictions.values())
+    if checked:
+        console.print(checked, highlight=False, soft_wrap=True)
+    hypotheses = result.records.get("hypothesize", {})
+    if hypotheses:
+        kept = sum(len(h.hypotheses) for h in hypotheses.values())
+        dropped = sum(len(h.degenerate) for h in hypotheses.values())
+        console.print(f"hypotheses: {kept} usable, {dropped} degenerate (recorded apart, not shown to predict), "
+                  f"{sum(h.repaired for h in hypotheses.values())} of {len(hypotheses)} answers repaired once",
+                  highlight=False)
+
+
 @stage("predict", version=7,  # 7: explanations checked by the audit's rules, contradicted ones sent back
        config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize", *(s for s in EVIDENCE_STAGES if s != "summarize")),
        reads=("metadata",), prompts=prompt_names,
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
-       applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict, batched=True)
+       applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict, batched=True, summary=print_predictions)
 def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> list[PredictionRecord | Exception]:
     """First answers of the whole batch in one request list (``CachedLLM.answer_all``: each
     answered alone, remote ones in flight together), then each item's reading, repair and

@@ -159,6 +159,9 @@ class StageSpec:
             is part of each item's key.
         applies: whether the stage runs for an item at all (e.g. only the test split); items
             it does not apply to get no record and no error, and neither do their dependants.
+        summary: prints what the run's records of this stage say, after ``m2t run``'s stage
+            table (given the run's result, the case-study config and a rich console): the
+            predictions and their accuracy, the film exam, the audit's lines.
         render: builds the exact chat messages the stage would send for an item, without
             calling a model (``m2t render``): one request's messages, or a list of requests
             for a stage that sends an item several (``m2t render`` prints each).
@@ -187,6 +190,7 @@ class StageSpec:
     corpus: tuple[str, ...] = ()
     applies: Callable[[Item, Any], bool] | None = None
     render: Callable[[Item, Any, "StageContext"], Any] | None = None
+    summary: Callable[[Any, Any, Any], None] | None = None
     check: Callable[[Any, list[str]], None] | None = None
     extra_key: Callable[[Any], Any] | None = None
     models: Callable[[Any], list[str]] | None = None
@@ -266,6 +270,7 @@ def stage(
     corpus: tuple[str, ...] = (),
     applies: Callable[[Item, Any], bool] | None = None,
     render: Callable[..., Any] | None = None,
+    summary: Callable[[Any, Any, Any], None] | None = None,
     check: Callable[[Any, list[str]], None] | None = None,
     extra_key: Callable[[Any], Any] | None = None,
     models: Callable[[Any], list[str]] | None = None,
@@ -283,8 +288,8 @@ def stage(
             raise ValueError(f"stage {name!r}: its record class {record.__name__} has stage_name {record.stage_name!r}")
         register_record_type(record)
         STAGES[name] = StageSpec(
-            name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render, check,
-            extra_key, models, min_batch,
+            name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render, summary,
+            check, extra_key, models, min_batch,
         )
         return fn
 

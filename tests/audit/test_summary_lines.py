@@ -21,7 +21,8 @@ def _record(item_id: str, claims: list[tuple[str, str]]) -> AuditRecord:
 
 
 def test_the_run_ends_with_one_audit_line_per_text_frame_descriptions_apart(capsys: pytest.CaptureFixture[str]):
-    from pipelines.cli import _print_audit
+    from pipelines.cli_common import out
+    from pipelines.stages import get_stage
 
     frames = [(f"describe_frames.descriptions[{t}.0 s]", "supported") for t in range(9)]
     result = SimpleNamespace(run_dir=Path("data/runs/demo"), records={"audit_claims": {
@@ -29,7 +30,7 @@ def test_the_run_ends_with_one_audit_line_per_text_frame_descriptions_apart(caps
                            ("predict.explanation", "unverifiable")]),
         "b": _record("b", [("predict.explanation", "contradicted"), ("analyse_film.analysis[vlm]", "supported")]),
     }})
-    _print_audit(result)
+    get_stage("audit_claims").summary(result, None, out)  # what m2t run prints after its stage table
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("audit of ")]
     assert [line.split(":")[0] for line in lines] == [
         "audit of analyse_film.analysis[vlm]", "audit of predict.explanation",
@@ -41,10 +42,11 @@ def test_the_run_ends_with_one_audit_line_per_text_frame_descriptions_apart(caps
 
 
 def test_a_text_with_nothing_checkable_says_its_verifiable_share_is_nil(capsys: pytest.CaptureFixture[str]):
-    from pipelines.cli import _print_audit
+    from pipelines.cli_common import out
+    from pipelines.stages import get_stage
 
     result = SimpleNamespace(run_dir=Path("data/runs/demo"), records={"audit_claims": {
         "a": _record("a", [("predict.explanation", "unverifiable"), ("predict.explanation", "unverifiable")])}})
-    _print_audit(result)
+    get_stage("audit_claims").summary(result, None, out)  # what m2t run prints after its stage table
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("audit of ")]
     assert line.endswith("2 unverifiable (none verifiable, verifiable share 0% of the claims)")
