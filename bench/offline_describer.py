@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     from pipelines.datasets.manifest import load_manifest
+    from pipelines.describers.offline import compose_sentence, merge_labels
     from pipelines.media import load_frame
     from pipelines.models.faces import FaceDetector
     from pipelines.models.imagenet import ImageNetClassifier
     from pipelines.models.ocr import TextReader
-    from pipelines.stages.describe_frames import compose_sentence, merge_labels
     from pipelines.stages.extract_frames import ExtractFramesConfig, extract_frames
     from pipelines.stages.registry import ModelPool, StageContext
     from pipelines.vision.color import measure_colour

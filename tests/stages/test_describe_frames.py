@@ -3,10 +3,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import validate_config
+from pipelines.describers.offline import compose_sentence, merge_labels
 from pipelines.executors import LocalExecutor, Task
 from pipelines.records import ImageLabel
 from pipelines.stages import get_stage
-from pipelines.stages.describe_frames import DescribeFramesConfig, compose_sentence, merge_labels
+from pipelines.stages.describe_frames import DescribeFramesConfig
 from pipelines.stages.registry import ModelPool
 from tests.conftest import make_ctx
 from tests.stages.frames_fixtures import frames_of
