@@ -194,7 +194,7 @@ class RunData:
         if missing:
             raise ValueError(f"item {item_id!r} has no {', '.join(missing)} record in run {self.run_id}, so its {stage} "
                              f"prompt cannot be rendered (it failed there: see run.errors)")
-        ctx = StageContext(models=ModelPool(), provenance={}, inputs=inputs)
+        ctx = StageContext(models=ModelPool(), provenance={}, upstream=inputs)
         return spec.render(item, stage_cfg, ctx)
 
 

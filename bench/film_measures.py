@@ -41,7 +41,7 @@ def measure(manifest: Path, workdir: Path) -> tuple[dict, dict, list[float]]:
         def ctx(stage: str, **inputs):  # noqa: ANN202
             provenance = {"item_id": item.item_id, "stage": stage, "stage_version": 1, "key": "k",
                           "input_hash": "i", "config_hash": "c"}
-            return StageContext(models, provenance, inputs=inputs, artifact_dir=workdir / item.item_id)
+            return StageContext(models, provenance, upstream=inputs, artifact_dir=workdir / item.item_id)
 
         frames = extract_frames(item, ExtractFramesConfig(num_frames=8), ctx("extract_frames"))
         started = time.perf_counter()

@@ -401,7 +401,7 @@ def render(
                 _fail(f"item {item.item_id} has no {', '.join(missing)} record in run {store.run_id}: "
                       f"run `m2t run {config}` first (render never calls a model)")
             inputs = {u: records[u][item.item_id] for u in upstream if item.item_id in records[u]}
-            ctx = StageContext(models=ModelPool(), provenance={}, inputs=inputs, cache_dir=cache_dir)
+            ctx = StageContext(models=ModelPool(), provenance={}, upstream=inputs, cache_dir=cache_dir)
             requests = rendered_requests(spec.render(item, stage_cfg, ctx))
             out.rule(f"{stage_name} · {item.item_id} ({item.split})")
             for k, messages in enumerate(requests):

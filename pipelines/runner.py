@@ -34,7 +34,7 @@ from pipelines.datasets.checks import (
 from pipelines.datasets.manifest import LOAD_STAGE
 from pipelines.errors import ConfigError, DatasetError
 from pipelines.estimate import StageEstimate
-from pipelines.executors import LocalExecutor, Outcome, Task
+from pipelines.executors import LocalExecutor, Outcome, WorkItem
 from pipelines.files import sha256_json
 from pipelines.keys import VideoHasher, item_inputs, record_key, stage_config_hash
 from pipelines.leakage import check_leakage
@@ -132,7 +132,7 @@ class _Plan:
     stats: StageStats
     out: dict[str, Record] = field(default_factory=dict)
     from_cache: list[Record] = field(default_factory=list)
-    pending: list[Task] = field(default_factory=list)
+    pending: list[WorkItem] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
     corpus: Corpus | None = None
 
@@ -320,10 +320,10 @@ class Runner:
                 "reproducible": reproducible,
             }
             ctx = StageContext(
-                models=self.models, provenance=provenance, inputs=upstream,
+                models=self.models, provenance=provenance, upstream=upstream,
                 artifact_dir=self.cache.artifact_dir(name, key), corpus=corpus, cache_dir=self.cache.root,
             )
-            plan.pending.append(Task(item, ctx))
+            plan.pending.append(WorkItem(item, ctx))
         return plan
 
     def estimate(self, items: list[Item]) -> dict[str, StageEstimate]:

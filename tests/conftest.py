@@ -58,7 +58,7 @@ def config_dict(manifest: Path, stages: dict[str, Any] | None = None, batch_size
     }
 
 
-def make_ctx(stage: str, tmp_path: Path, inputs: dict[str, Any] | None = None, models: Any = None) -> Any:
+def make_ctx(stage: str, tmp_path: Path, upstream: dict[str, Any] | None = None, models: Any = None) -> Any:
     """A stage context for calling a stage function directly (what the runner builds)."""
     from pipelines.stages.registry import ModelPool, StageContext
 
@@ -67,7 +67,7 @@ def make_ctx(stage: str, tmp_path: Path, inputs: dict[str, Any] | None = None, m
         "input_hash": "input", "config_hash": "config", "model": None,
     }
     return StageContext(
-        models=models or ModelPool(), provenance=provenance, inputs=inputs or {}, artifact_dir=tmp_path / "artifacts"
+        models=models or ModelPool(), provenance=provenance, upstream=upstream or {}, artifact_dir=tmp_path / "artifacts"
     )
 
 

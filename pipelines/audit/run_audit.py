@@ -33,7 +33,7 @@ def audit_run(run_dir: Path, targets: list[str] | None = None) -> list[AuditReco
     pool = ModelPool()
     ctxs = [StageContext(pool, {"item_id": item.item_id, "stage": "audit_claims", "stage_version": STAGES[
         "audit_claims"].version, "key": "after-the-run", "input_hash": "", "config_hash": ""},
-        inputs={s: records[item.item_id] for s, records in by_stage.items() if item.item_id in records})
+        upstream={s: records[item.item_id] for s, records in by_stage.items() if item.item_id in records})
         for item in items]
     records = audit_claims(items, cfg, ctxs) if items else []
     return [r for r in records if isinstance(r, AuditRecord) and r.claims]

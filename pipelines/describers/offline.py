@@ -28,12 +28,12 @@ def describe(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfig,
         labels = classifier.classify([rgb], top_k=cfg.top_k)[0]  # one frame per pass (see the module docstring)
         ctx = ctxs[i]
         kept = merge_labels(labels, cfg.min_label_score)
-        index = ctx.inputs["extract_frames"].frames[j].index  # type: ignore[attr-defined]
-        ocr = ctx.inputs.get("read_onscreen_text")
-        visuals = ctx.inputs.get("measure_visuals")
+        index = ctx.upstream["extract_frames"].frames[j].index  # type: ignore[attr-defined]
+        ocr = ctx.upstream.get("read_onscreen_text")
+        visuals = ctx.upstream.get("measure_visuals")
         facts = _frame_facts(visuals if isinstance(visuals, VisualsRecord) else None, index, rgb, ctx)
         texts = _frames_text(ocr if isinstance(ocr, OnscreenTextRecord) else None, index)
-        found = ctx.inputs.get("detect_objects")
+        found = ctx.upstream.get("detect_objects")
         objects = _frame_objects(found if isinstance(found, ObjectsRecord) else None, index)
         out.append((compose_sentence(kept, texts, facts, objects), kept))
     return out

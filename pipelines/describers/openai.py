@@ -28,7 +28,7 @@ def describe(flat: list[tuple[int, int, Any]], cfg: DescribeFramesConfig,
     instruction = load_prompt(cfg.prompt).render()
     requests = []
     for i, j, _ in flat:
-        ref = ctxs[i].inputs["extract_frames"].frames[j]  # type: ignore[attr-defined]
+        ref = ctxs[i].upstream["extract_frames"].frames[j]  # type: ignore[attr-defined]
         content = [{"type": "text", "text": instruction}, image_part(ref.path, cfg.max_side)]
         requests.append(([("user", content)], None))
     replies = ctxs[0].llm(cfg.llm).answer_all(requests)

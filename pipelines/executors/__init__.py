@@ -1,5 +1,5 @@
 """Executors run a stage function over a batch of items. Stages never know which one runs them."""
 
-from pipelines.executors.local import LocalExecutor, Outcome, Task
+from pipelines.executors.local import LocalExecutor, Outcome, WorkItem
 
-__all__ = ["LocalExecutor", "Outcome", "Task"]
+__all__ = ["LocalExecutor", "Outcome", "WorkItem"]

@@ -18,7 +18,10 @@ from pipelines.stages.registry import StageConfig, StageContext, StageSpec
 
 
 @dataclass
-class Task:
+class WorkItem:
+    """What an executor runs: one item of a stage, with the stage context the runner built for it
+    (its upstream records, provenance, model pool)."""
+
     item: Item
     ctx: StageContext
 
@@ -38,7 +41,7 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def failure(spec: StageSpec, task: Task, exc: BaseException, debug: bool) -> Outcome:
+def failure(spec: StageSpec, task: WorkItem, exc: BaseException, debug: bool) -> Outcome:
     reason = one_line(exc)
     if debug:
         reason += "\n" + "".join(traceback.format_exception(exc))
@@ -54,7 +57,7 @@ def failure(spec: StageSpec, task: Task, exc: BaseException, debug: bool) -> Out
     )
 
 
-def run_one(spec: StageSpec, cfg: StageConfig, task: Task, debug: bool = False) -> Outcome:
+def run_item(spec: StageSpec, cfg: StageConfig, task: WorkItem, debug: bool = False) -> Outcome:
     started = time.perf_counter()
     try:
         record = spec.fn(task.item, cfg, task.ctx)
@@ -64,7 +67,7 @@ def run_one(spec: StageSpec, cfg: StageConfig, task: Task, debug: bool = False) 
     return Outcome(task.item.item_id, record=record)
 
 
-def run_batched(spec: StageSpec, cfg: StageConfig, tasks: list[Task], debug: bool = False) -> list[Outcome]:
+def run_in_one_call(spec: StageSpec, cfg: StageConfig, tasks: list[WorkItem], debug: bool = False) -> list[Outcome]:
     """A batched stage: one call for the batch; per-item exceptions come back as results."""
     started = time.perf_counter()
     try:
@@ -83,12 +86,12 @@ def run_batched(spec: StageSpec, cfg: StageConfig, tasks: list[Task], debug: boo
     return outcomes
 
 
-def run_batch_of(spec: StageSpec, cfg: StageConfig, tasks: list[Task], debug: bool = False) -> list[Outcome]:
+def run_batch(spec: StageSpec, cfg: StageConfig, tasks: list[WorkItem], debug: bool = False) -> list[Outcome]:
     """One batch in this process: a batched stage in one call, else item by item; every item's
     failure stays its own (what any executor runs on its worker)."""
     if spec.batched:
-        return run_batched(spec, cfg, tasks, debug)
-    return [run_one(spec, cfg, task, debug) for task in tasks]
+        return run_in_one_call(spec, cfg, tasks, debug)
+    return [run_item(spec, cfg, task, debug) for task in tasks]
 
 
 class LocalExecutor:
@@ -100,10 +103,10 @@ class LocalExecutor:
     def __init__(self, debug: bool = False) -> None:
         self.debug = debug
 
-    def run_batch(self, spec: StageSpec, cfg: StageConfig, tasks: list[Task]) -> list[Outcome]:
-        return run_batch_of(spec, cfg, tasks, self.debug)
+    def run_batch(self, spec: StageSpec, cfg: StageConfig, tasks: list[WorkItem]) -> list[Outcome]:
+        return run_batch(spec, cfg, tasks, self.debug)
 
-    def map_batches(self, spec: StageSpec, cfg: StageConfig, batches: list[list[Task]]) -> Iterator[list[Outcome]]:
+    def map_batches(self, spec: StageSpec, cfg: StageConfig, batches: list[list[WorkItem]]) -> Iterator[list[Outcome]]:
         """Each batch's outcomes, in order, as it finishes."""
         for batch in batches:
             yield self.run_batch(spec, cfg, batch)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ConfigError
-from pipelines.executors.local import Outcome, Task, one_line, run_batch_of
+from pipelines.executors.local import Outcome, WorkItem, one_line, run_batch
 from pipelines.records import ErrorRecord, Item, Record
 from pipelines.stages.registry import Corpus, StageConfig, StageSpec
 
@@ -39,7 +39,7 @@ class _Payload:
 
     item: Item
     provenance: dict[str, Any]
-    inputs: dict[str, Record]
+    upstream: dict[str, Record]
     artifact_dir: Path | None
     cache_dir: Path | None
 
@@ -85,11 +85,11 @@ class StageWorker:
 
                 self.corpus = (corpus_hash, ray.get(ref))
             corpus = self.corpus[1]
-        tasks = [Task(p.item, StageContext(models=self.models, provenance=p.provenance, inputs=p.inputs,
+        tasks = [WorkItem(p.item, StageContext(models=self.models, provenance=p.provenance, upstream=p.upstream,
                                            artifact_dir=p.artifact_dir, corpus=corpus, cache_dir=p.cache_dir))
                  for p in payloads]
         self._limit_threads()
-        outcomes = run_batch_of(self.spec, self.cfg, tasks, self.debug)
+        outcomes = run_batch(self.spec, self.cfg, tasks, self.debug)
         self._limit_threads()
         good = [o.record for o in outcomes if o.record is not None]
         for record in good:
@@ -107,7 +107,7 @@ class StageWorker:
         return merge_usage(*[m.usage_report() for m in self.models.handles().values() if hasattr(m, "usage_report")])
 
 
-def _lost(spec: StageSpec, task: Task, reason: str) -> Outcome:
+def _lost(spec: StageSpec, task: WorkItem, reason: str) -> Outcome:
     return Outcome(task.item.item_id, error=ErrorRecord(
         item_id=task.item.item_id, stage=spec.name, key=task.ctx.provenance.get("key"), error_type="WorkerDied",
         reason=f"its Ray worker died ({reason}); the item is retried when the run is started again"))
@@ -156,7 +156,7 @@ class RayExecutor:
                               peers=count)
                 for _ in range(count)]
 
-    def map_batches(self, spec: StageSpec, cfg: StageConfig, batches: list[list[Task]]) -> Iterator[list[Outcome]]:
+    def map_batches(self, spec: StageSpec, cfg: StageConfig, batches: list[list[WorkItem]]) -> Iterator[list[Outcome]]:
         """Each batch's outcomes as its actor finishes it (not in order)."""
         if not batches:
             return
@@ -172,7 +172,7 @@ class RayExecutor:
         def submit(actor: Any) -> None:
             if waiting:
                 index = waiting.pop(0)
-                payloads = [_Payload(t.item, t.ctx.provenance, t.ctx.inputs, t.ctx.artifact_dir, t.ctx.cache_dir)
+                payloads = [_Payload(t.item, t.ctx.provenance, t.ctx.upstream, t.ctx.artifact_dir, t.ctx.cache_dir)
                             for t in batches[index]]
                 running[actor.run.remote(payloads, corpus_box)] = (index, actor)
 

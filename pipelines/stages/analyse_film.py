@@ -129,7 +129,7 @@ def _vocabularies(task_name: str) -> dict[str, Any]:
 
 
 def shots_asked(ctx: StageContext, cfg: AnalyseFilmConfig) -> list[Shot]:
-    visuals = ctx.inputs.get("measure_visuals")
+    visuals = ctx.upstream.get("measure_visuals")
     return list(visuals.shots[: cfg.max_shots]) if isinstance(visuals, VisualsRecord) else []
 
 
@@ -137,7 +137,7 @@ def shots_listed(ctx: StageContext) -> bool:
     """Whether the clip's text lists its shots one by one, numbered (measure_visuals' rule)."""
     from pipelines.stages.measure_visuals import lists_shots
 
-    visuals = ctx.inputs.get("measure_visuals")
+    visuals = ctx.upstream.get("measure_visuals")
     return isinstance(visuals, VisualsRecord) and lists_shots(visuals.shots)
 
 
@@ -207,7 +207,7 @@ def render_exam(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, student: 
     shots = asked if shot is None and shots_in_exam(cfg, student) else []
     video_text = ""
     if student == "text":
-        summary = ctx.inputs["summarize"]
+        summary = ctx.upstream["summarize"]
         assert isinstance(summary, SummaryRecord)
         measure, _ = token_counter(cfg.llm)
         video_text = fit_record_text(summary, cfg.text_tokens, measure)
@@ -219,7 +219,7 @@ def render_exam(item: Item, cfg: AnalyseFilmConfig, ctx: StageContext, student: 
 
 
 def _frame_refs(ctx: StageContext, cfg: AnalyseFilmConfig) -> list[Any]:
-    frames = ctx.inputs.get("extract_frames")
+    frames = ctx.upstream.get("extract_frames")
     if not isinstance(frames, FramesRecord):
         raise ConfigError("the vlm student needs the extract_frames stage in the config")
     refs = frames.frames

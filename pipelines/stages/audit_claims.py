@@ -147,7 +147,7 @@ def _audit_item(item: Item, cfg: AuditClaimsConfig, ctx: StageContext, texts: di
     from pipelines.audit.checks import at_time, audited_claim, video_evidence
     from pipelines.audit.claims import split_claims
 
-    whole = video_evidence(item, ctx.inputs, cfg.task)
+    whole = video_evidence(item, ctx.upstream, cfg.task)
     claims: list[AuditedClaim] = []
     how: dict[str, str] = {}
     invented: list[str] = []
@@ -229,7 +229,7 @@ def print_audit(result: Any, cfg: Any, console: Any) -> None:
 def audit_claims(items: list[Item], cfg: AuditClaimsConfig, ctxs: list[StageContext]) -> list[Any]:
     """The batch's texts split (the LLM's in one request list), checked by the rules, the
     undecided ones judged (one request list), then one record per item."""
-    texts = [audited_texts(cfg, ctx.inputs) for ctx in ctxs]
+    texts = [audited_texts(cfg, ctx.upstream) for ctx in ctxs]
     try:
         splits = _llm_splits(cfg, ctxs, texts)
     except Exception as exc:  # the model failed for the batch: every item fails with the reason, none is half-done

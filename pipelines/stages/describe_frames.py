@@ -97,7 +97,7 @@ def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[Sta
     loaded: list[tuple[int, list[Any]]] = []
     results: list[Any] = [None] * len(items)
     for i, ctx in enumerate(ctxs):
-        frames_record = ctx.inputs["extract_frames"]
+        frames_record = ctx.upstream["extract_frames"]
         assert isinstance(frames_record, FramesRecord)
         try:
             loaded.append((i, [load_frame(f.path, cfg.max_side) for f in frames_record.frames]))
@@ -118,7 +118,7 @@ def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[Sta
         if i not in per_item:
             continue
         text, labels = described
-        ref = ctxs[i].inputs["extract_frames"].frames[j]  # type: ignore[attr-defined]
+        ref = ctxs[i].upstream["extract_frames"].frames[j]  # type: ignore[attr-defined]
         per_item[i].append(FrameDescription(frame_index=ref.index, timestamp_s=ref.timestamp_s, text=text, labels=labels))
     for i, descriptions in per_item.items():
         provenance = dict(ctxs[i].provenance)

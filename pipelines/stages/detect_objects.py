@@ -40,7 +40,7 @@ def render_objects(counts: dict[str, int], n_frames: int) -> str:
 def detect_objects(item: Item, cfg: DetectObjectsConfig, ctx: StageContext) -> ObjectsRecord:
     from pipelines.models.objects import POOL_KEY, ObjectDetector, position_name
 
-    frames_record = ctx.inputs["extract_frames"]
+    frames_record = ctx.upstream["extract_frames"]
     assert isinstance(frames_record, FramesRecord)
     detector = ctx.models.get(POOL_KEY, ObjectDetector) if frames_record.frames else None
     frames: list[FrameObjects] = []

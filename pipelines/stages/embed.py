@@ -31,7 +31,7 @@ def embed(items: list[Item], cfg: EmbedConfig, ctxs: list[StageContext]) -> list
 
     texts = []
     for ctx in ctxs:
-        summary = ctx.inputs["summarize"]
+        summary = ctx.upstream["summarize"]
         assert isinstance(summary, SummaryRecord)
         texts.append(summary.text)
     embedder = ctxs[0].models.get(f"embedder:{cfg.model}:{cfg.device}", lambda: TextEmbedder(cfg.model, device=cfg.device))

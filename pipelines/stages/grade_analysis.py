@@ -70,7 +70,7 @@ def rule_checks(item: Item, cfg: GradeAnalysisConfig, ctx: StageContext, analysi
     from pipelines.audit.explanation import check_explanation, named_claims
     from pipelines.tasks import get_task
 
-    evidence = video_evidence(item, ctx.inputs, cfg.task, hide=get_task(cfg.task).defines_label)
+    evidence = video_evidence(item, ctx.upstream, cfg.task, hide=get_task(cfg.task).defines_label)
     check = check_explanation(analysis, evidence)
     total = sum(check.counts.values())
     return {"claims": total, "checkable": total - check.counts.get("unverifiable", 0), "flagged": named_claims(check)}
@@ -79,7 +79,7 @@ def rule_checks(item: Item, cfg: GradeAnalysisConfig, ctx: StageContext, analysi
 def _messages(item: Item, cfg: GradeAnalysisConfig, ctx: StageContext, answer: FilmAnswer) -> Messages:
     from pipelines.prompts import load_prompt
 
-    summary = ctx.inputs["summarize"]
+    summary = ctx.upstream["summarize"]
     assert isinstance(summary, SummaryRecord)
     measure, _ = token_counter(cfg.llm)
     return load_prompt(prompt_name(cfg)).messages(video_text=fit_record_text(summary, cfg.text_tokens, measure),
@@ -89,7 +89,7 @@ def _messages(item: Item, cfg: GradeAnalysisConfig, ctx: StageContext, answer: F
 
 def render_grade(item: Item, cfg: GradeAnalysisConfig, ctx: StageContext) -> Messages:
     """The judge's messages for the first student's analysis (``m2t render grade_analysis``)."""
-    record = ctx.inputs["analyse_film"]
+    record = ctx.upstream["analyse_film"]
     assert isinstance(record, FilmAnalysisRecord)
     return _messages(item, cfg, ctx, record.answers[0])
 
@@ -124,7 +124,7 @@ def grade_analysis(items: list[Item], cfg: GradeAnalysisConfig, ctxs: list[Stage
     slots: list[tuple[int, FilmAnswer]] = []
     requests = []
     for i, ctx in enumerate(ctxs):
-        record = ctx.inputs["analyse_film"]
+        record = ctx.upstream["analyse_film"]
         assert isinstance(record, FilmAnalysisRecord)
         for answer in record.answers:
             if answer.analysis.strip():
@@ -144,7 +144,7 @@ def grade_analysis(items: list[Item], cfg: GradeAnalysisConfig, ctxs: list[Stage
         if i in failed:
             out.append(failed[i])
             continue
-        record = ctx.inputs["analyse_film"]
+        record = ctx.upstream["analyse_film"]
         grades = {g.student: g for g in graded[i]}
         out.append(GradesRecord(
             **{**ctx.provenance, "model": cfg.llm.model, "prompt_id": prompt.id, "prompt_version": prompt.version},

@@ -128,7 +128,7 @@ def prompt_name(cfg: HypothesizeConfig) -> str:
 
 
 def _ordered(ctx: StageContext) -> list[Neighbour]:
-    neighbours = ctx.inputs["retrieve_similar"]
+    neighbours = ctx.upstream["retrieve_similar"]
     assert isinstance(neighbours, NeighboursRecord)
     if not neighbours.neighbours:
         raise LLMError("no labelled neighbours were retrieved (is the train split empty?)")

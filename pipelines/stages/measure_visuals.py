@@ -143,7 +143,7 @@ def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) ->
     from pipelines.vision.per_shot import measure_shots
     from pipelines.vision.shots import motion_level, scan_video
 
-    frames_record = ctx.inputs["extract_frames"]
+    frames_record = ctx.upstream["extract_frames"]
     assert isinstance(frames_record, FramesRecord)
     if frames_record.no_video:
         return no_video_record(ctx)

@@ -143,19 +143,19 @@ def render_predict(item: Item, cfg: PredictConfig, ctx: StageContext, video_text
     """The predict messages for ``item``; ``video_text`` replaces the item's own text (the
     content-free input of label scoring)."""
     task = get_task(cfg.task)
-    summary = ctx.inputs["summarize"]
+    summary = ctx.upstream["summarize"]
     assert isinstance(summary, SummaryRecord)
     measure, _ = token_counter(cfg.llm)
     text = fit_record_text(summary, cfg.text_tokens, measure) if video_text is None else video_text
     values: dict[str, Any] = {"video_text": text, "labels": task.label_descriptions}
     if cfg.mode == "icl":
-        neighbours = ctx.inputs.get("retrieve_similar")
+        neighbours = ctx.upstream.get("retrieve_similar")
         if not isinstance(neighbours, NeighboursRecord):
             raise ConfigError("mode icl needs the retrieve_similar stage in the config")
         values["examples"] = [{"label": n.label, "text": fit_record_text(n, cfg.example_tokens, measure)}
                               for n in neighbours.neighbours[: cfg.icl_examples]]
     if cfg.mode in ("hypotheses", "hypotheses_nn"):
-        hypotheses = ctx.inputs.get("hypothesize")
+        hypotheses = ctx.upstream.get("hypothesize")
         if not isinstance(hypotheses, HypothesesRecord):
             raise ConfigError(f"mode {cfg.mode} needs the hypothesize stage in the config")
         values["hypotheses"] = [h.model_dump() for h in hypotheses.hypotheses]
@@ -167,12 +167,12 @@ def render_predict(item: Item, cfg: PredictConfig, ctx: StageContext, video_text
 def untrusted_texts(cfg: PredictConfig, ctx: StageContext) -> list[str]:
     """Every text from videos that this mode puts into the prompt: the item's own, and the
     neighbours' (icl) or the hypotheses formed from them."""
-    summary = ctx.inputs["summarize"]
+    summary = ctx.upstream["summarize"]
     texts = [summary.text] if isinstance(summary, SummaryRecord) else []
-    neighbours = ctx.inputs.get("retrieve_similar")
+    neighbours = ctx.upstream.get("retrieve_similar")
     if cfg.mode == "icl" and isinstance(neighbours, NeighboursRecord):
         texts += [n.text for n in neighbours.neighbours[: cfg.icl_examples]]
-    hypotheses = ctx.inputs.get("hypothesize")
+    hypotheses = ctx.upstream.get("hypothesize")
     if cfg.mode in ("hypotheses", "hypotheses_nn") and isinstance(hypotheses, HypothesesRecord):
         texts += [h.text for h in hypotheses.hypotheses]
     return texts
@@ -270,7 +270,7 @@ def repair_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _request(item: Item, cfg: PredictConfig, ctx: StageContext) -> tuple[Messages, dict[str, Any], int]:
     """The messages, the answer's JSON schema and the number of hypotheses it may cite."""
-    hypotheses = ctx.inputs.get("hypothesize")
+    hypotheses = ctx.upstream.get("hypothesize")
     n_hypotheses = len(hypotheses.hypotheses) if cfg.mode in ("hypotheses", "hypotheses_nn") and isinstance(
         hypotheses, HypothesesRecord) else 0
     return render_predict(item, cfg, ctx), answer_schema(get_task(cfg.task), n_hypotheses), n_hypotheses
@@ -379,7 +379,7 @@ def _answer(item: Item, cfg: PredictConfig, ctx: StageContext, request: tuple[Me
     """The record of one item from the model's first reply (repair and fallback included)."""
     task = get_task(cfg.task)
     messages, schema, n_hypotheses = request
-    summary = ctx.inputs["summarize"]
+    summary = ctx.upstream["summarize"]
     assert isinstance(summary, SummaryRecord)
     llm = ctx.llm(cfg.llm)
     prompt = load_prompt(prompt_name(cfg))
@@ -449,7 +449,7 @@ def _check_explanations(items: list[Item], cfg: PredictConfig, ctxs: list[StageC
     for i, record in enumerate(out):
         if isinstance(record, PredictionRecord) and record.explanation.strip():
             # the fields that define the label stay out of the evidence, so no reason can carry them to the model
-            evidence[i] = video_evidence(items[i], ctxs[i].inputs, cfg.task, hide=task.defines_label)
+            evidence[i] = video_evidence(items[i], ctxs[i].upstream, cfg.task, hide=task.defines_label)
             try:
                 out[i] = _checked(record, check_explanation(record.explanation, evidence[i]))
             except Exception as exc:  # one item's failure must never stop the batch
@@ -501,7 +501,7 @@ def _repaired(record: PredictionRecord, reply: str | Exception, task: TaskSpec, 
     except AnswerError as exc:
         attempt = ExplanationRepair(named=named, raw=reply, error=f"no valid answer: {exc}")
         return record.model_copy(update={"first_answer": first, "repairs": [*record.repairs, attempt]})
-    summary = ctx.inputs["summarize"]
+    summary = ctx.upstream["summarize"]
     assert isinstance(summary, SummaryRecord)
     fields = _answer_fields(answer, task, summary, n_hypotheses)
     check = check_explanation(answer.explanation, evidence)

@@ -93,7 +93,7 @@ def merge_texts(frames: list[FrameText], similarity: float) -> list[TextSpan]:
 def read_onscreen_text(item: Item, cfg: ReadOnscreenTextConfig, ctx: StageContext) -> OnscreenTextRecord:
     from pipelines.models.ocr import TextReader
 
-    frames_record = ctx.inputs["extract_frames"]
+    frames_record = ctx.upstream["extract_frames"]
     assert isinstance(frames_record, FramesRecord)
     provenance = {**ctx.provenance, "model": "rapidocr-onnxruntime PP-OCRv4"}
     if not frames_record.frames:  # an audio-only file: nothing to read, and no model to load

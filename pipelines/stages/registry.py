@@ -105,7 +105,7 @@ class StageContext:
 
     models: ModelPool
     provenance: dict[str, Any]
-    inputs: dict[str, Record] = field(default_factory=dict)
+    upstream: dict[str, Record] = field(default_factory=dict)  # the item's records of the stages this one needs or uses
     artifact_dir: Path | None = None
     corpus: Corpus | None = None
     cache_dir: Path | None = None  # the run's cache root (model-call caches live below it)

@@ -127,7 +127,7 @@ def retrieve_similar(items: list[Item], cfg: RetrieveSimilarConfig, ctxs: list[S
     rendered = ctxs[0].models.get(f"{key}:texts:{cfg.max_chars}", dict)
     queries = []
     for item, ctx in zip(items, ctxs):
-        query = ctx.inputs["embed"]
+        query = ctx.upstream["embed"]
         assert isinstance(query, EmbeddingRecord)
         queries.append((item.item_id, query))
     out: list[Any] = []

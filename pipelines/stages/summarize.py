@@ -221,12 +221,12 @@ def check_summarize(cfg: SummarizeConfig, stages: list[str]) -> None:
     check=lambda cfg, stages: check_summarize(cfg, stages),
 )
 def summarize(item: Item, cfg: SummarizeConfig, ctx: StageContext) -> SummaryRecord:
-    texts = section_texts(item, cfg, ctx.inputs)
+    texts = section_texts(item, cfg, ctx.upstream)
     parts = [SummarySection(name=name, heading=HEADINGS[name], text=texts[name], share=cfg.shares.get(name, 1.0))
              for name in cfg.sections if name in texts]
     text, cut = fit_sections(parts, cfg.max_chars)
     flags = []
-    frames, transcript = ctx.inputs.get("extract_frames"), ctx.inputs.get("transcribe_audio")
+    frames, transcript = ctx.upstream.get("extract_frames"), ctx.upstream.get("transcribe_audio")
     if isinstance(frames, FramesRecord) and frames.no_video:
         flags.append("no_video")
     if isinstance(transcript, TranscriptRecord):

@@ -52,7 +52,7 @@ def bad_frame_items(tmp_path: Path, good_jpeg: Path) -> list[tuple[Item, FramesR
 
 
 def bad_frame_ctxs(stage: str, items: list[tuple[Item, FramesRecord]], tmp_path: Path, models: Any = None) -> list[Any]:
-    from pipelines.executors import Task
+    from pipelines.executors import WorkItem
 
-    return [Task(item, make_ctx(stage, tmp_path / item.item_id, {"extract_frames": rec}, models=models))
+    return [WorkItem(item, make_ctx(stage, tmp_path / item.item_id, {"extract_frames": rec}, models=models))
             for item, rec in items]

@@ -4,7 +4,7 @@ import pytest
 
 from pipelines.config import validate_config
 from pipelines.describers.offline import compose_sentence, merge_labels
-from pipelines.executors import LocalExecutor, Task
+from pipelines.executors import LocalExecutor, WorkItem
 from pipelines.records import ImageLabel
 from pipelines.stages import get_stage
 from pipelines.stages.describe_frames import DescribeFramesConfig
@@ -39,7 +39,7 @@ def run_stage(rows, names, cfg, tmp_path, uses=None, pool=None):
     for name in names:
         row = next(r for r in rows if r["id"] == name)
         item, frames = frames_of(row, tmp_path, num_frames=4)
-        tasks.append(Task(item, make_ctx("describe_frames", tmp_path / name, {"extract_frames": frames, **(uses or {})},
+        tasks.append(WorkItem(item, make_ctx("describe_frames", tmp_path / name, {"extract_frames": frames, **(uses or {})},
                                          models=pool or ModelPool())))
     return LocalExecutor().run_batch(spec, cfg, tasks)
 
@@ -101,7 +101,7 @@ def test_items_without_frames_get_empty_records(sample_rows, tmp_path: Path):
 
     spec = get_stage("describe_frames")
     pool = ModelPool()
-    alone = [Task(Item(item_id="podcast"), make_ctx("describe_frames", tmp_path / "p",
+    alone = [WorkItem(Item(item_id="podcast"), make_ctx("describe_frames", tmp_path / "p",
                                                     {"extract_frames": no_video_frames("podcast")}, models=pool))]
     (outcome,) = LocalExecutor().run_batch(spec, DescribeFramesConfig(), alone)
     assert outcome.record is not None and outcome.record.descriptions == []
@@ -109,7 +109,7 @@ def test_items_without_frames_get_empty_records(sample_rows, tmp_path: Path):
 
     row = next(r for r in sample_rows if r["id"] == "espresso")
     item, frames = frames_of(row, tmp_path, num_frames=4)
-    mixed = alone + [Task(item, make_ctx("describe_frames", tmp_path / "e", {"extract_frames": frames}, models=pool))]
+    mixed = alone + [WorkItem(item, make_ctx("describe_frames", tmp_path / "e", {"extract_frames": frames}, models=pool))]
     podcast, espresso = LocalExecutor().run_batch(spec, DescribeFramesConfig(), mixed)
     assert podcast.record.descriptions == [] and len(espresso.record.descriptions) == 4
 
@@ -127,7 +127,7 @@ def test_offline_labels_do_not_depend_on_how_frames_are_batched(sample_rows, tmp
         for name in names:
             item, frames = frames_of(rows[name], tmp_path / "frames", mode="fps", fps=1, start_s=1.8)
             ctx = make_ctx("describe_frames", tmp_path / name, {"extract_frames": frames}, models=pool)
-            tasks.append(Task(item, ctx))
+            tasks.append(WorkItem(item, ctx))
         record = LocalExecutor().run_batch(spec, cfg, tasks)[-1].record
         return [[(label.name, label.score) for label in d.labels] for d in record.descriptions]
 

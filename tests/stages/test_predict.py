@@ -15,7 +15,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from pipelines.executors import LocalExecutor, Task
+from pipelines.executors import LocalExecutor, WorkItem
 from pipelines.models.llm import CachedLLM, LLMConfig
 from pipelines.records import Item, SummaryRecord
 from pipelines.stages import get_stage
@@ -78,7 +78,7 @@ def run_items(cfg: PredictConfig, chat: Any, tmp_path: Path) -> dict[str, Any]:
         item = Item(item_id=keyword, title=keyword, split="test")
         ctx = make_ctx("predict", tmp_path, {"summarize": summary(keyword, keyword)}, models=pool)
         ctx.cache_dir = tmp_path / "cache"
-        tasks.append(Task(item, ctx))
+        tasks.append(WorkItem(item, ctx))
     return {o.item_id: o for o in LocalExecutor().run_batch(get_stage("predict"), cfg, tasks)}
 
 
@@ -156,7 +156,7 @@ def test_server_down_or_slow_gives_item_errors(tmp_path: Path, situation: str):
         for i in range(2):
             ctx = make_ctx("predict", tmp_path, {"summarize": summary(f"i{i}", "good")}, models=pool)
             ctx.cache_dir = tmp_path / "cache"
-            tasks.append(Task(Item(item_id=f"i{i}", title="good", split="test"), ctx))
+            tasks.append(WorkItem(Item(item_id=f"i{i}", title="good", split="test"), ctx))
         outcomes = LocalExecutor().run_batch(get_stage("predict"), cfg, tasks)
     finally:
         if server is not None:

@@ -76,7 +76,7 @@ def test_no_test_label_reaches_any_prompt(run):
         for item_id, *_ in TEST:
             inputs = {"summarize": outcome.records["summarize"][item_id],
                       "retrieve_similar": outcome.records["retrieve_similar"][item_id]}
-            ctx = StageContext(models=ModelPool(), provenance={}, inputs=inputs)
+            ctx = StageContext(models=ModelPool(), provenance={}, upstream=inputs)
             item = next(i for i in outcome.items if i.item_id == item_id)
             text = "\n".join(content for _, content in spec.render(item, stage_cfg, ctx))
             assert not any(c in text for c in canaries), (stage, item_id)
@@ -89,7 +89,7 @@ def test_untrusted_title_is_fenced_and_flagged(run):
     cfg, outcome = run
     item = next(i for i in outcome.items if i.item_id == "q_inject")
     ctx = StageContext(models=ModelPool(), provenance={},
-                       inputs={"summarize": outcome.records["summarize"]["q_inject"],
+                       upstream={"summarize": outcome.records["summarize"]["q_inject"],
                                "retrieve_similar": outcome.records["retrieve_similar"]["q_inject"]})
     messages = get_stage("predict").render(item, cfg.stage_config("predict"), ctx)
     user = messages[-1][1]
