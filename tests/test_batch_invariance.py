@@ -84,7 +84,7 @@ def demo_llm_config(**run_options: Any) -> Any:
     return config
 
 
-@pytest.mark.timeout(1800)  # three runs of the 0.5B over 3 items (with the 1.5B: 420 s on an AMD EPYC host)
+@pytest.mark.timeout(1800)  # two runs of the 0.5B over 3 items
 def test_llm_records_are_the_same_for_any_batch_size_and_under_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="the Ray leg needs the ray extra (make test installs it)")
 
@@ -98,5 +98,6 @@ def test_llm_records_are_the_same_for_any_batch_size_and_under_ray(tmp_path: Pat
     one = llm_run("batch1", batch_size=1)
     assert one["predict"] and one["hypothesize"]
     assert all(r["reproducible"] is True for records in one.values() for r in records.values())
-    assert llm_run("batch8", batch_size=8) == one
-    assert llm_run("ray", batch_size=8, executor="ray") == one
+    # batches of 8 on Ray's workers against one item at a time in this process: a record that depended on
+    # its batch-mates or on the executor would differ (one run for both, the suite's slowest test else)
+    assert llm_run("ray-batch8", batch_size=8, executor="ray") == one

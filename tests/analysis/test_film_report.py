@@ -272,7 +272,9 @@ def _build(base: Path) -> dict[str, Any]:
     config.write_text(json.dumps({
         "name": "film-report", "task": "film", "dataset": {"path": str(manifest)},
         "stages": {"extract_frames": {"num_frames": 4}, "measure_visuals": {}, "summarize": {},
-                   "analyse_film": {"students": ["text", "vlm"], "llm": LLM,
+                   # the shots asked inside the exam (one request per clip: the report is under test here;
+                   # the per-shot questions: the film demo, tests/audit/test_demo_audit.py)
+                   "analyse_film": {"students": ["text", "vlm"], "llm": LLM, "shots_apart": False,
                                     "vlm": {"model": str(vlm), "max_new_tokens": 16, "max_frames": 2}},
                    "grade_analysis": {"llm": {**LLM, "max_tokens": 220}},
                    "audit_claims": {"targets": ["analyse_film.analysis"]}}}), encoding="utf-8")
