@@ -45,3 +45,16 @@ def test_no_import_circle_among_the_projects_modules():
         list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
         raise AssertionError(f"import circle: {' -> '.join(exc.args[1])}") from None
+
+
+def test_every_built_in_stages_record_class_is_in_records():
+    """Readers parse every built-in record without importing a stage: each stage of the
+    project keeps its record class in pipelines/records.py (plug-ins: the run manifest)."""
+    from pipelines.records import RECORD_TYPES
+    from pipelines.stages import STAGES
+
+    built_in = {name: spec for name, spec in STAGES.items() if spec.fn.__module__.startswith("pipelines.stages.")}
+    assert len(built_in) >= 15
+    assert {name: spec.record_cls.__module__ for name, spec in built_in.items()
+            if spec.record_cls.__module__ != "pipelines.records"} == {}
+    assert all(RECORD_TYPES[name] is spec.record_cls for name, spec in built_in.items())
