@@ -151,7 +151,9 @@ class RunData:
 
     def messages(self, item_id: str, stage: str = "predict") -> list[tuple[str, str]]:
         """The exact messages ``stage`` sent for ``item_id``, rendered from this run's records
-        with the run's resolved config (the prompt files of this checkout; no model is called).
+        with the run's resolved config (the prompt files of this checkout; no model is called);
+        a stage that sends an item several requests gives every request's messages, one after
+        the other, as ``m2t render`` prints them.
         Imports the engine's config and stage code lazily (not any model library).
 
         Raises:
@@ -162,8 +164,8 @@ class RunData:
         """
         from pipelines.config import validate_config
         from pipelines.records import Item
+        from pipelines.render import render_requests, upstream_records
         from pipelines.stages import get_stage
-        from pipelines.stages.registry import ModelPool, StageContext
 
         cfg = validate_config(self.manifest["config"])
         spec = get_stage(stage)
@@ -184,18 +186,14 @@ class RunData:
             raise ValueError(f"{stage} sent no prompt for item {item_id!r} of the {item.split or 'unnamed'} split in "
                              f"run {self.run_id}{where}")
         store = RunStore(self.path)
-        inputs = {}
-        for upstream in (*spec.needs, *spec.uses):
-            found = [r for r in store.current_records(upstream) if r.item_id == item_id]
-            if found:
-                inputs[upstream] = found[-1]
-        missing = [u for u in (*spec.needs, *spec.uses) if u in cfg.stages and u not in inputs
+        records = upstream_records(store, spec, cfg.stages)
+        upstream = {u: records[u][item_id] for u in records if item_id in records[u]}
+        missing = [u for u in (*spec.needs, *spec.uses) if u in cfg.stages and u not in upstream
                    and get_stage(u).applies_to(item, cfg.stage_config(u))]
         if missing:
             raise ValueError(f"item {item_id!r} has no {', '.join(missing)} record in run {self.run_id}, so its {stage} "
                              f"prompt cannot be rendered (it failed there: see run.errors)")
-        ctx = StageContext(models=ModelPool(), provenance={}, upstream=inputs)
-        return spec.render(item, stage_cfg, ctx)
+        return [message for request in render_requests(spec, item, stage_cfg, upstream) for message in request]
 
 
 def records_frame(records: list[Any]) -> pd.DataFrame:

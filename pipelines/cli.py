@@ -369,9 +369,9 @@ def render(
     settings (e.g. predict.mode). Render itself loads no model.
     """
     from pipelines.config import load_config
+    from pipelines.render import render_requests, shared_prefix, upstream_records
     from pipelines.runner import default_run_id
     from pipelines.stages import get_stage
-    from pipelines.stages.registry import ModelPool, StageContext
     from pipelines.store import RunStore
 
     try:
@@ -388,21 +388,19 @@ def render(
         items = load_dataset(cfg.dataset).items
         # the run of the config as written: --set here usually changes only the prompting
         store = RunStore(runs_dir / (run_id or default_run_id(load_config(config))))
-        upstream = [u for u in (*spec.needs, *spec.uses) if u in cfg.stages]
-        records = {u: {r.item_id: r for r in store.records(u)} for u in upstream}
+        records = upstream_records(store, spec, cfg.stages)
         shown = 0
         for item in items:
             if shown >= n:
                 break
             if not spec.applies_to(item, stage_cfg):
                 continue
-            missing = [u for u in upstream if item.item_id not in records[u] and u in spec.needs]
+            missing = [u for u in records if item.item_id not in records[u] and u in spec.needs]
             if missing:
                 _fail(f"item {item.item_id} has no {', '.join(missing)} record in run {store.run_id}: "
                       f"run `m2t run {config}` first (render never calls a model)")
-            inputs = {u: records[u][item.item_id] for u in upstream if item.item_id in records[u]}
-            ctx = StageContext(models=ModelPool(), provenance={}, upstream=inputs, cache_dir=cache_dir)
-            requests = rendered_requests(spec.render(item, stage_cfg, ctx))
+            upstream = {u: records[u][item.item_id] for u in records if item.item_id in records[u]}
+            requests = render_requests(spec, item, stage_cfg, upstream, cache_dir)
             out.rule(f"{stage_name} · {item.item_id} ({item.split})")
             for k, messages in enumerate(requests):
                 kept = shared_prefix(requests[0], messages) if k else 0
@@ -417,19 +415,6 @@ def render(
             _fail(f"no item of {config.name} is predicted by {stage_name} (check its splits)")
     except M2TError as exc:
         _fail(str(exc))
-
-
-def rendered_requests(rendered: list) -> list[list]:
-    """A stage's render as a list of requests: one request is a list of (role, content)."""
-    return [rendered] if rendered and isinstance(rendered[0], tuple) else list(rendered)
-
-
-def shared_prefix(first: list, messages: list) -> int:
-    """How many leading messages ``messages`` has in common with ``first``."""
-    n = 0
-    while n < min(len(first), len(messages)) - 1 and first[n] == messages[n]:
-        n += 1
-    return n
 
 
 PromptsDir = Annotated[Optional[Path], typer.Option(
