@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
@@ -48,6 +50,24 @@ def _cpu() -> tuple[str, list[str]]:
     except OSError:
         pass
     return name, [f for f in ISA_FLAGS if f in flags]
+
+
+@contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the block, restored after. A model whose floats
+    depend on how its matrix products are split across threads (MiniLM's vectors differ in the
+    last bits between 1 and 2 threads on an AVX-512/AMX Xeon) then gives the same bits in this
+    process and in a Ray actor limited to one thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
 
 
 def installed_versions(names: tuple[str, ...] | list[str]) -> dict[str, str]:

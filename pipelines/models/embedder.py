@@ -5,8 +5,11 @@ Each text is embedded in a forward pass of its own. A padded batch would make a 
 depend on the other texts of its batch: padding to the batch's longest text changes the shapes
 of the matrix products, whose kernels then sum in another order (differences in the last bits,
 enough to reorder near-tied neighbours). Alone, a text always meets the same shapes, so its
-vector is the same whatever the batch size, the order of the items or the executor;
-``bench/batch_invariance.py`` measures what that costs.
+vector is the same whatever the batch size or the order of the items;
+``bench/batch_invariance.py`` measures what that costs. The forward passes run on one torch
+thread: how a product is split across threads changes the last bits too (seen on an
+AVX-512/AMX Xeon: 1 and 2 threads differ), and a Ray actor has one thread where this process
+may have several, so one thread everywhere gives one vector under any executor.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class TextEmbedder:
         L2-normalised when ``normalize``."""
         if not texts:
             return np.zeros((0, self.model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
-        vectors = self.model.encode(texts, batch_size=1, normalize_embeddings=normalize, convert_to_numpy=True,
-                                    show_progress_bar=False)
+        from pipelines.numerics import torch_threads
+
+        with torch_threads(1):  # the same bits in this process and in a one-thread Ray actor (module docstring)
+            vectors = self.model.encode(texts, batch_size=1, normalize_embeddings=normalize, convert_to_numpy=True,
+                                        show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)

@@ -25,7 +25,8 @@ class EmbedConfig(StageConfig):
                                         "accepted so that configs and runs that set it still load")
 
 
-@stage("embed", version=2, config=EmbedConfig, record=EmbeddingRecord, needs=("summarize",), reads=(), batched=True)
+@stage("embed", version=3,  # 3: one torch thread per forward pass (the same vector under any executor)
+       config=EmbedConfig, record=EmbeddingRecord, needs=("summarize",), reads=(), batched=True)
 def embed(items: list[Item], cfg: EmbedConfig, ctxs: list[StageContext]) -> list[Any]:
     from pipelines.models.embedder import TextEmbedder
 
