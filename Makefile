@@ -83,8 +83,10 @@ demo: setup
 demo-film: setup
 	$(BIN)/m2t run pipelines/configs/film.yaml
 
+# one pytest-xdist worker per core; a worker takes a whole group of tests, longest first
+# (tests/conftest.py sets the groups and their order)
 test: setup system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup --no-loadscope-reorder
 
 bench: setup
 	$(BIN)/python bench/cache_speedup.py

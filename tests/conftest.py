@@ -114,3 +114,30 @@ def popularity_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     (run,) = [p.parent for p in runs_dir.glob("*/manifest.json")]
     return DemoRun(run=run, runs_dir=runs_dir, cache_dir=cache_dir, stdout=done.stdout,
                    stats=json.loads((run / "stats.json").read_text(encoding="utf-8")))
+
+
+# Files whose tests start a local Ray cluster: they run in one worker, one cluster at a time.
+RAY_FILES = {"tests/executors/test_ray.py", "tests/test_batch_invariance.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist (`make test` runs ``-n auto --dist loadgroup``, groups in this
+    order): a worker takes a whole group, so what a group shares is made once. A file is a group
+    (its module fixtures); the files that read the session's cold popularity demo are one group;
+    the Ray files are one group. Without xdist the marks only set the order."""
+    def file_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    demo_files = {file_of(item) for item in items if "popularity_demo" in getattr(item, "fixturenames", ())}
+
+    def group(item: pytest.Item) -> str:
+        path = file_of(item)
+        return "popularity_demo" if path in demo_files else "ray" if path in RAY_FILES else path
+
+    slow = {group(item) for item in items if item.get_closest_marker("slow")}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    # the longest first, so that no worker starts one near the end: the demo's readers, the groups
+    # with slow tests, the rest (a stable sort: each keeps its order)
+    items.sort(key=lambda item: (group(item) != "popularity_demo", group(item) not in slow))

@@ -107,7 +107,7 @@ def test_key_is_never_shown(server: dict[str, str], tmp_path: Path, monkeypatch:
     assert SECRET not in Path(server["log"]).read_text(errors="replace")
 
     down = _llm(server, tmp_path, api_key_env=KEY_ENV, base_url=f"http://127.0.0.1:{free_port()}/v1",
-                max_tokens=3)
+                max_tokens=3, max_retries=1, retry_wait_s=0.05)  # a dead port: one quick retry
     with pytest.raises(LLMError) as info:
         down.complete(HELLO)
     assert SECRET not in str(info.value)

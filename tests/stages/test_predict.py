@@ -150,7 +150,7 @@ def test_server_down_or_slow_gives_item_errors(tmp_path: Path, situation: str):
     server, port = silent_server() if situation == "timeout" else (None, free_port())
     try:
         cfg = PredictConfig(task="popularity", mode="zero_shot", llm=LLMConfig(backend="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1",
-                                                            timeout_s=1.0))
+                                                            timeout_s=1.0, max_retries=1, retry_wait_s=0.05))
         tasks = []
         pool = ModelPool()
         for i in range(2):
