@@ -12,6 +12,7 @@ defined in ``pipelines/vision/framing.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -64,11 +65,13 @@ class FaceDetector:
         small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
         grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         side = max(12, int(self.min_face_share * min(grey.shape)))
-        primary, confirming = (
-            [tuple(int(v) for v in box) for box in c.detectMultiScale(
+
+        def boxes(cascade: Any) -> list[tuple[int, ...]]:
+            return [tuple(int(v) for v in box) for box in cascade.detectMultiScale(
                 grey, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(side, side))]
-            for c in self.cascades
-        )
+
+        primary = boxes(self.cascades[0])
+        confirming = boxes(self.cascades[1]) if primary else []  # nothing to confirm: the search is skipped
         found = [box for box in primary if any(iou(box, other) >= AGREEMENT_IOU for other in confirming)]
         faces = [
             Face(int(round(x / scale)), int(round(y / scale)), int(round(fw / scale)), int(round(fh / scale)), round(float(fh) / grey.shape[0], 4))
