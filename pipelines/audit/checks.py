@@ -272,7 +272,7 @@ def check_camera_movement(claim: str, ev: VideoEvidence) -> Verdict:
     if ev.visuals is None:
         return _missing("measure_visuals")
     named = []
-    for movement, cue in MOVEMENT_CUES:
+    for movement, cue, _ in MOVEMENT_CUES:
         if _has(claim, cue) and not any(n.startswith(movement) for n in named):
             named.append(movement)
     named = [n for n in named if not any(other != n and other.startswith(n) for other in named)]

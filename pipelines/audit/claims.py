@@ -22,11 +22,14 @@ type               cues (whole words, case-insensitive)
 onscreen_text      a quoted word, "on-screen text", "caption", "title card", "reads", "the word"
 speech             says, said, speaks, talks, narrator, narration, voice-over, dialogue, mentions,
                    spoken, speaker, tells
-sound              music, soundtrack, score, silence, silent, quiet, laughter, applause, "a tone",
-                   beep, noise, sound(s), audio
+sound              every sound the checker names (lexicon.SOUND_CUES): music, soundtrack, score,
+                   melody, song, silence, silent, quiet, laughter, applause, "a tone", beep, hum,
+                   noise, voice, speech; sound(s), audio, "no audio"
 shot_scale         extreme close-up, close-up, medium shot, full shot, long shot, wide shot
-camera_movement    pans left/right/across …, tilts up/down, zooms in/out, panning, static camera,
-                   handheld, tracking shot, "the camera moves / is still / pans …"
+camera_movement    every movement the checker names in words of their own (lexicon.MOVEMENT_CUES):
+                   pans left/right, tilts up/down, zooms in/out, a static / still / fixed /
+                   locked-off camera or shot, "the camera remains still"; and panning, handheld,
+                   tracking shot, "the camera moves / pans …"
 editing            cut(s), edit(ing), pace, shot(s) (a count, or "the shots are <time spans>"),
                    montage, continuous take
 lighting           light(ing), lit, dark, dim, shadow(s/y), bright, low-key, high-key

@@ -222,7 +222,7 @@ def print_audit(result: Any, cfg: Any, console: Any) -> None:
                   soft_wrap=True)
 
 
-@stage("audit_claims", version=5,  # 5: Snowball stems when claims and evidence are compared (4: a contradicted claim also names content found nowhere)
+@stage("audit_claims", version=6,  # 6: claims typed by every cue the checkers know (audit/lexicon.py); 5: Snowball stems when claims and evidence are compared (4: a contradicted claim also names content found nowhere)
        config=AuditClaimsConfig, record=AuditRecord,
        uses=(*EVIDENCE_STAGES, "describe_frames", "hypothesize", "predict", "analyse_film"), reads=("metadata",),
        batched=True, prompts=_prompts, models=lambda cfg: [cfg.llm.model] if cfg.llm is not None else [], summary=print_audit)

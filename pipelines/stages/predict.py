@@ -339,7 +339,7 @@ def print_predictions(result: Any, cfg: Any, console: Any) -> None:
                   highlight=False)
 
 
-@stage("predict", version=7,  # 7: explanations checked by the audit's rules, contradicted ones sent back
+@stage("predict", version=8,  # 8: the audit's typing knows every cue its checkers know (7: explanations checked by the audit's rules, contradicted ones sent back)
        config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize", *(s for s in EVIDENCE_STAGES if s != "summarize")),
        reads=("metadata",), prompts=prompt_names,
