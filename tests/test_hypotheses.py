@@ -77,8 +77,9 @@ ANSWERS = {  # (examples shown, aspect round, repair?) -> answer
 
 
 class ScriptedChat(BaseChatModel):
-    """Answers each hypothesis question by the examples it shows, its aspect and whether it
-    is the repair request (a question, an answer, then the repair: two more messages)."""
+    """Answers each hypothesis question by the examples it shows (the message before the
+    question), its aspect and whether it is the repair request (a question, an answer, then
+    the repair: two more messages)."""
 
     seen: list[str] = []
 
@@ -89,7 +90,8 @@ class ScriptedChat(BaseChatModel):
     def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
         self.seen.append(str(messages[-1].content))
         repair = messages[-2].type == "ai" and "could not be used" in str(messages[-1].content)
-        question = str(messages[-3 if repair else -1].content)
+        last = -3 if repair else -1  # the question; the examples are in the message before it
+        question = str(messages[last - 1].content) + str(messages[last].content)
         shown = "football" if "Football match" in question else "council"
         round_ = 0 if "Name their topic" in question else 1
         answer = ANSWERS[(shown, round_, repair)]

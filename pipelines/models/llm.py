@@ -94,9 +94,10 @@ LLM_BACKENDS.register("local", LLMBackend("pipelines.models.llm_local:from_confi
 LLM_BACKENDS.register("openai", LLMBackend("pipelines.models.llm_openai:from_config", remote=True,
                                            schema_option="response_format", sees_images=True))
 LLM_BACKENDS.register("llamacpp", LLMBackend("pipelines.models.llm_llamacpp:from_config"))
-# onnx revision 1: a prompt's shared prefix read as its own chunk, schemas enforced by llguidance's own matcher
+# onnx revision 2: a prompt read in one chunk per message and one for the assistant's opener (1: the
+# messages before the last as one chunk); schemas enforced by llguidance's own matcher
 LLM_BACKENDS.register("onnx", LLMBackend("pipelines.models.llm_ortgenai:from_config", schema_option="json_schema",
-                                         can_score=False, revision=1))
+                                         can_score=False, revision=2))
 
 
 class Prices(BaseModel):

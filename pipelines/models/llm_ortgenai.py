@@ -13,26 +13,26 @@ The model is loaded once and every generation setting is per call (``max_tokens`
 Greedy at temperature 0; otherwise sampled by the runtime's own generator seeded per call.
 Nothing is downloaded; ``onnxruntime_genai`` is imported only when a model loads.
 
-Shared prefixes are read once. Every prompt is read in two chunks: the conversation before
-its last message (the system prompt, a worked example, the first answer before a repair),
-then the last message. A greedy generator that has read a prefix is kept (the last
-``_KEPT_PREFIXES`` per model) and rewound to it for the next prompt that starts with it, so
-m2t's prompts that share a system prompt and worked example pay for them once. An answer never
-depends on what ran before: the same two chunks are read whether the prefix was kept or not
-(measured on the bundled 1.5B: rewound and fresh generators gave the same greedy answers,
-with and without a JSON schema; ``tests/models/test_llm_ortgenai.py`` checks it). One chunk
-instead of two can change an answer (one of three predict prompts of the 0.5B), which is why
-every prompt is read the same way and the backend's cache revision was raised.
+Shared prefixes are read once. Every prompt is read in chunks, one per message, then the
+assistant's turn opener as a chunk of its own. A greedy generator that has read a prompt is
+kept (the last ``_KEPT_PREFIXES`` per model) and rewound to the longest run of whole messages
+a later prompt shares with it, which it then reads on from: m2t's prompts that share a system
+prompt and worked example pay for them once, the questions about one set of examples share
+the examples, and a repair request (the question, the first answer, what was wrong) reads
+only the answer and the request. An answer never depends on what ran before: the same chunks
+are read whether a prefix was kept or not (measured on the bundled models: rewound and fresh
+generators gave the same greedy answers, with and without a JSON schema;
+``tests/models/test_llm_ortgenai.py`` checks it). Other chunks can change an answer (one of
+three predict prompts of the 0.5B read in one chunk instead of two), which is why every
+prompt is read the same way and the backend's cache revision is raised with the chunking.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +54,8 @@ _CALL_OPTIONS = ("max_tokens", "temperature", "seed", "json_schema")
 # Message type -> chat-template role.
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool", "function": "tool"}
 
-# Greedy generators kept per model, each rewound to the prefix it has read; each holds a key/value
-# buffer of its max_length (the 1.5B: about 57 kB a token, so a 2048-token generator is ~117 MB).
+# Greedy generators kept per model, each rewound to the messages a prompt shares with it; each holds
+# a key/value buffer of its max_length (the 1.5B: about 57 kB a token, so a 2048-token generator is ~117 MB).
 _KEPT_PREFIXES = 3
 # max_length of a kept generator is rounded up to a multiple of this, so that prompts of a
 # similar length share it (max_length does not change an answer: measured, see the module doc).
@@ -78,6 +78,28 @@ class _Options:
     temperature: float
     seed: int
     schema: dict[str, Any] | None
+
+
+@dataclass
+class _Kept:
+    """A greedy generator that has read ``tokens`` in chunks ending at ``ends``; room for
+    ``length`` tokens in all."""
+
+    generator: Any
+    length: int
+    tokens: list[int]
+    ends: list[int]
+
+    def shared(self, prompt: list[int], ends: list[int]) -> int:
+        """The longest prefix of ``prompt`` this generator has read in the same chunks
+        (``ends`` the prompt's chunk ends): the end of the last chunk both share, 0 if none.
+        The prompt's last chunk is always read (it gives the logits of the first new token)."""
+        best = 0
+        for mine, theirs in zip(self.ends, ends[:-1]):
+            if mine != theirs or prompt[best:mine] != self.tokens[best:mine]:
+                break
+            best = mine
+        return best
 
 
 @dataclass
@@ -116,7 +138,7 @@ class OrtGenAIChatModel(BaseChatModel):
     _pad: int = PrivateAttr(default=0)
     _context: int = PrivateAttr(default=0)
     _lock: Any = PrivateAttr(default_factory=threading.RLock)
-    _kept: OrderedDict[str, tuple[Any, int]] = PrivateAttr(default_factory=OrderedDict)
+    _kept: list[_Kept] = PrivateAttr(default_factory=list)  # least recently used first
     _vocab: int = PrivateAttr(default=0)
     _guide: Any = PrivateAttr(default=None)  # llguidance's tokenizer, made at the first schema
     _grammars: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -184,7 +206,7 @@ class OrtGenAIChatModel(BaseChatModel):
         self._model = model
 
     def forget_prefixes(self) -> None:
-        """Drops the kept prefixes: the next prompt is read whole (``bench/llm_throughput.py``
+        """Drops the kept generators: the next prompt is read whole (``bench/llm_throughput.py``
         measures a cold read this way; answers are the same either way)."""
         with self._lock:
             self._kept.clear()
@@ -195,14 +217,20 @@ class OrtGenAIChatModel(BaseChatModel):
         """The chat-templated prompt's token ids, ending with the assistant's turn opener."""
         return self._encode(messages, opener=True)
 
-    def _split_prompt(self, messages: str | Sequence[BaseMessage]) -> tuple[list[int], int]:
-        """The prompt's token ids and the length of its shared prefix: the tokens of every
-        message but the last, when they begin the prompt's tokens (0 otherwise)."""
+    def _chunked_prompt(self, messages: str | Sequence[BaseMessage]) -> tuple[list[int], list[int]]:
+        """The prompt's token ids and where its chunks end: after each message whose tokens
+        (with those before it) begin the prompt's tokens, and at the prompt's end (the
+        assistant's turn opener, a chunk of its own)."""
         prompt = self._encode(messages, opener=True)
-        if isinstance(messages, str) or len(messages) < 2:
-            return prompt, 0
-        prefix = self._encode(messages[:-1], opener=False)
-        return prompt, (len(prefix) if 0 < len(prefix) < len(prompt) and prompt[: len(prefix)] == prefix else 0)
+        ends: list[int] = []
+        if not isinstance(messages, str):
+            for k in range(1, len(messages) + 1):
+                upto = self._encode(messages[:k], opener=False)
+                if (ends and len(upto) <= ends[-1]) or not 0 < len(upto) < len(prompt):
+                    continue
+                if prompt[: len(upto)] == upto:
+                    ends.append(len(upto))
+        return prompt, [*ends, len(prompt)]
 
     def _encode(self, messages: str | Sequence[BaseMessage], *, opener: bool) -> list[int]:
         """Token ids of ``messages`` rendered by the folder's own chat template
@@ -265,8 +293,8 @@ class OrtGenAIChatModel(BaseChatModel):
         options = self._options(kwargs)
         with self._lock:
             self.load()
-            prompt, shared = self._split_prompt(messages)
-            answer, timing = self._answer(prompt, shared, options, [s for s in (stop or []) if s])
+            prompt, ends = self._chunked_prompt(messages)
+            answer, timing = self._answer(prompt, ends, options, [s for s in (stop or []) if s])
         return ChatResult(generations=[self._generation(prompt, answer, timing)],
                           llm_output={"model_name": self.model_path})
 
@@ -277,42 +305,40 @@ class OrtGenAIChatModel(BaseChatModel):
         message = AIMessage(content=answer.text, usage_metadata=usage, response_metadata=dict(info))
         return ChatGeneration(message=message, generation_info=info)
 
-    def _answer(self, prompt: list[int], shared: int, options: _Options,
+    def _answer(self, prompt: list[int], ends: list[int], options: _Options,
                 stop: list[str]) -> tuple[_Answer, dict[str, Any]]:
-        """Generates the answer to one prompt (token ids) whose first ``shared`` tokens are
-        its shared prefix: read as a chunk of its own, by a kept generator when one has read
-        it (greedy only: a sampler's random stream would go on from the last answer)."""
+        """Generates the answer to one prompt (token ids) read in chunks ending at ``ends``;
+        greedy, by the kept generator that shares the most whole messages with it, rewound to
+        them (a sampler's random stream would go on from the last answer: never kept)."""
         import numpy as np
 
         self._check_length(len(prompt), options)
         matcher = self._matcher(options.schema) if options.schema else None
         started = time.perf_counter()
-        reused = 0
-        keep = bool(shared) and options.temperature == 0
-        key, length = "", 0
+        needed = len(prompt) + options.max_tokens
+        keep = options.temperature == 0
+        kept, reused = None, 0
         if keep:
-            key = hashlib.sha256(np.asarray(prompt[:shared], dtype=np.int32).tobytes()).hexdigest()
-            needed = len(prompt) + options.max_tokens
-            generator, length = self._kept.pop(key, (None, 0))
-            if generator is not None and length >= needed:
-                generator.rewind_to(shared)
-                reused = shared
-            else:
-                length = -(-needed // _LENGTH_STEP) * _LENGTH_STEP
-                generator = self._generator(options, length, rows=1)
-                generator.append_tokens(np.asarray(prompt[:shared], dtype=np.int32))
-        else:
-            generator = self._generator(options, len(prompt) + options.max_tokens, rows=1)
-            if shared:
-                generator.append_tokens(np.asarray(prompt[:shared], dtype=np.int32))
-        generator.append_tokens(np.asarray(prompt[shared:], dtype=np.int32))
+            fits = [(k.shared(prompt, ends), i) for i, k in enumerate(self._kept) if k.length >= needed]
+            reused, at = max(fits, default=(0, -1))
+            if reused:
+                kept = self._kept.pop(at)
+                kept.generator.rewind_to(reused)
+        if kept is None:
+            length = -(-needed // _LENGTH_STEP) * _LENGTH_STEP if keep else needed
+            kept = _Kept(self._generator(options, length, rows=1), length, [], [])
+        begin = reused
+        for end in ends:
+            if end > begin:
+                kept.generator.append_tokens(np.asarray(prompt[begin:end], dtype=np.int32))
+                begin = end
         prefilled = time.perf_counter()
-        answers = self._decode(generator, 1, options, stop, matcher)
+        answers = self._decode(kept.generator, 1, options, stop, matcher)
         decoded = time.perf_counter()
         if keep:  # kept only after a whole answer: a generator that failed is dropped
-            self._kept[key] = (generator, length)
-            while len(self._kept) > _KEPT_PREFIXES:
-                self._kept.popitem(last=False)
+            kept.tokens, kept.ends = prompt, list(ends)
+            self._kept.append(kept)
+            del self._kept[:-_KEPT_PREFIXES]
         timing = {"batch_size": 1, "prefill_seconds": round(prefilled - started, 4),
                   "decode_seconds": round(decoded - prefilled, 4), "reused_prefix_tokens": reused}
         return answers[0], timing
@@ -363,8 +389,8 @@ class OrtGenAIChatModel(BaseChatModel):
         """Answers several conversations in one batch of the runtime, each read in one chunk:
         for ``bench/llm_throughput.py`` only, which measures what the runtime's batching is
         worth. m2t never uses it: its answers need not equal ``invoke``'s, which reads a
-        prompt's shared prefix as a chunk of its own (measured: one of three predict prompts
-        of the 0.5B differed), and one cache key must give one answer. Greedy and without a
+        prompt in one chunk per message (measured: one of three predict prompts of the 0.5B
+        differed between one chunk and two), and one cache key must give one answer. Greedy and without a
         schema (m2t's schema matcher drives one row at a time)."""
         options = self._options(kwargs)
         if options.temperature > 0 or options.schema:

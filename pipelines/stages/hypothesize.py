@@ -187,7 +187,8 @@ def hypothesize(items: list[Item], cfg: HypothesizeConfig, ctxs: list[StageConte
             questions.append(exc)
     asked = [(i, q) for i, qs in enumerate(questions) if not isinstance(qs, Exception) for q in qs]
     schemas = [answer_schema(list(shown)) for _, (_, shown, _) in asked]
-    replies = llm.answer_all([(messages, schema) for (_, (_, _, messages)), schema in zip(asked, schemas)]) \
+    requests = [(messages, schema) for (_, (_, _, messages)), schema in zip(asked, schemas)]
+    replies = _answer_grouped(llm, requests, [(i, label) for i, (label, _, _) in asked]) \
         if asked and llm is not None else []
     rounds: dict[int, _Rounds] = {}
     for (i, question), schema, reply in zip(asked, schemas, replies):
@@ -208,6 +209,20 @@ def hypothesize(items: list[Item], cfg: HypothesizeConfig, ctxs: list[StageConte
             out.append(rounds[i].record(ctx))
         except Exception as exc:
             out.append(exc)
+    return out
+
+
+def _answer_grouped(llm: Any, requests: list[tuple[Messages, dict[str, Any]]],
+                    groups: list[tuple[int, str]]) -> list[str | Exception]:
+    """The answers to ``requests``, in their order, asked with the requests of one group (an
+    item's questions about one class: the same examples) one after the other, so that a
+    backend that keeps prefixes reads those examples once. Each answer is the same in any
+    order."""
+    order = sorted(range(len(requests)), key=lambda n: groups[n])  # stable: rounds keep their order
+    answers = llm.answer_all([requests[n] for n in order])
+    out: list[str | Exception] = [""] * len(requests)
+    for n, answer in zip(order, answers):
+        out[n] = answer
     return out
 
 

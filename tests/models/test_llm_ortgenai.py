@@ -117,8 +117,9 @@ def test_batch_answers_equal_answers_alone(chat: OrtGenAIChatModel) -> None:
     assert [b.content for b in batch] == [alone[2].content, alone[0].content, alone[1].content]
     assert [b.usage_metadata for b in batch] == [alone[2].usage_metadata, alone[0].usage_metadata,
                                                  alone[1].usage_metadata]
-    assert [b.response_metadata["reused_prefix_tokens"] for b in batch] == [alone[1].response_metadata[
-        "reused_prefix_tokens"]] * 3  # the system prompt: read by the first of `alone`, then kept
+    # at least the system prompt (read by the first of `alone`, then kept) is not read again
+    system = alone[1].response_metadata["reused_prefix_tokens"]
+    assert system > 100 and all(b.response_metadata["reused_prefix_tokens"] >= system for b in batch)
 
 
 def hypothesis_messages(round_: int) -> list:
@@ -134,9 +135,10 @@ def hypothesis_messages(round_: int) -> list:
 
 @pytest.mark.slow
 def test_a_kept_prefix_changes_speed_only(chat: OrtGenAIChatModel) -> None:
-    """The shared system prompt and worked example are read once, then rewound to; the
-    answers equal those of a fresh model that reads them anew (greedy, with and without a
-    schema), and a sampled answer never starts from a kept generator."""
+    """The shared system prompt and worked example are read once, then rewound to, and so are
+    the examples of one set and the first exchange of a repair; the answers equal those of a
+    fresh model that reads them anew (greedy, with and without a schema), and a sampled answer
+    never starts from a kept generator."""
     schema = {"type": "object", "properties": {"statement": {"type": "string", "maxLength": 120},
                                                "based_on": {"type": "array", "items": {"type": "integer"}}},
               "required": ["statement", "based_on"], "additionalProperties": False}
@@ -145,14 +147,27 @@ def test_a_kept_prefix_changes_speed_only(chat: OrtGenAIChatModel) -> None:
     reused = [a.response_metadata["reused_prefix_tokens"] for a in first]
     assert reused[0] == 0 and reused[1] == reused[2] > 100  # the system prompt and example: read once
     again = chat.invoke(questions[0], json_schema=schema, max_tokens=48)
-    assert again.content == first[0].content and again.response_metadata["reused_prefix_tokens"] == reused[1]
+    # questions[2] shows the examples of questions[0]: asked just before, it left them read
+    assert again.content == first[0].content and again.response_metadata["reused_prefix_tokens"] > reused[1] + 40
     fresh = load_ortgenai_chat("bundled:qwen2.5-0.5b-instruct", max_tokens=48)
     assert fresh.invoke(questions[2], json_schema=schema).content == first[2].content
-    assert fresh.invoke(questions[2], json_schema=schema).response_metadata["reused_prefix_tokens"] == reused[1]
+    # asked again, it reads only the question: its examples too were kept
+    assert fresh.invoke(questions[2], json_schema=schema).response_metadata["reused_prefix_tokens"] > reused[1] + 40
     plain = [chat.invoke(q, max_tokens=24).content for q in (questions[1], questions[2])]
     assert [fresh.invoke(q, max_tokens=24).content for q in (questions[2], questions[1])] == plain[::-1]
     for answer in first:
         assert json.loads(answer.content)["statement"]
+    # a question about the examples just read (another round) reads only itself; a repair request
+    # (the question, its answer, what was wrong) reads only the answer and the request
+    chat.invoke(questions[0], json_schema=schema, max_tokens=48)
+    other_round = chat.invoke(questions[2], json_schema=schema, max_tokens=48)
+    assert other_round.content == first[2].content
+    assert other_round.response_metadata["reused_prefix_tokens"] > reused[1] + 40
+    repair = [*questions[2], AIMessage(content=first[2].content), HumanMessage(content="Name one more property.")]
+    repaired = chat.invoke(repair, json_schema=schema, max_tokens=48)
+    assert repaired.response_metadata["reused_prefix_tokens"] > other_round.response_metadata["reused_prefix_tokens"]
+    fresh.forget_prefixes()
+    assert fresh.invoke(repair, json_schema=schema, max_tokens=48).content == repaired.content
     sampled = chat.invoke(questions[1], temperature=1.0, seed=3, max_tokens=12)
     assert sampled.response_metadata["reused_prefix_tokens"] == 0
     assert sampled.content == fresh.invoke(questions[1], temperature=1.0, seed=3, max_tokens=12).content
