@@ -232,7 +232,7 @@ def batches(name: str, prompts: list[Any], args: argparse.Namespace, threads: in
     wall seconds, and whether each batched answer equals the same prompt's answer alone.
 
     The batch is the runtime's own (``run_batch``: each prompt read whole in one chunk); m2t
-    answers one by one (``invoke``: the shared prefix read as its own chunk; here forgotten
+    answers one by one (``invoke``: one chunk per message; kept prefixes forgotten here
     before each, so both read every token) because batched answers need not equal those."""
     from pipelines.models.llm_ortgenai import load_ortgenai_chat
 
