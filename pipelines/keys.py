@@ -59,9 +59,9 @@ def item_inputs(spec: StageSpec, item: Item, upstream: dict[str, Record], hasher
     """What of the item the stage's output depends on: its id, the keys of the upstream
     records it uses, and what it ``reads`` of the item (the video's bytes, its metadata)."""
     inputs: dict[str, Any] = {"item_id": item.item_id, "upstream": {k: r.key for k, r in sorted(upstream.items())}}
-    if "video" in spec.reads:
+    if "video" in spec.item_parts:
         inputs["video"] = hasher.video(item)
-    if "metadata" in spec.reads:
+    if "metadata" in spec.item_parts:
         inputs["metadata"] = item.model_dump(mode="json", include={"title", "description", "metadata"})
     return inputs
 

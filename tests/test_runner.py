@@ -240,3 +240,25 @@ def test_progress_is_a_callback_the_caller_gives(tmp_path: Path):
         seen.clear()
         Runner(cfg, runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache", progress=count).run()
         assert seen == expected
+
+
+def test_the_former_name_reads_still_declares_the_item_parts() -> None:
+    """`reads=` became `item_parts=` (what of the item goes into the key): a plug-in stage
+    written with the old name keeps working, with a warning that names the new one."""
+    from typing import ClassVar
+
+    from pipelines.records import RECORD_TYPES, Record
+    from pipelines.stages import STAGES, StageConfig, stage
+
+    class OldStyleRecord(Record):
+        stage_name: ClassVar[str] = "old_style"
+
+    try:
+        with pytest.warns(DeprecationWarning, match="item_parts"):
+            @stage("old_style", version=1, config=StageConfig, record=OldStyleRecord, reads=("metadata",))
+            def old_style(item, cfg, ctx):  # noqa: ANN001, ANN202
+                return OldStyleRecord(**ctx.provenance)
+        assert STAGES["old_style"].item_parts == ("metadata",)
+    finally:
+        STAGES.pop("old_style", None)
+        RECORD_TYPES.pop("old_style", None)

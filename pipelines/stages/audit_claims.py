@@ -224,7 +224,7 @@ def print_audit(result: Any, cfg: Any, console: Any) -> None:
 
 @stage("audit_claims", version=6,  # 6: claims typed by every cue the checkers know (audit/lexicon.py); 5: Snowball stems when claims and evidence are compared (4: a contradicted claim also names content found nowhere)
        config=AuditClaimsConfig, record=AuditRecord,
-       uses=(*EVIDENCE_STAGES, "describe_frames", "hypothesize", "predict", "analyse_film"), reads=("metadata",),
+       uses=(*EVIDENCE_STAGES, "describe_frames", "hypothesize", "predict", "analyse_film"), item_parts=("metadata",),
        batched=True, prompts=_prompts, models=lambda cfg: [cfg.llm.model] if cfg.llm is not None else [], summary=print_audit)
 def audit_claims(items: list[Item], cfg: AuditClaimsConfig, ctxs: list[StageContext]) -> list[Any]:
     """The batch's texts split (the LLM's in one request list), checked by the rules, the

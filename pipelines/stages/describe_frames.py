@@ -90,7 +90,7 @@ def _prompts(cfg: DescribeFramesConfig) -> list[str]:
 
 
 @stage("describe_frames", version=3, config=DescribeFramesConfig, record=FrameDescriptionsRecord,
-       needs=("extract_frames",), uses=("read_onscreen_text", "measure_visuals", "detect_objects"), reads=(),
+       needs=("extract_frames",), uses=("read_onscreen_text", "measure_visuals", "detect_objects"), item_parts=(),
        batched=True, prompts=_prompts, models=lambda cfg: [str(cfg.model)] if cfg.model else [])
 def describe_frames(items: list[Item], cfg: DescribeFramesConfig, ctxs: list[StageContext]) -> list[Any]:
     # load and check every item's frames first: a bad frame fails its item only

@@ -36,7 +36,7 @@ def render_objects(counts: dict[str, int], n_frames: int) -> str:
 
 
 @stage("detect_objects", version=1, config=DetectObjectsConfig, record=ObjectsRecord, needs=("extract_frames",),
-       reads=(), models=lambda cfg: [_model_name()])
+       item_parts=(), models=lambda cfg: [_model_name()])
 def detect_objects(item: Item, cfg: DetectObjectsConfig, ctx: StageContext) -> ObjectsRecord:
     from pipelines.models.objects import POOL_KEY, ObjectDetector, position_name
 

@@ -26,7 +26,7 @@ class EmbedConfig(StageConfig):
 
 
 @stage("embed", version=3,  # 3: one torch thread per forward pass (the same vector under any executor)
-       config=EmbedConfig, record=EmbeddingRecord, needs=("summarize",), reads=(), batched=True)
+       config=EmbedConfig, record=EmbeddingRecord, needs=("summarize",), item_parts=(), batched=True)
 def embed(items: list[Item], cfg: EmbedConfig, ctxs: list[StageContext]) -> list[Any]:
     from pipelines.models.embedder import TextEmbedder
 

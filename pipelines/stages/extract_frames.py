@@ -71,7 +71,7 @@ def frame_index_at(starts: np.ndarray, t: float) -> int:
     return int(max(0, np.searchsorted(starts, t + 1e-6, side="right") - 1))
 
 
-@stage("extract_frames", version=2, config=ExtractFramesConfig, record=FramesRecord, reads=("video",))
+@stage("extract_frames", version=2, config=ExtractFramesConfig, record=FramesRecord, item_parts=("video",))
 def extract_frames(item: Item, cfg: ExtractFramesConfig, ctx: StageContext) -> FramesRecord:
     import cv2
 

@@ -116,7 +116,7 @@ def read_grade(reply: str, answer: FilmAnswer, judge: str) -> Grade:
 
 @stage("grade_analysis", version=3,  # 3: the audit's typing knows every cue its checkers know; 2: the teacher is shown the audit rules' verdicts on the analysis
        config=GradeAnalysisConfig, record=GradesRecord, needs=("analyse_film", "summarize"),
-       uses=tuple(s for s in EVIDENCE_STAGES if s != "summarize"), reads=("metadata",), batched=True, prompts=lambda cfg: [prompt_name(cfg)], render=render_grade)
+       uses=tuple(s for s in EVIDENCE_STAGES if s != "summarize"), item_parts=("metadata",), batched=True, prompts=lambda cfg: [prompt_name(cfg)], render=render_grade)
 def grade_analysis(items: list[Item], cfg: GradeAnalysisConfig, ctxs: list[StageContext]) -> list[Any]:
     """Every gradable analysis of the batch in one request list, then the records."""
     from pipelines.prompts import load_prompt

@@ -169,7 +169,7 @@ def _read_and_judge(reply: str, label: str, shown: dict[int, Neighbour], task: T
 
 @stage("hypothesize", version=7,  # 7: Snowball stems in the degenerate-hypothesis rules
         config=HypothesizeConfig, record=HypothesesRecord, needs=("retrieve_similar",),
-       reads=(), prompts=lambda cfg: [prompt_name(cfg), task_prompt(cfg.task, "repair_hypothesize")],
+       item_parts=(), prompts=lambda cfg: [prompt_name(cfg), task_prompt(cfg.task, "repair_hypothesize")],
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_hypothesize,
        batched=True)
 def hypothesize(items: list[Item], cfg: HypothesizeConfig, ctxs: list[StageContext]) -> list[HypothesesRecord | Exception]:

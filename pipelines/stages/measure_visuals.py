@@ -134,7 +134,7 @@ MODEL = "opencv haarcascade_frontalface_default"
 
 
 @stage("measure_visuals", version=4, config=MeasureVisualsConfig, record=VisualsRecord,
-       needs=("extract_frames",), reads=("video",), models=_models)
+       needs=("extract_frames",), item_parts=("video",), models=_models)
 def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) -> VisualsRecord:
     from pipelines.models.faces import FaceDetector
     from pipelines.models.objects import POOL_KEY, ObjectDetector

@@ -342,7 +342,7 @@ def print_predictions(result: Any, cfg: Any, console: Any) -> None:
 @stage("predict", version=8,  # 8: the audit's typing knows every cue its checkers know (7: explanations checked by the audit's rules, contradicted ones sent back)
        config=PredictConfig, record=PredictionRecord, needs=("summarize",),
        uses=("retrieve_similar", "hypothesize", *(s for s in EVIDENCE_STAGES if s != "summarize")),
-       reads=("metadata",), prompts=prompt_names,
+       item_parts=("metadata",), prompts=prompt_names,
        check=lambda cfg, stages: check_predict(cfg, stages), extra_key=lambda cfg: nn_file_hash(cfg),
        applies=lambda item, cfg: cfg.splits is None or item.split in cfg.splits, render=render_predict, batched=True, summary=print_predictions)
 def predict(items: list[Item], cfg: PredictConfig, ctxs: list[StageContext]) -> list[PredictionRecord | Exception]:

@@ -89,7 +89,7 @@ def merge_texts(frames: list[FrameText], similarity: float) -> list[TextSpan]:
 
 
 @stage("read_onscreen_text", version=2, config=ReadOnscreenTextConfig, record=OnscreenTextRecord,
-       needs=("extract_frames",), reads=(), models=lambda cfg: ["pkg:rapidocr-onnxruntime (PP-OCRv4 det/cls/rec)"])
+       needs=("extract_frames",), item_parts=(), models=lambda cfg: ["pkg:rapidocr-onnxruntime (PP-OCRv4 det/cls/rec)"])
 def read_onscreen_text(item: Item, cfg: ReadOnscreenTextConfig, ctx: StageContext) -> OnscreenTextRecord:
     from pipelines.models.ocr import TextReader
 

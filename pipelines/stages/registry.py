@@ -147,10 +147,10 @@ class StageSpec:
     Attributes:
         needs: stages whose record for the item is required (the item fails without it).
         uses: stages whose record is used when the config runs them, ignored otherwise.
-        reads: parts of the item the stage looks at (``video``, ``metadata``; default none: a
-            stage of text from upstream records); they, with the upstream records, make the
-            stage's input hash, so e.g. a new title does not re-transcribe the audio, and a
-            text-only stage never hashes the video file.
+        item_parts: parts of the item the stage looks at (``video``, ``metadata``; default
+            none: a stage of text from upstream records); they, with the upstream records, make
+            the stage's input hash (``keys.item_inputs``), so e.g. a new title does not
+            re-transcribe the audio, and a text-only stage never hashes the video file.
         batched: ``fn`` takes the whole batch (``BatchStageFn``), so a model can process the
             frames of several items in one call.
         prompts: names the prompt files the config uses (``<task>/<name>``); their ids,
@@ -184,7 +184,7 @@ class StageSpec:
     record_cls: type[Record]
     needs: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
-    reads: tuple[str, ...] = ()
+    item_parts: tuple[str, ...] = ()
     batched: bool = False
     prompts: Callable[[Any], list[str]] | None = None
     corpus: tuple[str, ...] = ()
@@ -264,7 +264,7 @@ def stage(
     record: type[Record],
     needs: tuple[str, ...] = (),
     uses: tuple[str, ...] = (),
-    reads: tuple[str, ...] = (),
+    item_parts: tuple[str, ...] = (),
     batched: bool = False,
     prompts: Callable[[Any], list[str]] | None = None,
     corpus: tuple[str, ...] = (),
@@ -275,9 +275,17 @@ def stage(
     extra_key: Callable[[Any], Any] | None = None,
     models: Callable[[Any], list[str]] | None = None,
     min_batch: int = 1,
+    reads: tuple[str, ...] | None = None,
 ) -> Callable[[T], T]:
     """Register ``fn`` as stage ``name`` and ``record`` as the class of its records (so that
-    every reader parses them); bump ``version`` whenever its output changes."""
+    every reader parses them); bump ``version`` whenever its output changes. ``reads`` is the
+    former name of ``item_parts`` (still taken, with a warning)."""
+    if reads is not None:
+        import warnings
+
+        warnings.warn(f"stage {name!r}: reads= is now item_parts= (the parts of the item hashed into its key)",
+                      DeprecationWarning, stacklevel=2)
+        item_parts = reads
 
     def register(fn: T) -> T:
         from pipelines.records import register_record_type
@@ -288,7 +296,7 @@ def stage(
             raise ValueError(f"stage {name!r}: its record class {record.__name__} has stage_name {record.stage_name!r}")
         register_record_type(record)
         STAGES[name] = StageSpec(
-            name, version, fn, config, record, needs, uses, reads, batched, prompts, corpus, applies, render, summary,
+            name, version, fn, config, record, needs, uses, item_parts, batched, prompts, corpus, applies, render, summary,
             check, extra_key, models, min_batch,
         )
         return fn

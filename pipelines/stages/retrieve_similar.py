@@ -117,7 +117,7 @@ def _neighbour_text(corpus: Corpus, item_id: str, max_chars: int, rendered: dict
 
 
 @stage("retrieve_similar", version=2, config=RetrieveSimilarConfig, record=NeighboursRecord,
-       needs=("embed", "summarize"), reads=(), corpus=("embed", "summarize"), batched=True, min_batch=1024)
+       needs=("embed", "summarize"), item_parts=(), corpus=("embed", "summarize"), batched=True, min_batch=1024)
 def retrieve_similar(items: list[Item], cfg: RetrieveSimilarConfig, ctxs: list[StageContext]) -> list[Any]:
     """The batch's neighbours from one FAISS search (:func:`search_many`)."""
     corpus = ctxs[0].corpus

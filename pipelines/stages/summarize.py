@@ -217,7 +217,7 @@ def check_summarize(cfg: SummarizeConfig, stages: list[str]) -> None:
     record=SummaryRecord,
     uses=("extract_frames", "measure_visuals", "detect_objects", "describe_frames", "read_onscreen_text",
           "transcribe_audio", "describe_audio"),
-    reads=("metadata",),
+    item_parts=("metadata",),
     check=lambda cfg, stages: check_summarize(cfg, stages),
 )
 def summarize(item: Item, cfg: SummarizeConfig, ctx: StageContext) -> SummaryRecord:

@@ -56,7 +56,7 @@ class TranscribeAudioConfig(StageConfig):
     version=4,  # 4: audio_ends_early; 3: features computed on one BLAS thread (the same transcript on any machine)
     config=TranscribeAudioConfig,
     record=TranscriptRecord,
-    reads=("video",),
+    item_parts=("video",),
 )
 def transcribe_audio(item: Item, cfg: TranscribeAudioConfig, ctx: StageContext) -> TranscriptRecord:
     path = video_file(item)

@@ -59,7 +59,7 @@ class ShoutConfig(StageConfig):
 
 
 if "shout_title" not in STAGES:
-    @stage("shout_title", version=1, config=ShoutConfig, record=ShoutRecord, reads=("title",))
+    @stage("shout_title", version=1, config=ShoutConfig, record=ShoutRecord, item_parts=("metadata",))
     def shout_title(item: Item, cfg: ShoutConfig, ctx: StageContext) -> ShoutRecord:
         return ShoutRecord(**ctx.provenance, shout=item.title.upper())
 """

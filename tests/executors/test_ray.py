@@ -115,7 +115,7 @@ class CrashConfig(StageConfig):
 
 
 if "crash_on_boom" not in STAGES:
-    @stage("crash_on_boom", version=1, config=CrashConfig, record=CrashRecord, reads=("metadata",))
+    @stage("crash_on_boom", version=1, config=CrashConfig, record=CrashRecord, item_parts=("metadata",))
     def crash_on_boom(item: Item, cfg: CrashConfig, ctx: StageContext) -> CrashRecord:
         """Kills its own worker process on the item titled 'boom' (a segfault in a model, say)."""
         if item.title == "boom":
