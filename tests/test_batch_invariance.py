@@ -21,8 +21,9 @@ from tests.conftest import ROOT, SAMPLES, write_manifest
 
 pytestmark = pytest.mark.slow
 
-TEXT_STAGES = {"extract_frames": {"num_frames": 4}, "read_onscreen_text": {}, "measure_visuals": {},
-               "transcribe_audio": {}, "summarize": {}}
+# texts of different lengths (titles, descriptions, frames, speech) at a few seconds a run: the picture
+# measurements (OCR, measure_visuals: a minute and a half cold) change what is embedded, not how
+TEXT_STAGES = {"extract_frames": {"num_frames": 4}, "transcribe_audio": {}, "summarize": {}}
 VOLATILE = {"created_at", "seconds"}
 
 
