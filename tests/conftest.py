@@ -108,7 +108,7 @@ def popularity_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     runs_dir, cache_dir = tmp / "runs", tmp / "cache"
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "pipelines/configs/popularity.yaml",
                            "--runs-dir", str(runs_dir), "--cache-dir", str(cache_dir), "--no-progress"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1500, env={**os.environ, "COLUMNS": "160"})
+                          cwd=ROOT, capture_output=True, text=True, timeout=3000, env={**os.environ, "COLUMNS": "160"})
     (tmp / "stdout.txt").write_text(done.stdout, encoding="utf-8")  # kept beside the run for a reader
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (run,) = [p.parent for p in runs_dir.glob("*/manifest.json")]

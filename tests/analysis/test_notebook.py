@@ -16,9 +16,11 @@ from nbclient import NotebookClient
 
 from tests.conftest import ROOT, DemoRun
 
-# The session's cold demo run (tests/conftest.py, 7 min on 2 idle AMD EPYC cores) and one
-# ablation variant (5 min), made by the first test's fixtures: beyond the suite's 600 s per test.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+# The session's cold demo run (tests/conftest.py, 5 min on 2 idle AMD EPYC cores) and one
+# ablation variant (3 min), made by the first test's fixtures: beyond the suite's 600 s per test.
+# With the other pytest-xdist worker busy they took 16 min; with a film demo run beside the
+# suite as well, 29.5 min, and the 30 min limit then left the notebook 34 s: an hour is the bound.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 NOTEBOOK = ROOT / "analysis" / "notebooks" / "popularity.ipynb"
 
 
@@ -40,7 +42,7 @@ def demo_runs(popularity_demo: DemoRun) -> Path:
     command = [sys.executable, "-m", "pipelines.cli", "ablate", "pipelines/configs/popularity.yaml", "--variant",
                "title only", "--runs-dir", str(popularity_demo.runs_dir), "--cache-dir",
                str(popularity_demo.cache_dir)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=2400)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "title only" in done.stdout and "flips vs full" in done.stdout, done.stdout
     return popularity_demo.runs_dir
