@@ -316,7 +316,7 @@ class OrtGenAIChatModel(BaseChatModel):
         matcher = self._matcher(options.schema) if options.schema else None
         started = time.perf_counter()
         needed = len(prompt) + options.max_tokens
-        keep = options.temperature == 0
+        keep = options.temperature == 0 and len(ends) > 1  # one chunk: nothing a later prompt could share
         kept, reused = None, 0
         if keep:
             fits = [(k.shared(prompt, ends), i) for i, k in enumerate(self._kept) if k.length >= needed]
