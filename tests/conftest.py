@@ -89,8 +89,8 @@ def whisper_pool() -> Any:
 class DemoRun:
     """One `m2t run pipelines/configs/popularity.yaml` from empty caches: its run directory,
     the runs and cache folders it wrote (later runs may add to them), what it printed and its
-    `stats.json` as the cold run left it (a later run of the same config, `m2t ablate`'s full
-    run, rewrites the file with its own, warm figures)."""
+    `stats.json` as the cold run left it (a later run of the same config and run id would
+    rewrite the file with its own, warm figures)."""
 
     run: Path
     runs_dir: Path
@@ -116,8 +116,14 @@ def popularity_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
                    stats=json.loads((run / "stats.json").read_text(encoding="utf-8")))
 
 
-# Files whose tests start a local Ray cluster: they run in one worker, one cluster at a time.
-RAY_FILES = {"tests/executors/test_ray.py", "tests/test_batch_invariance.py"}
+# Files that share something costly run in one worker, so that it is made once: the Ray files
+# start a local Ray cluster (one at a time); the film report's real film run (built once per
+# process) is read by the browser tests too; the generated clips' evidence (a session fixture of
+# test_checks) is read by the judge's test too.
+SHARED_GROUPS = {"tests/executors/test_ray.py": "ray", "tests/test_batch_invariance.py": "ray",
+                 "tests/analysis/test_film_report.py": "film_report",
+                 "tests/analysis/test_report_browser.py": "film_report",
+                 "tests/audit/test_checks.py": "audit_clips", "tests/audit/test_judge.py": "audit_clips"}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -125,7 +131,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Groups for pytest-xdist (`make test` runs ``-n auto --dist loadgroup``, groups in this
     order): a worker takes a whole group, so what a group shares is made once. A file is a group
     (its module fixtures); the files that read the session's cold popularity demo are one group;
-    the Ray files are one group. Without xdist the marks only set the order."""
+    the files of SHARED_GROUPS share theirs. Without xdist the marks only set the order."""
     def file_of(item: pytest.Item) -> str:
         return item.nodeid.split("::")[0]
 
@@ -133,7 +139,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     def group(item: pytest.Item) -> str:
         path = file_of(item)
-        return "popularity_demo" if path in demo_files else "ray" if path in RAY_FILES else path
+        return "popularity_demo" if path in demo_files else SHARED_GROUPS.get(path, path)
 
     slow = {group(item) for item in items if item.get_closest_marker("slow")}
     for item in items:

@@ -85,14 +85,14 @@ def demo_llm_config(**run_options: Any) -> Any:
     return config
 
 
-@pytest.mark.timeout(1800)  # two runs of the 0.5B over 3 items
+@pytest.mark.timeout(1800)  # two runs of the 0.5B over 2 items of each split
 def test_llm_records_are_the_same_for_any_batch_size_and_under_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="the Ray leg needs the ray extra (make test installs it)")
 
     def llm_run(name: str, **run_options: Any) -> dict[str, dict[str, dict[str, Any]]]:
         forget(tmp_path, *LLM_STAGES)
         result = Runner(demo_llm_config(**run_options), runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache",
-                        run_id=name, limit=3, show_progress=False).run()
+                        run_id=name, limit=2, show_progress=False).run()
         assert result.exit_code == 0, result.summary_line()
         return {s: {i: comparable(r) for i, r in result.records[s].items()} for s in LLM_STAGES}
 

@@ -9,7 +9,6 @@ import pytest
 
 from pipelines.audit.checks import VideoEvidence, check_claim
 from pipelines.audit.claims import claim_type, object_names, split_claims
-from tests.conftest import ROOT, make_ctx, sample_item
 
 pytestmark = pytest.mark.slow
 
@@ -45,42 +44,13 @@ NIGHT_WATCH = {
 }
 
 
-def evidence_for(item, tmp: Path) -> VideoEvidence:
-    from pipelines.stages.detect_objects import DetectObjectsConfig, detect_objects
-    from pipelines.stages.extract_frames import ExtractFramesConfig, extract_frames
-    from pipelines.stages.measure_visuals import MeasureVisualsConfig, measure_visuals
-    from pipelines.stages.read_onscreen_text import ReadOnscreenTextConfig, read_onscreen_text
-    from pipelines.stages.transcribe_audio import TranscribeAudioConfig, transcribe_audio
-
-    frames = extract_frames(item, ExtractFramesConfig(num_frames=8), make_ctx("extract_frames", tmp))
-    inputs = {"extract_frames": frames}
-    return VideoEvidence(
-        visuals=measure_visuals(item, MeasureVisualsConfig(), make_ctx("measure_visuals", tmp, inputs)),
-        objects=detect_objects(item, DetectObjectsConfig(), make_ctx("detect_objects", tmp, inputs)),
-        ocr=read_onscreen_text(item, ReadOnscreenTextConfig(), make_ctx("read_onscreen_text", tmp, inputs)),
-        transcript=transcribe_audio(item, TranscribeAudioConfig(), make_ctx("transcribe_audio", tmp)),
-        metadata=dict(item.metadata),
-    )
-
-
-@pytest.fixture(scope="module")
-def clips(sample_rows, tmp_path_factory):
-    import json
-
-    from pipelines.datasets.manifest import row_to_item
-
-    espresso = sample_item(next(r for r in sample_rows if r["id"] == "espresso"))
-    film_dir = ROOT / "data" / "samples" / "film"
-    row = next(json.loads(line) for line in (film_dir / "manifest.jsonl").read_text().splitlines()
-               if json.loads(line)["id"] == "film_night_watch")
-    night = row_to_item(row, film_dir, 1)
-    return {"espresso": (espresso, evidence_for(espresso, tmp_path_factory.mktemp("espresso")), ESPRESSO),
-            "night": (night, evidence_for(night, tmp_path_factory.mktemp("night")), NIGHT_WATCH)}
+ANALYSES = {"espresso": ESPRESSO, "night": NIGHT_WATCH}  # the clips of tests/audit/conftest.py
 
 
 @pytest.mark.parametrize("clip", ["espresso", "night"])
 def test_true_claims_supported_false_ones_contradicted(clips, clip):
-    _, evidence, analysis = clips[clip]
+    _, evidence = clips[clip]
+    analysis = ANALYSES[clip]
     for expected, claims in analysis.items():
         for claim in claims:
             kind = claim_type(claim)
@@ -113,7 +83,7 @@ def test_a_frame_description_is_checked_against_its_own_frame(clips):
     first frame and false of a frame in the close-up, whatever the rest of the video shows."""
     from pipelines.audit.checks import at_time
 
-    _, evidence, _ = clips["night"]
+    _, evidence = clips["night"]
     claim = "Frame without faces"
     assert check_claim(claim, claim_type(claim), evidence).verdict == "contradicted"  # the whole video has a face
     early = min(f.timestamp_s for f in evidence.visuals.frames)
@@ -129,14 +99,14 @@ def test_a_frame_description_is_checked_against_its_own_frame(clips):
     ("In the final shot the camera does not move.", "supported"),
 ])
 def test_claims_about_the_opening_or_the_end_are_checked_at_that_moment(clips, claim, verdict):
-    _, evidence, _ = clips["night"]
+    _, evidence = clips["night"]
     result = check_claim(claim, claim_type(claim), evidence)
     assert result.verdict == verdict, (claim, result)
     assert result.reason.startswith(("opening shot", "closing shot")) and result.evidence
 
 
 def test_a_claim_ordering_events_is_cut_at_its_order_words(clips):
-    _, evidence, _ = clips["night"]
+    _, evidence = clips["night"]
     both = check_claim("The camera pans left, then it zooms out.", "camera_movement", evidence)
     assert both.verdict == "unverifiable" and "order is not checked" in both.reason and both.evidence
     wrong = check_claim("The camera pans left and later zooms in.", "camera_movement", evidence)
@@ -144,7 +114,7 @@ def test_a_claim_ordering_events_is_cut_at_its_order_words(clips):
 
 
 def test_shots_given_as_time_spans_must_begin_at_measured_cuts(clips):
-    _, evidence, _ = clips["night"]  # cuts at 2, 4, 6, 8 s
+    _, evidence = clips["night"]  # cuts at 2, 4, 6, 8 s
     right = "The shots are 0.0–2.0 s, 2.0–4.0 s and 4.0–6.0 s."
     wrong = "The shots are 0.0–3.0 s and 3.0–10.0 s."
     assert claim_type(right) == claim_type(wrong) == "editing"
@@ -154,7 +124,7 @@ def test_shots_given_as_time_spans_must_begin_at_measured_cuts(clips):
 
 
 def test_no_audio_claims_fall_back_to_the_transcript(clips):
-    _, evidence, _ = clips["espresso"]  # no sound events in the fixture; the transcript has speech
+    _, evidence = clips["espresso"]  # no sound events in the fixture; the transcript has speech
     claim = "The video has no audio track."
     result = check_claim(claim, claim_type(claim), evidence)
     assert claim_type(claim) == "sound" and result.verdict == "contradicted"
@@ -205,7 +175,7 @@ def test_reads_followed_by_ordinary_words_is_no_quote():
 
 def test_no_sound_said_of_what_the_video_does_not_show_is_no_claim_about_its_audio(clips):
     """"does not show silent horse sketches with no sound" says nothing of this video's audio."""
-    _, ev, _ = clips["espresso"]  # a clip with speech
+    _, ev = clips["espresso"]  # a clip with speech
     claim = "Hypothesis 3 does not apply: the video does not show silent horse sketches with no sound."
     assert check_claim(claim, "sound", ev).verdict == "unverifiable"
     assert check_claim("The video has no sound.", "sound", ev).verdict == "contradicted"

@@ -12,7 +12,6 @@ from pipelines.audit.checks import Evidence, VideoEvidence
 from pipelines.audit.judge import VERDICTS, Line, read_judgement, timeline
 from pipelines.models.llm import LLMConfig
 from pipelines.records import PredictionRecord
-from tests.audit.test_checks import clips  # noqa: F401  (the generated clips' evidence, module fixture)
 from tests.conftest import make_ctx
 
 LINES = [Line(0.0, "[0.0–2.0 s] shot 1: close-up, camera static", Evidence("measure_visuals", "shots", "close-up", 0.0)),
@@ -36,8 +35,8 @@ def test_a_verdict_without_valid_evidence_is_unverifiable(reply):
     assert verdict.verdict == "unverifiable" and not verdict.evidence
 
 
-def test_the_timeline_is_in_time_order_and_cites_its_records(clips):  # noqa: F811
-    _, evidence, _ = clips["night"]
+def test_the_timeline_is_in_time_order_and_cites_its_records(clips):
+    _, evidence = clips["night"]
     lines = timeline(evidence)
     assert [line.start_s for line in lines] == sorted(line.start_s for line in lines)
     text = "\n".join(line.text for line in lines)
@@ -47,19 +46,19 @@ def test_the_timeline_is_in_time_order_and_cites_its_records(clips):  # noqa: F8
 
 
 @pytest.mark.slow
-def test_the_bundled_model_splits_and_judges_through_the_stage(clips, tmp_path: Path):  # noqa: F811
+def test_the_bundled_model_splits_and_judges_through_the_stage(clips, tmp_path: Path):
     """Real model, real evidence: every claim placed in the text; an order claim goes to the
     judge, whose verdict is one of the three and cites timeline lines when it decides."""
     from pipelines.stages.audit_claims import AuditClaimsConfig, audit_claims
 
-    item, evidence, _ = clips["night"]
+    item, evidence = clips["night"]
     text = ("The clip is dark and low-key, with a close-up of a face. The camera pans left, then it zooms out. "
             "A voice asks whether someone is at the gate.")
     inputs = {"measure_visuals": evidence.visuals, "detect_objects": evidence.objects,
               "read_onscreen_text": evidence.ocr, "transcribe_audio": evidence.transcript,
               "predict": PredictionRecord.model_construct(explanation=text)}
     cfg = AuditClaimsConfig(targets=["predict.explanation"], judge_types=["temporal"],
-                            llm=LLMConfig(model="bundled:qwen2.5-0.5b-instruct", dtype="bfloat16", max_tokens=300))
+                            llm=LLMConfig(backend="onnx", model="bundled:qwen2.5-0.5b-instruct", max_tokens=300))
     ctx = make_ctx("audit_claims", tmp_path, inputs)
     ctx.cache_dir = tmp_path / "cache"
     record = audit_claims([item], cfg, [ctx])[0]
