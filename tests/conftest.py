@@ -20,6 +20,23 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In a pytest-xdist worker, torch's and OpenCV's thread pools get this worker's share of the
+    cores (one each for two workers on two cores), as a Ray actor's do: with every worker's
+    pools as wide as the machine, the threads of one small operation wait for each other while
+    the other worker holds the cores (SmolLM2 answered 4x slower with 2 threads than with 1
+    beside the running suite). Records do not depend on it (tests/executors/test_ray.py)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2:
+        return
+    import cv2
+    import torch
+
+    share = max(1, len(os.sched_getaffinity(0)) // workers)
+    torch.set_num_threads(share)
+    cv2.setNumThreads(share)
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES
