@@ -72,6 +72,20 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+# With OMP_WAIT_POLICY=PASSIVE (OpenMP's own switch; this runtime has its own thread pool and does
+# not read it) the session's threads sleep when they wait instead of spinning: on a machine shared
+# with other busy processes (a test suite's workers) a spinning thread holds a core another
+# process needs. Measured on 2 AMD EPYC cores: beside the running test suite the 0.5B decoded 38%
+# faster sleeping (22 vs 16 tok/s); alone the 1.5B decoded 12% slower (18 vs 21), so spinning stays
+# the default.
+# Which thread sums what does not change, so neither do the answers.
+_NO_SPINNING = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
+
+
+def _spin_options() -> dict[str, str]:
+    return _NO_SPINNING if os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE" else {}
+
+
 @dataclass
 class _Options:
     max_tokens: int
@@ -187,7 +201,7 @@ class OrtGenAIChatModel(BaseChatModel):
         try:
             config = og.Config(str(folder))
             config.overlay(json.dumps({"model": {"decoder": {"session_options": {
-                "intra_op_num_threads": self.threads or _cores()}}}}))
+                "intra_op_num_threads": self.threads or _cores(), **_spin_options()}}}}))
             model = og.Model(config)
             tokenizer = og.Tokenizer(model)
         except Exception as exc:  # the runtime raises RuntimeError for every kind of bad folder
