@@ -184,6 +184,25 @@ def test_a_kept_prefix_changes_speed_only(chat: OrtGenAIChatModel) -> None:
     assert sampled.content == fresh.invoke(questions[1], temperature=1.0, seed=3, max_tokens=12).content
 
 
+@pytest.mark.slow
+def test_a_longer_prompt_after_a_kept_system_prompt_reuses_it(chat: OrtGenAIChatModel) -> None:
+    """A kept generator has room beyond its own prompt: a later prompt with the same system
+    prompt and a question several hundred tokens longer (past the next 1024-token step) still
+    starts from it, and answers as a fresh generator does."""
+    from langchain_core.messages import SystemMessage
+
+    system = SystemMessage(content="You describe videos from their text in one short sentence.")
+    long_text = " ".join(f"Frame {i}: a rabbit in a green meadow, mid-key lighting, warm tones." for i in range(60))
+    chat.forget_prefixes()
+    short = chat.invoke([system, HumanMessage(content="Title: A cat on a sofa")], max_tokens=16)
+    longer = [system, HumanMessage(content=f"Title: Big Buck Bunny\n{long_text}")]
+    answer = chat.invoke(longer, max_tokens=16)
+    assert short.usage_metadata["input_tokens"] + 16 < 1024 < answer.usage_metadata["input_tokens"] + 16 - 100
+    assert answer.response_metadata["reused_prefix_tokens"] > 10  # the system prompt, not read again
+    chat.forget_prefixes()
+    assert chat.invoke(longer, max_tokens=16).content == answer.content
+
+
 def test_errors_are_one_clear_line(tmp_path: Path, chat: OrtGenAIChatModel) -> None:
     with pytest.raises(ConfigError, match="no ONNX model folder at .*genai_config.json"):
         load_ortgenai_chat(str(tmp_path / "missing"))
