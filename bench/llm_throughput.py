@@ -14,7 +14,9 @@ answer's JSON schema, and seconds per m2t predict call (the constrained answer, 
 pipeline pays it). llama.cpp and transformers report no split, so their prefill is timed
 as a call with ``max_tokens=1`` and their decode rate is ``(n - 1) / (t_n - t_1)`` over the
 full call's ``n`` tokens. Then, for onnx, batch-N vs batch-1: N different predict prompts
-(different lengths) answered greedily one by one and in one batch, total decode tokens/s of
+(different videos, each cut to the same length in tokens: the bundled builds' pruned head
+reads the batch's last position only, so a padded row would be read at a pad) answered
+greedily one by one and in one batch, total decode tokens/s of
 each and whether every batched answer equals its lone twin (m2t's rule: an answer never
 depends on its batch-mates). Last, the ratios the onnx backend is held to: its constrained
 decode >= 0.5 x llama.cpp's and >= 3 x transformers bf16's.
@@ -60,7 +62,7 @@ Frames:
 
 Speech:
 [00:00.0-00:05.3] Mmm."""
-# more videos for the batches: other topics, other lengths (so each row is padded differently)
+# more videos for the batches: other topics (cut to one length in tokens: `same_length`)
 MORE_VIDEOS = [
     "Title: Rocket launch countdown\n\nSpeech:\n[00:00.0-00:04.0] Ten, nine, eight, seven ... lift off.\n\n"
     "Frames:\n[00:01.0] A white rocket on a launch pad; clear blue sky.",
@@ -135,7 +137,7 @@ def main() -> int:
                   f"constrained {result.decode_tps['constrained']:5.1f} tok/s  predict call {result.call_s:5.1f} s "
                   f"({result.answer_tokens} tokens)", flush=True)
         if "onnx" in args.runtimes:
-            batches(name, [messages(v) for v in [VIDEO, *MORE_VIDEOS]], args, threads)
+            batches(name, messages, [VIDEO, *MORE_VIDEOS], args, threads)
         failed |= ratios(name, figures)
     return 1 if failed else 0
 
@@ -227,7 +229,30 @@ def measure_transformers(name: str, messages: Any, schema: dict[str, Any], args:
     return two_call_figures(chat, messages, schema, args, load_s)
 
 
-def batches(name: str, prompts: list[Any], args: argparse.Namespace, threads: int) -> None:
+def same_length(chat: Any, messages: Any, videos: list[str]) -> list[Any]:
+    """The prompts of ``videos``, each video's text cut word by word from its end (or filled
+    with " ." at the end) until its prompt is as long in tokens as the shortest prompt."""
+    def length(video: str) -> int:
+        return len(chat._prompt_ids(messages(video)))
+
+    target = min(length(v) for v in videos)
+    out = []
+    for video in videos:
+        words = video.split(" ")
+        while length(" ".join(words)) > target and len(words) > 1:
+            words.pop()
+        text = " ".join(words)
+        for _ in range(target):
+            if length(text) >= target:
+                break
+            text += " ."
+        if length(text) != target:
+            raise SystemExit(f"cannot cut a video text to {target} prompt tokens: {video[:40]!r}")
+        out.append(messages(text))
+    return out
+
+
+def batches(name: str, messages: Any, videos: list[str], args: argparse.Namespace, threads: int) -> None:
     """onnx batch-N vs batch-1 on N different prompts: decode tokens/s in total, prefill tokens/s,
     wall seconds, and whether each batched answer equals the same prompt's answer alone.
 
@@ -237,6 +262,7 @@ def batches(name: str, prompts: list[Any], args: argparse.Namespace, threads: in
     from pipelines.models.llm_ortgenai import load_ortgenai_chat
 
     chat = load_ortgenai_chat(f"bundled:{name}", max_tokens=args.batch_tokens, threads=threads)
+    prompts = same_length(chat, messages, videos)
     chat.invoke(prompts[0])  # warm-up
     alone = []
     for p in prompts[: max(args.batch)]:

@@ -153,7 +153,6 @@ class OrtGenAIChatModel(BaseChatModel):
     _template: str | None = PrivateAttr(default=None)
     _folder: Path | None = PrivateAttr(default=None)
     _eos: frozenset[int] = PrivateAttr(default=frozenset())
-    _pad: int = PrivateAttr(default=0)
     _context: int = PrivateAttr(default=0)
     _lock: Any = PrivateAttr(default_factory=threading.RLock)
     _kept: list[_Kept] = PrivateAttr(default_factory=list)  # least recently used first
@@ -214,7 +213,6 @@ class OrtGenAIChatModel(BaseChatModel):
         settings = json.loads((folder / "genai_config.json").read_text())["model"]
         eos = settings.get("eos_token_id")
         self._eos = frozenset(int(i) for i in (eos if isinstance(eos, list) else [eos]) if i is not None)
-        self._pad = int(settings.get("pad_token_id", next(iter(self._eos), 0)))
         self._context = int(settings.get("context_length") or 0)
         self._vocab = int(settings.get("vocab_size") or 0)
         template = folder / "chat_template.jinja"
@@ -411,31 +409,36 @@ class OrtGenAIChatModel(BaseChatModel):
         worth. m2t never uses it: its answers need not equal ``invoke``'s, which reads a
         prompt in one chunk per message (measured: one of three predict prompts of the 0.5B
         differed between one chunk and two), and one cache key must give one answer. Greedy and without a
-        schema (m2t's schema matcher drives one row at a time)."""
+        schema (m2t's schema matcher drives one row at a time). The prompts must be of one length
+        in tokens: a model built with a pruned head (the bundled builds) computes the logits of
+        the batch's last position only, which in a padded row is a pad token.
+
+        Raises:
+            ValueError: On sampling, a schema, or prompts of different lengths.
+        """
         options = self._options(kwargs)
         if options.temperature > 0 or options.schema:
             raise ValueError("run_batch is greedy and unconstrained")
         with self._lock:
             self.load()
             prompts = [self._prompt_ids(list(c)) for c in conversations]
+            if len({len(p) for p in prompts}) > 1:
+                raise ValueError(f"run_batch needs prompts of one length in tokens, got "
+                                 f"{sorted({len(p) for p in prompts})}: a pruned head reads the last position only")
             answers, timing = self._run(prompts, options, [])
         return [self._generation(p, a, timing).message for p, a in zip(prompts, answers)]  # type: ignore[misc]
 
     def _run(self, prompts: list[list[int]], options: _Options,
              stop: list[str]) -> tuple[list[_Answer], dict[str, Any]]:
         """Generates answers to ``prompts`` (token ids) in one batch of the runtime, each
-        prompt read whole in one chunk.
-
-        The rows are right-padded with the pad token (as the runtime's own ``encode_batch``
-        pads them: it masks those positions); each row's answer ends at its end-of-sequence
-        token, a stop string or ``max_tokens``; the batch ends when every row has."""
+        prompt read whole in one chunk (all of one length: ``run_batch``). Each row's answer
+        ends at its end-of-sequence token, a stop string or ``max_tokens``; the batch ends when
+        every row has."""
         import numpy as np
 
-        width = max(len(p) for p in prompts)
+        width = len(prompts[0])
         self._check_length(width, options)
-        ids = np.full((len(prompts), width), self._pad, dtype=np.int32)
-        for row, prompt in enumerate(prompts):
-            ids[row, : len(prompt)] = prompt
+        ids = np.asarray(prompts, dtype=np.int32)
         generator = self._generator(options, width + options.max_tokens, rows=len(prompts))
         started = time.perf_counter()
         generator.append_tokens(ids if len(prompts) > 1 else ids[0])  # the prompts' prefill

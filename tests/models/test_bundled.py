@@ -20,6 +20,7 @@ from pipelines.models import bundled
 from pipelines.models.bundled import (
     ONNX_BUILDS,
     ONNX_MARKER,
+    ONNX_RECIPE,
     QWEN05,
     QWEN15,
     ChunkedGGUF,
@@ -123,11 +124,17 @@ def test_onnx_builds_once_and_again_only_when_the_marker_disagrees(tmp_path: Pat
 
 
 def test_real_onnx_builds_are_marked_with_their_source() -> None:
+    import onnx
+
     for name, build in ONNX_BUILDS.items():
         folder = onnx_model(name)
         marker = json.loads((folder / ONNX_MARKER).read_text())
-        assert marker["source_sha256"] == build.source.sha256 and marker["recipe"] == "int4 cpu"
+        assert marker["source_sha256"] == build.source.sha256 and marker["recipe"] == ONNX_RECIPE
         assert (folder / "genai_config.json").is_file() and (folder / "chat_template.jinja").is_file()
+        # the recipe's pruned head: logits of the last position only, whatever the prompt's length
+        graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+        logits = next(o for o in graph.output if o.name == "logits")
+        assert [d.dim_param or d.dim_value for d in logits.type.tensor_type.shape.dim][1] == 1
 
 
 def test_prepare_is_quick_when_done(capsys: pytest.CaptureFixture[str]) -> None:

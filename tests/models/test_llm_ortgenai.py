@@ -133,6 +133,23 @@ def test_batch_answers_equal_answers_alone(chat: OrtGenAIChatModel) -> None:
     assert system > 100 and all(b.response_metadata["reused_prefix_tokens"] >= system for b in batch)
 
 
+def test_the_runtime_batch_takes_prompts_of_one_length(chat: OrtGenAIChatModel) -> None:
+    """``run_batch`` (the benchmark's) refuses prompts of different lengths: the bundled builds'
+    pruned head reads the batch's last position, a pad in a shorter row (measured: the shorter
+    of two right-padded rows began its answer with "Human:"). Two different prompts of one
+    length are answered each as alone."""
+    from langchain_core.messages import HumanMessage
+
+    short, long = ([HumanMessage(content=t)] for t in ("Name two colours.", "Name two colours of the sea at night."))
+    with pytest.raises(ValueError, match="one length"):
+        chat.run_batch([short, long], max_tokens=8)
+    twin = [HumanMessage(content="Name two colours of a ripe lemon tree.")]
+    assert len(chat._prompt_ids(twin)) == len(chat._prompt_ids(long))
+    batch = chat.run_batch([long, twin], max_tokens=12)
+    assert [b.content for b in batch] == [chat.run_batch([p], max_tokens=12)[0].content for p in (long, twin)]
+    assert not any(b.content.startswith("Human") for b in batch)
+
+
 def hypothesis_messages(round_: int) -> list:
     """m2t's hypothesize prompt: a system prompt and a worked example shared by every
     question, then the question (its neighbours and aspect)."""
