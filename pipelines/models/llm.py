@@ -55,6 +55,35 @@ Content = str | list[dict[str, Any]]
 Messages = list[tuple[str, Content]]
 
 
+def closed_schema(schema: Any) -> Any:
+    """``schema`` with ``"additionalProperties": false`` on every object that lists its
+    ``properties`` and says nothing about other keys. JSON Schema admits any other key by
+    default, so a constrained decoder would let a model wander into keys nobody asked for (a
+    small model can loop writing them until ``max_tokens``); an object that sets
+    ``additionalProperties`` itself keeps its choice. Returns a new schema; the argument is
+    not changed."""
+    if not isinstance(schema, dict):
+        return schema
+    closed = dict(schema)
+    for key in _SUBSCHEMA_KEYS & schema.keys():
+        closed[key] = closed_schema(schema[key])
+    for key in _SUBSCHEMA_LIST_KEYS & schema.keys():
+        if isinstance(schema[key], list):
+            closed[key] = [closed_schema(part) for part in schema[key]]
+    for key in _SUBSCHEMA_MAP_KEYS & schema.keys():
+        if isinstance(schema[key], dict):
+            closed[key] = {name: closed_schema(part) for name, part in schema[key].items()}
+    if isinstance(schema.get("properties"), dict) and "additionalProperties" not in schema:
+        closed["additionalProperties"] = False
+    return closed
+
+
+# where a JSON schema holds further schemas (enum, const, default hold values: left alone)
+_SUBSCHEMA_KEYS = {"items", "additionalProperties", "contains", "not", "if", "then", "else"}
+_SUBSCHEMA_LIST_KEYS = {"anyOf", "oneOf", "allOf", "prefixItems"}
+_SUBSCHEMA_MAP_KEYS = {"properties", "patternProperties", "$defs", "definitions"}
+
+
 @dataclass(frozen=True)
 class LLMBackend:
     """What one LLM backend is and can do, declared once.
@@ -544,7 +573,11 @@ class CachedLLM:
         return self.spec.can_score if self._chat is None else hasattr(self._chat, "score_continuations")
 
     def _constrain(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-        return schema if schema and not (self.spec.schema_option == "response_format" and self.schema_refused) else None
+        """The schema the backend is asked for: ``schema`` closed (:func:`closed_schema`), or
+        None when there is none or the server refused schemas."""
+        if not schema or (self.spec.schema_option == "response_format" and self.schema_refused):
+            return None
+        return closed_schema(schema)
 
     def _schema_options(self, schema: dict[str, Any] | None) -> dict[str, Any]:
         """How the backend is asked to constrain its answer to ``schema`` (its declaration)."""
