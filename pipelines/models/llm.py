@@ -21,7 +21,9 @@ declaration, never the backend's name, so adding a backend is one file plus its 
 ``CachedLLM`` wraps one and caches each call under ``<cache>/llm/<key[:2]>/<key>.json``, the
 key being sha256 of what changes the answer: backend, model, messages and generation
 parameters (temperature, seed, max tokens) — never timeouts, URLs, keys, concurrency or retry
-settings. Each entry also keeps the call's token usage, attempts and seconds.
+settings. Each entry also keeps the call's token usage, attempts and seconds. An answer's JSON
+schema goes to the backend closed (:func:`closed_schema`: no key the schema does not name), and
+the key holds the closed form.
 
 Remote calls (``README``: Models at study scale): up to ``llm.max_concurrency`` requests in
 flight per endpoint and model, shared by every stage and thread of the process (under Ray,
