@@ -8,9 +8,7 @@ import copy
 import json
 from pathlib import Path
 
-import pytest
-
-from pipelines.models.llm import CachedLLM, LLMConfig, closed_schema
+from pipelines.models.llm import CachedLLM, LLMConfig, closed_schema, to_langchain
 
 NESTED = {
     "type": "object",
@@ -70,7 +68,6 @@ def test_the_backend_and_the_cache_key_get_the_closed_schema(tmp_path: Path) -> 
     assert llm.calls == 1 and llm.hits == 1
 
 
-@pytest.mark.slow
 def test_a_real_model_asked_for_an_extra_key_writes_only_the_schemas_keys(tmp_path: Path) -> None:
     """The bundled 0.5B (onnx), asked in words for a key the schema does not name: with the
     schema open it writes that key; closed by m2t it cannot."""
@@ -81,8 +78,6 @@ def test_a_real_model_asked_for_an_extra_key_writes_only_the_schemas_keys(tmp_pa
     question = [("user", 'Which animal purrs? Answer as JSON with two keys: "label" (cat or dog) and '
                          '"sound" (the sound it makes), for example {"label": "dog", "sound": "woof"}.')]
     chat = load_ortgenai_chat("bundled:qwen2.5-0.5b-instruct", max_tokens=40)
-    from pipelines.models.llm import to_langchain
-
     opened = json.loads(chat.invoke(to_langchain(question), json_schema=schema, max_tokens=40).content)
     assert "sound" in opened  # the question does draw the extra key out of an open schema
     llm = CachedLLM(LLMConfig(backend="onnx", model="bundled:qwen2.5-0.5b-instruct", max_tokens=40), tmp_path,
