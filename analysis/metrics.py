@@ -1,7 +1,8 @@
 """Classification metrics, each with a 95 % confidence interval and the n it rests on.
 
 Every function takes the gold and predicted labels (any sequence of strings; ``None`` is a
-missing prediction and counts as wrong) and returns an :class:`Estimate`. Point values come
+missing prediction and counts as wrong; an item without a gold label is left out, with a
+warning) and returns an :class:`Estimate`. Point values come
 from scikit-learn. Intervals:
 
 * a share of successes (accuracy, the majority baseline, an audit's claim precision,
@@ -72,11 +73,22 @@ class Estimate:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
 
 
+def _missing(label: object) -> bool:
+    return label is None or (pd.api.types.is_scalar(label) and bool(pd.isna(label)))  # None, NaN, pd.NA
+
+
 def _clean(gold: Sequence[str | None], predicted: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Gold and predicted labels as arrays of strings: an item without a gold label (None or
+    NaN: an unlabelled test item) cannot be scored and is left out, with a warning that says
+    how many; a missing prediction becomes :data:`MISSING` (wrong)."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
-    g = np.array([MISSING if x is None else str(x) for x in gold], dtype=object)
-    p = np.array([MISSING if x is None else str(x) for x in predicted], dtype=object)
+    pairs = [(g, p) for g, p in zip(gold, predicted) if not _missing(g)]
+    if len(pairs) < len(gold):
+        warnings.warn(f"{len(gold) - len(pairs)} of {len(gold)} items have no gold label and are left out of "
+                      f"the metric", stacklevel=3)
+    g = np.array([str(x) for x, _ in pairs], dtype=object)
+    p = np.array([MISSING if _missing(x) else str(x) for _, x in pairs], dtype=object)
     return g, p
 
 

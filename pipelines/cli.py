@@ -274,7 +274,10 @@ def _print_items(result: Any) -> None:
     for item in result.items:
         f = frames.get(item.item_id)
         t = speech.get(item.item_id)
-        heard = "" if t is None else ("(no audio track)" if t.no_audio else excerpt(t.text, 60) or "(silence)")
+        if not item.video_path:
+            heard = "(text only: no media file)"
+        else:
+            heard = "" if t is None else ("(no audio track)" if t.no_audio else excerpt(t.text, 60) or "(silence)")
         status = "[green]ok[/]" if item.item_id not in first_error else f"[red]{excerpt(first_error[item.item_id], 80)}[/]"
         table.add_row(item.item_id, str(len(f.frames)) if f else "-", heard, status)
     for e in result.load_errors:

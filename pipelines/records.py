@@ -166,8 +166,8 @@ class SummaryRecord(Record):
     sections: list[str] = Field(description="which parts went into the text, in order")
     parts: list[SummarySection] = Field(default_factory=list, description="the sections, each whole")
     cut: list[str] = Field(default_factory=list, description="sections cut to fit summarize.max_chars")
-    flags: list[str] = Field(default_factory=list, description="no_video, no_audio, audio_truncated, audio_ends_early: "
-                                                                  "unusual media")
+    flags: list[str] = Field(default_factory=list, description="no_media (a text-only item), no_video, no_audio, "
+                                                                  "audio_truncated, audio_ends_early: unusual media")
 
 
 class OcrLineRef(BaseModel):

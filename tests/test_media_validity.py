@@ -141,6 +141,7 @@ def audio_only_run(speech, tmp_path_factory: pytest.TempPathFactory):
         {"id": "voice", "path": "voice.mp4", "title": "Voice memo"},
         {"id": "video", "path": copy_sample("espresso.mp4", media), "title": "Espresso"},
         {"id": "textfile", "path": "notes.mp4", "title": "Text named mp4"},
+        {"id": "textonly", "path": "", "title": "Sourdough notes", "description": "How I bake bread at home"},
     ]
     stages = {name: {} for name in TEXT_STAGES} | {"extract_frames": {"num_frames": 4}}
     cfg = validate_config(config_dict(write_manifest(media, rows), stages=stages))
@@ -165,6 +166,20 @@ def test_audio_only_file_flows_through_every_stage(audio_only_run, item_id: str)
     assert summary.flags == ["no_video"]
     assert "(the file has no video stream: sound only)" in summary.text
     assert "rocket climbs" in summary.text.lower()
+
+
+def test_an_item_without_a_media_file_is_text_only_and_flagged(audio_only_run):
+    """A manifest row with an empty path: every stage gives a record, none opens a file, and
+    its text is its title and description alone."""
+    records = {stage: audio_only_run.records[stage].get("textonly") for stage in TEXT_STAGES}
+    assert all(records.values()), [s for s, r in records.items() if r is None]
+    assert records["extract_frames"].no_video and records["extract_frames"].frames == []
+    assert records["transcribe_audio"].no_audio and records["transcribe_audio"].segments == []
+    summary = records["summarize"]
+    assert summary.flags == ["no_media"]
+    assert summary.sections == ["title", "description"], summary.text
+    assert "Sourdough notes" in summary.text and "bake bread" in summary.text
+    assert "audio" not in summary.text and "video stream" not in summary.text
 
 
 def test_video_beside_audio_only_items_is_unchanged(audio_only_run):

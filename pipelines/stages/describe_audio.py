@@ -115,6 +115,8 @@ def render_sounds(segments: list[SoundSegment], max_runs: int = 12, min_s: float
 )
 def describe_audio(item: Item, cfg: DescribeAudioConfig, ctx: StageContext) -> AudioEventsRecord:
     provenance = {**ctx.provenance, "model": MODEL_NAME}
+    if not item.video_path:  # a text-only item: no sound section in its text
+        return AudioEventsRecord(**provenance, no_audio=True, text="")
     path = video_file(item)
     probe = probe_media(path)
     if not probe.has_audio:

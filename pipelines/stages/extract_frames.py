@@ -15,7 +15,9 @@ its timestamp is within one frame period of what was asked for.
 A file with sound but no video stream (a podcast's .m4a, an .mp4 holding only AAC; cover art
 is not a video) gives a record with ``no_video=True`` and no frames, not an error, so that
 the item reaches summarize and predict with its speech and metadata. A file that is not
-media at all is still an error.
+media at all is still an error. An item without a media file (a manifest row with an empty
+``path``, a VPD row kept with ``require_video: false``) is a text-only item: no frames, not an
+error.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def frame_index_at(starts: np.ndarray, t: float) -> int:
 def extract_frames(item: Item, cfg: ExtractFramesConfig, ctx: StageContext) -> FramesRecord:
     import cv2
 
+    if not item.video_path:  # a text-only item: its title, description and metadata are its text
+        return FramesRecord(**ctx.provenance, video=None, mode=cfg.mode, frames=[], no_video=True)
     path = video_file(item)
     try:
         probe = probe_media(path)

@@ -142,12 +142,22 @@ def transcript_lines(record: TranscriptRecord, timestamps: bool) -> list[str]:
     return lines
 
 
+def text_only(item: Item, inputs: dict[str, Any]) -> bool:
+    """The item has no media file (an empty manifest ``path``; a VPD row kept with
+    ``require_video: false``): extract_frames found nothing to open."""
+    frames = inputs.get("extract_frames")
+    return not item.video_path and isinstance(frames, FramesRecord) and frames.no_video
+
+
 def section_texts(item: Item, cfg: SummarizeConfig, inputs: dict[str, Any]) -> dict[str, str]:
-    """The text of every section that has content (empty sections are left out)."""
+    """The text of every section that has content (empty sections are left out); a text-only
+    item (no media file) has its title, description and metadata only."""
     texts: dict[str, str] = {"title": _one_line(item.title) or "(untitled)",
                              "description": _one_line(item.description)}
     shown = [(k, item.metadata.get(k)) for k in cfg.metadata_fields]
     texts["metadata"] = "; ".join(f"{k}: {_one_line(v)}" for k, v in shown if v not in (None, "") and v == v)
+    if text_only(item, inputs):
+        inputs = {}
     frames = inputs.get("extract_frames")
     no_video = isinstance(frames, FramesRecord) and frames.no_video
     visuals = inputs.get("measure_visuals")
@@ -227,9 +237,12 @@ def summarize(item: Item, cfg: SummarizeConfig, ctx: StageContext) -> SummaryRec
     text, cut = fit_sections(parts, cfg.max_chars)
     flags = []
     frames, transcript = ctx.upstream.get("extract_frames"), ctx.upstream.get("transcribe_audio")
-    if isinstance(frames, FramesRecord) and frames.no_video:
+    no_media = text_only(item, ctx.upstream)
+    if no_media:
+        flags.append("no_media")
+    elif isinstance(frames, FramesRecord) and frames.no_video:
         flags.append("no_video")
-    if isinstance(transcript, TranscriptRecord):
+    if isinstance(transcript, TranscriptRecord) and not no_media:
         flags += [f for f in ("no_audio", "audio_truncated", "audio_ends_early") if getattr(transcript, f)]
     return SummaryRecord(**ctx.provenance, text=text, sections=[p.name for p in parts], parts=parts, cut=cut,
                          flags=flags)

@@ -59,6 +59,8 @@ class TranscribeAudioConfig(StageConfig):
     item_parts=("video",),
 )
 def transcribe_audio(item: Item, cfg: TranscribeAudioConfig, ctx: StageContext) -> TranscriptRecord:
+    if not item.video_path:  # a text-only item: nothing to hear
+        return TranscriptRecord(**ctx.provenance, language=cfg.language, no_audio=True)
     path = video_file(item)
     probe = probe_media(path)
     if not probe.has_audio:

@@ -106,6 +106,18 @@ def test_mean_with_interval_leaves_missing_values_out():
         mean([None], "empty")
 
 
+def test_items_without_a_gold_label_are_left_out_and_said_so():
+    """A DataFrame of a run with unlabelled test items holds None or NaN as their gold: they
+    cannot be right or wrong, so they leave the n; a missing prediction stays wrong."""
+    gold = ["a", None, float("nan"), "b", "a"]
+    predicted = ["a", "a", "b", None, "b"]
+    with pytest.warns(UserWarning, match="2 of 5 items have no gold label"):
+        estimate = metrics.accuracy(gold, predicted)
+    assert (estimate.value, estimate.n) == (pytest.approx(1 / 3), 3)
+    with pytest.warns(UserWarning, match="2 of 5"):
+        assert metrics.balanced_accuracy(gold, predicted).n == 3
+
+
 def test_a_perfect_score_on_few_items_has_the_wilson_interval_not_a_point():
     estimate = metrics.accuracy(["a"] * 16, ["a"] * 16)
     assert estimate.value == 1.0 and estimate.low < 1.0 and estimate.high == pytest.approx(1.0)

@@ -67,8 +67,9 @@ def test_no_audio_no_video_and_missing_parts(tmp_path: Path):
     sound_only = FramesRecord(**{**PROV, "stage": "extract_frames"}, video=None, mode="uniform", frames=[], no_video=True)
     speech = TranscriptRecord(**PROV, segments=[TranscriptSegment(start_s=0, end_s=2, text="welcome to the podcast")],
                               audio_truncated=True)
-    rec = summarize(ITEM, SummarizeConfig(), make_ctx("summarize", tmp_path, {"extract_frames": sound_only,
-                                                                              "transcribe_audio": speech}))
+    podcast = ITEM.model_copy(update={"video": "podcast.m4a", "video_path": "/media/podcast.m4a"})  # a file: sound only
+    rec = summarize(podcast, SummarizeConfig(), make_ctx("summarize", tmp_path, {"extract_frames": sound_only,
+                                                                                 "transcribe_audio": speech}))
     assert "no video stream" in rec.text and "welcome to the podcast" in rec.text and "ends early" in rec.text
     assert rec.flags == ["no_video", "audio_truncated"]
     music_stops = TranscriptRecord(**PROV, duration_s=1.1, segments=[TranscriptSegment(start_s=0, end_s=1, text="hi")],
@@ -76,6 +77,9 @@ def test_no_audio_no_video_and_missing_parts(tmp_path: Path):
     rec = summarize(ITEM, SummarizeConfig(), make_ctx("summarize", tmp_path, {"transcribe_audio": music_stops}))
     assert "(the audio ends at 00:01.1; nothing is heard after that)" in rec.text
     assert rec.flags == ["audio_ends_early"]
+    text_only = summarize(ITEM, SummarizeConfig(metadata_fields=["channel"]),  # no media file: its text alone
+                          make_ctx("summarize", tmp_path, {"extract_frames": sound_only, "transcribe_audio": silent}))
+    assert text_only.flags == ["no_media"] and text_only.sections == ["title", "description", "metadata"]
 
 
 def test_every_section_keeps_a_share_when_the_text_is_cut(tmp_path: Path):
