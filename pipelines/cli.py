@@ -306,8 +306,6 @@ def status(
     state = store.state(manifest)  # as `m2t runs` shows it
     if state == "interrupted":
         state = "interrupted (run the same command again to resume)"
-    out.print(f"[bold]{manifest.get('run_id')}[/]  status: {state}  items: {manifest.get('items')}  "
-              f"config: {manifest.get('config_name')} ({str(manifest.get('config_hash'))[:8]})", highlight=False)
     table = Table()
     for col in ("stage", "records", "errors", "ms/item"):
         table.add_column(col, justify="left" if col == "stage" else "right")
@@ -317,6 +315,12 @@ def status(
         ms = stage_stats.get(name, {}).get("ms_per_computed_item")
         table.add_row(name, str(len(store.current_records(name))), str(len(store.errors(name))),
                       "-" if ms is None else f"{ms:.0f}")
+    if store.damaged:  # the records just read: a "completed" run that lost records must not read as whole
+        files = len({d.path for d in store.damaged})
+        state += (f", damaged: {files} run file{'s' * (files > 1)} partly unreadable (run the same command "
+                  f"again to recompute what was lost)")
+    out.print(f"[bold]{manifest.get('run_id')}[/]  status: {state}  items: {manifest.get('items')}  "
+              f"config: {manifest.get('config_name')} ({str(manifest.get('config_hash'))[:8]})", highlight=False)
     out.print(table)
     from pipelines.estimate import usage_with_estimate
 
