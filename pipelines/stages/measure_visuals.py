@@ -133,7 +133,8 @@ def _models(cfg: MeasureVisualsConfig) -> list[str]:
 MODEL = "opencv haarcascade_frontalface_default"
 
 
-@stage("measure_visuals", version=4, config=MeasureVisualsConfig, record=VisualsRecord,
+# 5: a deep blue or violet mean colour is cool (McCamy's cubic made pure blue 1,667 K, warm)
+@stage("measure_visuals", version=5, config=MeasureVisualsConfig, record=VisualsRecord,
        needs=("extract_frames",), item_parts=("video",), models=_models)
 def measure_visuals(item: Item, cfg: MeasureVisualsConfig, ctx: StageContext) -> VisualsRecord:
     from pipelines.models.faces import FaceDetector

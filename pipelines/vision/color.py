@@ -19,7 +19,11 @@ Definitions (all on 8-bit sRGB input):
 * **colour temperature** — correlated colour temperature of the frame's mean colour
   (sRGB → linear → CIE XYZ → xy, McCamy's 1992 cubic approximation), clamped to
   1,000–20,000 K; ``warm`` below :data:`WARM_BELOW_K`, ``cool`` above :data:`COOL_ABOVE_K`,
-  ``neutral`` between. It describes the overall cast, not the light sources.
+  ``neutral`` between. It describes the overall cast, not the light sources. The cubic holds
+  near the Planckian locus; a mean colour below its epicentre (y ≤ 0.1858: deep blues,
+  violets and purples, far off the locus, where the cubic would turn pure blue into 1,667 K,
+  "warm") is put at the cool end, 20,000 K, when its blue is at least its red, else at the
+  warm end, 1,000 K.
 """
 
 from __future__ import annotations
@@ -109,8 +113,8 @@ def colour_temperature_k(rgb: np.ndarray) -> float:
     if total <= 1e-9:
         return 1000.0
     x, y = x_ / total, y_ / total
-    if abs(0.1858 - y) < 1e-9:
-        return 20000.0
+    if y <= 0.1858 + 1e-9:  # below McCamy's epicentre, off the locus: blue-violet is cool, red-purple warm
+        return 20000.0 if linear[2] >= linear[0] else 1000.0
     n = (x - 0.3320) / (0.1858 - y)
     cct = 449.0 * n**3 + 3525.0 * n**2 + 6823.3 * n + 5520.33
     return float(np.clip(cct, 1000.0, 20000.0))

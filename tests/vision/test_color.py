@@ -32,6 +32,11 @@ def test_colour_temperature_of_reference_colours():
     assert colour_temperature_k(white) == pytest.approx(6504, abs=50)
     assert measure_colour(np.full((32, 32, 3), (255, 160, 60), dtype=np.uint8)).colour_temperature == "warm"
     assert measure_colour(np.full((32, 32, 3), (140, 170, 255), dtype=np.uint8)).colour_temperature == "cool"
+    for deep in ((0, 0, 255), (20, 40, 200), (90, 0, 200)):  # pure blue, navy, violet: far off the locus
+        facts = measure_colour(np.full((32, 32, 3), deep, dtype=np.uint8))
+        assert (facts.colour_temperature, facts.colour_temperature_k) == ("cool", 20000.0), deep
+    for warm in ((255, 0, 0), (230, 0, 120)):  # red, a red-purple
+        assert measure_colour(np.full((32, 32, 3), warm, dtype=np.uint8)).colour_temperature == "warm", warm
 
 
 def test_photo_facts_are_sensible():
