@@ -49,7 +49,7 @@ def run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     debug: Annotated[bool, typer.Option(help="full tracebacks in errors")] = False,
     executor: Annotated[Optional[str], typer.Option(
-        help="local (this process) or ray (a pool of Ray actors per stage: pip install 'm2t[ray]'); "
+        help="local (this process) or ray (a pool of Ray actors per stage: pip install 'm2t\\[ray]'); "
              "default: the config's run.executor")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="print items x stages, what is already done or cached, the estimated wall time per "
